@@ -1,0 +1,410 @@
+//! create, start and run.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Spec};
+
+use super::{cgroup_path, cgroup_views, Runtime};
+use crate::error::{invalid, Context, Error, Result};
+use crate::namespaces;
+use crate::process::foreground::{self, Signals};
+use crate::process::init::{self, Mode, StartTrigger};
+use crate::process::plan::ProcessPlan;
+use crate::process::spawn::{self, ChildGuard, Request};
+use crate::process::sync::{Channel, Msg};
+use crate::process::{stub, tty};
+use crate::rootfs::{self, dev, mounts};
+use crate::spec;
+use crate::state::{self, Record, Status, Store};
+use crate::sys;
+
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// A unix socket that receives the pty master (runc's --console-socket).
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    /// Pass fds 3 .. 3+N on to the container (systemd socket activation).
+    pub preserve_fds: u32,
+    /// fds to use as the container's stdin, stdout, stderr (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
+}
+
+/// A container started by `run`, whose init is our child. Dropping it
+/// without `wait` or `detach` kills the container and removes it.
+pub struct Running {
+    pub id: String,
+    pub pid: libc::pid_t,
+    signals: Option<Signals>,
+    pty: Option<OwnedFd>,
+    rollback: Rollback,
+}
+
+/// Undoes a half-made container: kills its processes, removes its cgroup and
+/// its state directory. Disarmed once the container is complete.
+struct Rollback {
+    store: Store,
+    id: String,
+    cgroup: Option<Box<dyn cgroups::CgroupManager>>,
+    child: Option<ChildGuard>,
+    armed: bool,
+}
+
+impl Rollback {
+    fn run(&mut self) {
+        // Kill the init first (it is our child: reap it), then whatever else
+        // is left in the cgroup.
+        drop(self.child.take());
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.kill_all();
+            let _ = cg.destroy();
+        }
+        let _ = self.store.remove(&self.id);
+    }
+}
+
+impl Drop for Rollback {
+    fn drop(&mut self) {
+        if self.armed {
+            self.run();
+        }
+    }
+}
+
+impl Runtime {
+    /// Creates the container and leaves its init waiting for `start`.
+    pub fn create(&self, opts: &CreateOptions) -> Result<Record> {
+        let built = self.build(opts, true)?;
+        let mut rollback = built.rollback;
+        spawn::await_created(&built.chan)?;
+        let rec = built.record;
+        self.store.save(&rec)?;
+        write_pid_file(opts.pid_file.as_deref(), rec.pid)?;
+        // The init outlives us now; it is no longer ours to kill.
+        if let Some(child) = rollback.child.take() {
+            child.disarm();
+        }
+        rollback.armed = false;
+        Ok(rec)
+    }
+
+    /// Starts a created container: one byte into its exec fifo.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let rec = self.store.load(id)?;
+        let status = self.status(&rec);
+        if status != Status::Created {
+            return Err(Error::WrongState { id: id.into(), action: "start", status: status.to_string() });
+        }
+        let fifo = self.store.dir(id).join(state::FIFO_FILE);
+        // Non-blocking: if the init is gone there is no reader, and ENXIO
+        // says so instead of hanging.
+        let fd = sys::open(&fifo, libc::O_WRONLY | libc::O_NONBLOCK, 0)
+            .with_ctx(|| format!("opening {}", fifo.display()))?;
+        sys::write_all_fd(fd.as_raw_fd(), b"0").ctx("signalling the init to start")?;
+        fs::remove_file(&fifo).with_ctx(|| format!("removing {}", fifo.display()))?;
+        Ok(())
+    }
+
+    /// Creates and starts at once (the init waits on the sync channel rather
+    /// than a fifo). The container runs until `Running::wait`, or on its own
+    /// after `Running::detach`.
+    pub fn run(&self, opts: &CreateOptions) -> Result<Running> {
+        let built = self.build(opts, false)?;
+        let rollback = built.rollback;
+        let signals = Signals::block().ctx("blocking signals")?;
+        let pty = spawn::await_created(&built.chan)?;
+        let rec = built.record;
+        self.store.save(&rec)?;
+        write_pid_file(opts.pid_file.as_deref(), rec.pid)?;
+        built.chan.send(&Msg::Start).ctx("starting the container")?;
+        let pty2 = spawn::await_exec(&built.chan)?;
+        let pid = rollback.child.as_ref().map_or(rec.pid, |c| c.pid);
+        Ok(Running { id: rec.id, pid, signals: Some(signals), pty: pty.or(pty2), rollback })
+    }
+
+    /// Everything before the init reports back: validation, cgroup, clone.
+    fn build(&self, opts: &CreateOptions, fifo: bool) -> Result<Built> {
+        let bundle = fs::canonicalize(&opts.bundle)
+            .map_err(|e| Error::Config { path: opts.bundle.clone(), reason: format!("bundle: {e}") })?;
+        let spec = spec::load(&bundle.join("config.json"))?;
+        spec::validate(&spec, true)?;
+        let rootfs_path = spec::rootfs(&spec, &bundle)?;
+        let Some(process) = spec.process() else { return Err(invalid("process", "missing")) };
+        let linux = spec.linux().as_ref();
+        let mut ns = namespaces::Plan::from_spec(linux.ok_or_else(|| invalid("linux", "missing"))?)?;
+        let process = ProcessPlan::from_spec(process, linux)?;
+        let stub = stub::sealed().ctx("preparing the exec stub")?;
+
+        let dir = self.store.claim(&opts.id)?;
+        let mut rollback =
+            Rollback { store: self.store.clone(), id: opts.id.clone(), cgroup: None, child: None, armed: true };
+        fs::write(dir.join(state::CONFIG_FILE), serde_json::to_vec(&spec).unwrap_or_default())
+            .with_ctx(|| format!("saving the spec in {}", dir.display()))?;
+
+        let cg_path = cgroup_path(linux, &opts.id);
+        let layout = cgroups::Layout::detect()?;
+        let cg = cgroups::manager(&layout, &cg_path);
+        cg.create()?;
+        rollback.cgroup = Some(cg);
+        let plan = rootfs_plan(&spec, &bundle, &rootfs_path, &ns, &layout, &cg_path, &process)?;
+        if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+            let res = with_default_device_rules(res, &plan);
+            rollback.cgroup.as_ref().map(|c| c.apply(&res)).transpose()?;
+        }
+
+        let start = if fifo {
+            let path = dir.join(state::FIFO_FILE);
+            let c = sys::path_cstring(&path).ctx("fifo path")?;
+            // SAFETY: valid C string.
+            sys::cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }).with_ctx(|| format!("creating {}", path.display()))?;
+            // Read-write, so the init never sees end-of-file while waiting.
+            StartTrigger::Fifo(sys::open(&path, libc::O_RDWR, 0).with_ctx(|| format!("opening {}", path.display()))?)
+        } else {
+            StartTrigger::Channel
+        };
+        let console_socket = opts
+            .console_socket
+            .as_deref()
+            .map(|p| {
+                tty::connect_console_socket(p).with_ctx(|| format!("connecting to the console socket {}", p.display()))
+            })
+            .transpose()?;
+        if console_socket.is_some() && !process.terminal {
+            return Err(invalid("process.terminal", "a console socket was given but the process has no terminal"));
+        }
+
+        let id_maps = ns.new_user().then(|| {
+            let l = linux.expect("validated: user namespaces need linux");
+            (
+                spawn::id_map(l.uid_mappings().as_deref().unwrap_or_default()),
+                spawn::id_map(l.gid_mappings().as_deref().unwrap_or_default()),
+            )
+        });
+        let pid_ns = ns.take_pid_join();
+        let config = init::Config {
+            joins: std::mem::take(&mut ns.joins),
+            new_cgroupns: ns.new_cgroup,
+            hostname: spec
+                .hostname()
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .map(sys::cstring)
+                .transpose()
+                .ctx("hostname")?,
+            domainname: spec
+                .domainname()
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .map(sys::cstring)
+                .transpose()
+                .ctx("domainname")?,
+            sysctls: sysctls(&spec),
+            process,
+            may_setgroups: true,
+            in_userns: ns.new_user() || ns.joins_user(),
+            console_socket,
+            stdio: opts.stdio,
+            preserve_fds: opts.preserve_fds,
+            stub,
+        };
+        let req = Request {
+            config,
+            mode: Mode::Init { rootfs: Box::new(plan), start },
+            clone_flags: ns.clone_flags,
+            pid_ns,
+            id_maps,
+        };
+        let (child, chan) = spawn::spawn(req, rollback.cgroup.as_deref())?;
+        let pid = child.pid;
+        rollback.child = Some(child);
+        let (_, start_time) = sys::proc_stat(pid).ctx("reading the init's start time")?;
+        let record = Record {
+            id: opts.id.clone(),
+            pid,
+            start_time,
+            bundle,
+            rootfs: rootfs_path,
+            cgroup_path: cg_path,
+            created: state::now(),
+            owner: state::owner(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+        };
+        Ok(Built { record, chan, rollback })
+    }
+
+    pub(crate) fn status(&self, rec: &Record) -> Status {
+        self.store.status(rec, || {
+            cgroups::Layout::detect()
+                .ok()
+                .and_then(|l| cgroups::manager(&l, &rec.cgroup_path).frozen().ok())
+                .unwrap_or(false)
+        })
+    }
+}
+
+struct Built {
+    record: Record,
+    chan: Channel,
+    rollback: Rollback,
+}
+
+impl Running {
+    /// Waits for the container's init to exit, forwarding signals and relaying
+    /// the terminal, then removes the container. Returns the exit code
+    /// (128 + signal when killed, e.g. 137 after an OOM kill).
+    pub fn wait(mut self) -> Result<i32> {
+        let signals = self.signals.take().ok_or_else(|| Error::Init("already waited".into()))?;
+        // Orphans of a container without its own pid namespace come to us.
+        let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        let code = foreground::wait(self.pid, &signals, self.pty.take()).ctx("waiting for the container")?;
+        if let Some(c) = self.rollback.child.take() {
+            c.disarm();
+        }
+        self.rollback.run();
+        self.rollback.armed = false;
+        Ok(code)
+    }
+
+    /// Leaves the container running on its own (`run --detach`).
+    pub fn detach(mut self) -> String {
+        if let Some(c) = self.rollback.child.take() {
+            c.disarm();
+        }
+        self.rollback.armed = false;
+        self.id.clone()
+    }
+
+    pub fn pty(&self) -> Option<&OwnedFd> {
+        self.pty.as_ref()
+    }
+}
+
+fn write_pid_file(path: Option<&Path>, pid: i32) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let tmp = path.with_extension("berth-tmp");
+    fs::write(&tmp, pid.to_string()).with_ctx(|| format!("writing pid file {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_ctx(|| format!("writing pid file {}", path.display()))
+}
+
+fn sysctls(spec: &Spec) -> Vec<(String, PathBuf, String)> {
+    let mut v: Vec<_> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|(k, val)| {
+            let rel = if k.contains('/') { k.clone() } else { k.replace('.', "/") };
+            (k.clone(), Path::new("/proc/sys").join(rel), val.clone())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn rootfs_plan(
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    ns: &namespaces::Plan,
+    layout: &cgroups::Layout,
+    cg_path: &Path,
+    process: &ProcessPlan,
+) -> Result<rootfs::Plan> {
+    let linux = spec.linux().as_ref();
+    let mounts = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| mounts::plan(i, m, bundle))
+        .collect::<Result<Vec<_>>>()?;
+    let fresh_dev =
+        mounts.iter().any(|m| m.destination == Path::new("/dev") && matches!(m.kind, mounts::Kind::Fs { .. }));
+    let devpts = mounts.iter().any(|m| {
+        m.destination == Path::new("/dev/pts")
+            && matches!(&m.kind, mounts::Kind::Fs { fstype, .. } if fstype.as_bytes() == b"devpts")
+    });
+    let devices = linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, d)| dev::from_spec(i, d))
+        .collect::<Result<Vec<_>>>()?;
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => None,
+        Some(p) => Some(match p {
+            "private" => libc::MS_PRIVATE,
+            "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
+            "slave" => libc::MS_SLAVE,
+            "rslave" => libc::MS_SLAVE | libc::MS_REC,
+            "shared" => libc::MS_SHARED,
+            "rshared" => libc::MS_SHARED | libc::MS_REC,
+            "unbindable" => libc::MS_UNBINDABLE,
+            "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
+            other => return Err(invalid("linux.rootfsPropagation", format!("unknown value {other:?}"))),
+        }),
+    };
+    let has_ns = |t| linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|v| v.iter().any(|n| n.typ() == t));
+    if !has_ns(LinuxNamespaceType::Mount) {
+        return Err(invalid("linux.namespaces", "a mount namespace is required (the rootfs is built inside it)"));
+    }
+    Ok(rootfs::Plan {
+        rootfs: rootfs.to_path_buf(),
+        mounts,
+        devices,
+        fresh_dev,
+        devpts,
+        masked: linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default(),
+        readonly_paths: linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default(),
+        readonly_root: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
+        propagation,
+        userns: ns.new_user() || ns.joins_user(),
+        cgroups: cgroup_views(layout, cg_path),
+        new_cgroupns: ns.new_cgroup,
+        cwd: process.cwd.clone(),
+        terminal: process.terminal,
+        console_size: process.console_size,
+    })
+}
+
+/// Device cgroup rules: the spec's, then access to the devices every
+/// container gets (as runc adds them), so a "deny all" spec still has
+/// /dev/null and its terminal.
+fn with_default_device_rules(res: &LinuxResources, plan: &rootfs::Plan) -> LinuxResources {
+    let mut res = res.clone();
+    let Some(rules) = res.devices().clone() else { return res };
+    if rules.is_empty() {
+        return res;
+    }
+    let mut rules = rules;
+    let rule = |typ: LinuxDeviceType, major: i64, minor: Option<i64>| -> LinuxDeviceCgroup {
+        serde_json::from_value(serde_json::json!({
+            "allow": true, "type": typ, "major": major, "minor": minor, "access": "rwm"
+        }))
+        .unwrap_or_default()
+    };
+    if plan.fresh_dev || plan.terminal {
+        for d in dev::defaults() {
+            rules.push(rule(LinuxDeviceType::C, d.major as i64, Some(d.minor as i64)));
+        }
+        rules.push(rule(LinuxDeviceType::C, 5, Some(1))); // console
+        rules.push(rule(LinuxDeviceType::C, 5, Some(2))); // ptmx
+        rules.push(rule(LinuxDeviceType::C, 136, None)); // pts/*
+    }
+    for d in &plan.devices {
+        let typ = match d.kind {
+            libc::S_IFBLK => LinuxDeviceType::B,
+            libc::S_IFIFO => continue,
+            _ => LinuxDeviceType::C,
+        };
+        rules.push(rule(typ, d.major as i64, Some(d.minor as i64)));
+    }
+    res.set_devices(Some(rules));
+    res
+}

@@ -1,0 +1,119 @@
+//! exec: an extra process in a running container. It joins every namespace
+//! of the container's init and its cgroup, and gets the container's seccomp
+//! profile, so it can do nothing the init could not.
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Process;
+
+use super::{load_saved_spec, Runtime};
+use crate::error::{invalid, Context, Error, Result};
+use crate::namespaces::{self, Join};
+use crate::process::foreground::{self, Signals};
+use crate::process::init::{self, Mode};
+use crate::process::plan::ProcessPlan;
+use crate::process::spawn::{self, Request};
+use crate::process::{stub, tty};
+use crate::state::Status;
+use crate::sys;
+
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+    pub stdio: Option<[RawFd; 3]>,
+}
+
+pub enum ExecOutcome {
+    /// The process ran in the foreground and exited with this code.
+    Exited(i32),
+    /// Detached: the process runs on, with this pid (in our pid namespace).
+    Detached(libc::pid_t),
+}
+
+impl Runtime {
+    pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<ExecOutcome> {
+        let (rec, status) = self.state(id)?;
+        if !matches!(status, Status::Running | Status::Created) {
+            return Err(Error::WrongState { id: id.into(), action: "exec in", status: status.to_string() });
+        }
+        let spec = load_saved_spec(&self.store, id)?;
+        let process = ProcessPlan::from_spec(&opts.process, spec.linux().as_ref())?;
+        if !process.cwd.is_absolute() {
+            return Err(invalid("process.cwd", "must be an absolute path"));
+        }
+        let pid = rec.pid;
+
+        let mut joins = Vec::new();
+        for flag in namespaces::JOIN_ORDER {
+            if flag == libc::CLONE_NEWPID {
+                continue;
+            }
+            let name = namespaces::proc_name(flag);
+            if namespaces::differs(pid, name) {
+                let path = format!("/proc/{pid}/ns/{name}");
+                joins.push(Join { flag, fd: namespaces::open_ns(Path::new(&path), flag, "container namespaces")? });
+            }
+        }
+        let pid_ns = if namespaces::differs(pid, "pid") {
+            Some(namespaces::open_ns(
+                Path::new(&format!("/proc/{pid}/ns/pid")),
+                libc::CLONE_NEWPID,
+                "container pid namespace",
+            )?)
+        } else {
+            None
+        };
+        let root = sys::open(Path::new(&format!("/proc/{pid}/root")), libc::O_PATH | libc::O_DIRECTORY, 0)
+            .with_ctx(|| format!("opening the root of container {id:?}"))?;
+        // Re-check after opening: the pid could have been reused in between.
+        if !crate::state::process_alive(pid, rec.start_time) {
+            return Err(Error::WrongState { id: id.into(), action: "exec in", status: "stopped".into() });
+        }
+        let may_setgroups =
+            std::fs::read_to_string(format!("/proc/{pid}/setgroups")).map(|s| s.trim() != "deny").unwrap_or(true);
+        let console_socket = opts
+            .console_socket
+            .as_deref()
+            .map(|p| {
+                tty::connect_console_socket(p).with_ctx(|| format!("connecting to the console socket {}", p.display()))
+            })
+            .transpose()?;
+        let terminal = process.terminal;
+        let config = init::Config {
+            joins,
+            new_cgroupns: false,
+            hostname: None,
+            domainname: None,
+            sysctls: vec![],
+            process,
+            may_setgroups,
+            in_userns: namespaces::differs(pid, "user"),
+            console_socket,
+            stdio: opts.stdio,
+            preserve_fds: opts.preserve_fds,
+            stub: stub::sealed().ctx("preparing the exec stub")?,
+        };
+        let cg = self.cgroup(&rec)?;
+        let req = Request { config, mode: Mode::Exec { root }, clone_flags: 0, pid_ns, id_maps: None };
+        let (child, chan) = spawn::spawn(req, Some(cg.as_ref()))?;
+        let signals = if opts.detach { None } else { Some(Signals::block().ctx("blocking signals")?) };
+        let pty = spawn::await_exec(&chan)?;
+        let pid = child.disarm();
+        if let Some(path) = &opts.pid_file {
+            std::fs::write(path, pid.to_string()).with_ctx(|| format!("writing pid file {}", path.display()))?;
+        }
+        match signals {
+            None => Ok(ExecOutcome::Detached(pid)),
+            Some(signals) => {
+                let pty = if terminal && opts.console_socket.is_none() { pty } else { None };
+                let code = foreground::wait(pid, &signals, pty).ctx("waiting for the process")?;
+                Ok(ExecOutcome::Exited(code))
+            }
+        }
+    }
+}

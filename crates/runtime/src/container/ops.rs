@@ -1,0 +1,140 @@
+//! state, list, kill, delete, pause, resume, stats.
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use super::Runtime;
+use crate::error::{Context, Error, Result};
+use crate::state::{self, OciState, Record, Status};
+use crate::sys;
+
+impl Runtime {
+    pub fn state(&self, id: &str) -> Result<(Record, Status)> {
+        let rec = self.store.load(id)?;
+        let status = self.status(&rec);
+        Ok((rec, status))
+    }
+
+    /// The OCI state document, as `state` prints it.
+    pub fn state_json(&self, id: &str) -> Result<String> {
+        let (rec, status) = self.state(id)?;
+        let pid = if status == Status::Stopped { 0 } else { rec.pid };
+        let doc = OciState {
+            oci_version: state::OCI_VERSION,
+            id: &rec.id,
+            status,
+            pid,
+            bundle: &rec.bundle,
+            annotations: &rec.annotations,
+            created: state::rfc3339(rec.created),
+            owner: &rec.owner,
+        };
+        serde_json::to_string_pretty(&doc).map_err(|e| Error::Init(e.to_string()))
+    }
+
+    pub fn list(&self) -> Result<Vec<(Record, Status)>> {
+        let mut out = Vec::new();
+        for id in self.store.ids()? {
+            // A container deleted while we list is simply gone.
+            if let Ok(s) = self.state(&id) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends `signal` to the init, or with `all` to every process of the container.
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let (rec, status) = self.state(id)?;
+        if status == Status::Stopped {
+            return Err(Error::WrongState { id: id.into(), action: "kill", status: status.to_string() });
+        }
+        if all {
+            let cg = self.cgroup(&rec)?;
+            for pid in cg.procs()? {
+                // SAFETY: plain kill; a process that exited meanwhile is ESRCH.
+                unsafe { libc::kill(pid, signal) };
+            }
+            return Ok(());
+        }
+        signal_init(&rec, signal)
+    }
+
+    /// Removes a container. A running one only with `force` (it is killed).
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let rec = match self.store.load(id) {
+            Ok(r) => r,
+            Err(Error::Config { .. }) if force => return self.store.remove(id),
+            Err(e) => return Err(e),
+        };
+        let status = self.status(&rec);
+        if matches!(status, Status::Running | Status::Paused) && !force {
+            return Err(Error::WrongState {
+                id: id.into(),
+                action: "delete",
+                status: format!("{status} (use --force)"),
+            });
+        }
+        let cg = self.cgroup(&rec)?;
+        if status != Status::Stopped {
+            // SIGKILL to everything in the cgroup (a frozen cgroup is thawed
+            // by kill_all so the signal can land), then wait for the init.
+            cg.kill_all()?;
+            let _ = signal_init(&rec, libc::SIGKILL);
+            wait_gone(&rec, Duration::from_secs(10))?;
+        } else {
+            // Stragglers of a container without its own pid namespace.
+            cg.kill_all()?;
+        }
+        cg.destroy()?;
+        self.store.remove(id)
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let (rec, status) = self.state(id)?;
+        if status != Status::Running {
+            return Err(Error::WrongState { id: id.into(), action: "pause", status: status.to_string() });
+        }
+        Ok(self.cgroup(&rec)?.freeze()?)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let (rec, status) = self.state(id)?;
+        if status != Status::Paused {
+            return Err(Error::WrongState { id: id.into(), action: "resume", status: status.to_string() });
+        }
+        Ok(self.cgroup(&rec)?.thaw()?)
+    }
+
+    pub fn stats(&self, id: &str) -> Result<cgroups::Stats> {
+        let rec = self.store.load(id)?;
+        Ok(self.cgroup(&rec)?.stats()?)
+    }
+
+    pub(crate) fn cgroup(&self, rec: &Record) -> Result<Box<dyn cgroups::CgroupManager>> {
+        let layout = cgroups::Layout::detect()?;
+        Ok(cgroups::manager(&layout, &rec.cgroup_path))
+    }
+}
+
+/// Signals the init through a pidfd after checking its start time, so a
+/// recycled pid is never hit.
+fn signal_init(rec: &Record, signal: i32) -> Result<()> {
+    let pidfd = sys::pidfd_open(rec.pid).with_ctx(|| format!("container {:?}: init process {}", rec.id, rec.pid))?;
+    if !state::process_alive(rec.pid, rec.start_time) {
+        return Err(Error::WrongState { id: rec.id.clone(), action: "kill", status: "stopped".into() });
+    }
+    sys::pidfd_send_signal(pidfd.as_raw_fd(), signal).with_ctx(|| format!("sending signal {signal} to {}", rec.pid))
+}
+
+/// Waits until the init has exited (it is not our child: poll /proc).
+fn wait_gone(rec: &Record, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while state::process_alive(rec.pid, rec.start_time) {
+        if Instant::now() > deadline {
+            return Err(Error::Init(format!("container {:?}: init {} did not exit after SIGKILL", rec.id, rec.pid)));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}

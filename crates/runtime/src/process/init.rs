@@ -1,0 +1,340 @@
+//! The child side: everything between the clone and the exec of the
+//! container's program. It runs in a forked copy of the runtime (no re-exec of
+//! berth, which is where runc spends most of its start time), reports each
+//! failure to the parent over the sync channel, and never returns.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use crate::namespaces;
+use crate::process::plan::ProcessPlan;
+use crate::process::sync::{Channel, Msg};
+use crate::process::{stub, tty};
+use crate::rootfs;
+use crate::security::{caps, rlimits, user};
+use crate::sys::{self, Follow};
+
+/// How the init learns that it may exec.
+pub enum StartTrigger {
+    /// A Start message on the sync channel (`run`, and library callers).
+    Channel,
+    /// A byte written to the exec fifo by a later `start` (`create`): the fd
+    /// is the fifo opened read-write, so it never reports end-of-file.
+    Fifo(OwnedFd),
+}
+
+pub enum Mode {
+    /// A new container: build the rootfs, report Created, wait for start.
+    Init { rootfs: Box<rootfs::Plan>, start: StartTrigger },
+    /// An extra process in a running container: `root` is the container's
+    /// root directory (from /proc/PID/root), entered after the namespaces.
+    Exec { root: OwnedFd },
+}
+
+pub struct Config {
+    pub joins: Vec<namespaces::Join>,
+    pub new_cgroupns: bool,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    /// (spec key, /proc/sys path, value)
+    pub sysctls: Vec<(String, PathBuf, String)>,
+    pub process: ProcessPlan,
+    /// In a user namespace whose setgroups is denied, setgroups(2) fails.
+    pub may_setgroups: bool,
+    /// The process runs in a user namespace other than the host's.
+    pub in_userns: bool,
+    pub console_socket: Option<OwnedFd>,
+    /// fds to install as 0, 1, 2 (None: keep the inherited ones).
+    pub stdio: Option<[RawFd; 3]>,
+    /// Extra fds (3, 4, ...) passed on to the program, as runc's --preserve-fds.
+    pub preserve_fds: u32,
+    pub stub: OwnedFd,
+}
+
+type Step<T> = Result<T, String>;
+
+fn io_step<T>(what: &str, r: std::io::Result<T>) -> Step<T> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// Entry point in the child. Never returns.
+pub fn main(cfg: Config, mode: Mode, chan: Channel) -> ! {
+    let fifo_mode = matches!(&mode, Mode::Init { start: StartTrigger::Fifo(_), .. });
+    let err = match run(cfg, mode, &chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // After Created in create/start mode nobody reads the channel any more:
+    // the container's stderr is the only place left to say what went wrong.
+    if chan.send(&Msg::Error(err.clone())).is_err() || fifo_mode {
+        let line = format!("berth: container init: {err}\n");
+        let _ = sys::write_all_fd(2, line.as_bytes());
+    }
+    // SAFETY: _exit ends the child without running the parent's atexit
+    // handlers or flushing its stdio buffers twice.
+    unsafe { libc::_exit(1) }
+}
+
+enum Never {}
+
+fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
+    // Before anything else: nobody in the container may ptrace us or open
+    // /proc/<us>/exe (the host's berth binary) while we are not yet exec'd.
+    io_step("prctl(PR_SET_DUMPABLE)", sys::prctl(libc::PR_SET_DUMPABLE, 0))?;
+    // If the runtime dies while we are being set up, so do we.
+    io_step("prctl(PR_SET_PDEATHSIG)", sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong))?;
+    // SAFETY: setsid has no memory effects; it fails only if we already lead a group.
+    unsafe { libc::setsid() };
+
+    match chan.recv() {
+        Ok(Some((Msg::Go, _))) => {}
+        // The parent went away or said something else: stop quietly.
+        // SAFETY: see `main`.
+        _ => unsafe { libc::_exit(1) },
+    }
+
+    for j in &cfg.joins {
+        let name = namespaces::proc_name(j.flag);
+        io_step(&format!("joining the {name} namespace"), sys::setns(j.fd.as_raw_fd(), j.flag))?;
+    }
+    if cfg.in_userns {
+        // Our ids are still the host's, which the new namespace does not map:
+        // become its root, or nothing we create (mount points, device files)
+        // could be owned by anyone (EOVERFLOW).
+        // SAFETY: plain syscalls with integer arguments.
+        let r =
+            sys::cvt(unsafe { libc::setresgid(0, 0, 0) }).and_then(|_| sys::cvt(unsafe { libc::setresuid(0, 0, 0) }));
+        io_step("becoming root in the user namespace (is container id 0 mapped?)", r)?;
+    }
+    if cfg.new_cgroupns {
+        io_step("unshare(CLONE_NEWCGROUP)", sys::unshare(libc::CLONE_NEWCGROUP))?;
+    }
+    // Written through the host's procfs while we still see it; the files act
+    // on the namespaces of the writer, which are now the container's.
+    for (key, path, value) in &cfg.sysctls {
+        let r = sys::open(path, libc::O_WRONLY | libc::O_NOFOLLOW, 0)
+            .and_then(|fd| sys::write_all_fd(fd.as_raw_fd(), value.as_bytes()));
+        io_step(&format!("linux.sysctl[{key:?}]: writing {value:?} to {}", path.display()), r)?;
+    }
+    if let Some(h) = &cfg.hostname {
+        // SAFETY: valid pointer and length.
+        let r = sys::cvt(unsafe { libc::sethostname(h.as_ptr(), h.as_bytes().len()) });
+        io_step("hostname", r)?;
+    }
+    if let Some(d) = &cfg.domainname {
+        // SAFETY: valid pointer and length.
+        let r = sys::cvt(unsafe { libc::setdomainname(d.as_ptr(), d.as_bytes().len()) });
+        io_step("domainname", r)?;
+    }
+
+    let (pty, start) = match mode {
+        Mode::Init { rootfs, start } => (rootfs::prepare(&rootfs)?.pty, Some(start)),
+        Mode::Exec { root } => {
+            // Enter the container's root the way nsenter --root does: it works
+            // whether the container pivoted or fell back to chroot.
+            // SAFETY: fchdir/chroot on valid arguments.
+            io_step("entering the container root", sys::cvt(unsafe { libc::fchdir(root.as_raw_fd()) }))?;
+            // SAFETY: as above.
+            io_step("chroot", sys::cvt(unsafe { libc::chroot(c".".as_ptr()) }))?;
+            let pty = if cfg.process.terminal {
+                let slash = io_step("opening /", sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0))?;
+                Some(tty::open_in_root(slash.as_raw_fd(), cfg.process.console_size, false)?)
+            } else {
+                None
+            };
+            (pty, None)
+        }
+    };
+
+    let p = &cfg.process;
+    // After pivot_root, "/" is the container's root: resolve the working
+    // directory and the program inside it, never through a magic link to
+    // one of our host fds (CVE-2024-21626).
+    let slash = io_step("opening /", sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0))?;
+    let cwd = sys::openat_in_root(slash.as_raw_fd(), &p.cwd, libc::O_PATH | libc::O_DIRECTORY, 0, Follow::InRoot)
+        .map_err(|e| format!("process.cwd: {}: {e}", p.cwd.display()))?;
+    // SAFETY: fchdir on a directory fd.
+    io_step("process.cwd: chdir", sys::cvt(unsafe { libc::fchdir(cwd.as_raw_fd()) }))?;
+    let program = find_program(slash.as_raw_fd(), p)?;
+    let mut env = p.env.clone();
+    if p.needs_home {
+        let home = user::home_dir(Path::new("/"), p.user.uid);
+        env.push(sys::cstring(format!("HOME={home}")).map_err(|e| e.to_string())?);
+    }
+    drop(slash);
+    drop(cwd);
+
+    // Hand out the terminal's master.
+    let slave = match pty {
+        Some((master, slave)) => {
+            match &cfg.console_socket {
+                Some(sock) => io_step(
+                    "sending the pty to the console socket",
+                    tty::send_to_console_socket(sock.as_raw_fd(), master.as_raw_fd()),
+                )?,
+                None => {
+                    io_step("sending the pty to the runtime", chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd())))?
+                }
+            }
+            Some(slave)
+        }
+        None => None,
+    };
+    cfg.console_socket = None;
+
+    if let Some(start) = start {
+        // Created: from here the parent may exit (create), so stop tying our
+        // life to it.
+        io_step("prctl(PR_SET_PDEATHSIG)", sys::prctl(libc::PR_SET_PDEATHSIG, 0))?;
+        io_step("reporting created", chan.send(&Msg::Created))?;
+        wait_for_start(start, chan)?;
+    }
+
+    finalize(&cfg, slave, &program, &env)
+}
+
+fn wait_for_start(start: StartTrigger, chan: &Channel) -> Step<()> {
+    match start {
+        StartTrigger::Channel => match chan.recv() {
+            Ok(Some((Msg::Start, _))) => Ok(()),
+            // SAFETY: the runtime gave up on us; leave without a word.
+            _ => unsafe { libc::_exit(1) },
+        },
+        StartTrigger::Fifo(fd) => {
+            let mut b = [0u8; 1];
+            loop {
+                // SAFETY: reading one byte into a valid buffer.
+                let n = unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+                if n == 1 {
+                    return Ok(());
+                }
+                let e = std::io::Error::last_os_error();
+                if n < 0 && e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(format!("waiting for start on the exec fifo: {e}"));
+                }
+            }
+        }
+    }
+}
+
+/// Locates the program the way execvp would, inside the container root.
+fn find_program(root: RawFd, p: &ProcessPlan) -> Step<CString> {
+    let name = p.args[0].to_string_lossy().into_owned();
+    let executable = |path: &Path| -> std::io::Result<bool> {
+        let fd = sys::openat_in_root(root, path, libc::O_PATH, 0, Follow::InRoot)?;
+        let st = sys::fstat(fd.as_raw_fd())?;
+        Ok(st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let path = if name.starts_with('/') { PathBuf::from(&name) } else { p.cwd.join(&name) };
+        return match executable(&path) {
+            Ok(true) => sys::cstring(&name).map_err(|e| e.to_string()),
+            Ok(false) => Err(format!("exec: {name:?}: permission denied (not an executable file)")),
+            Err(e) => Err(format!("exec: {name:?}: {e}")),
+        };
+    }
+    for dir in p.search_path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(&name);
+        if let Ok(true) = executable(&candidate) {
+            return sys::path_cstring(&candidate).map_err(|e| e.to_string());
+        }
+    }
+    Err(format!("exec: {name:?}: executable file not found in $PATH"))
+}
+
+/// The last steps, in the order that keeps each one possible: limits and
+/// the bounding set while we are still root, then the user switch with
+/// capabilities kept, then the final capability sets, then seccomp, then exec.
+fn finalize(cfg: &Config, slave: Option<OwnedFd>, program: &CString, env: &[CString]) -> Step<Never> {
+    let p = &cfg.process;
+    if let Err((i, e)) = rlimits::apply(&p.rlimits) {
+        return Err(format!("process.rlimits[{i}]: {e}"));
+    }
+    if let Some(adj) = p.oom_score_adj {
+        // Written by ourselves: our /proc may be the container's own now.
+        let r = sys::open(Path::new("/proc/self/oom_score_adj"), libc::O_WRONLY, 0)
+            .and_then(|fd| sys::write_all_fd(fd.as_raw_fd(), adj.to_string().as_bytes()));
+        if let Err(e) = r {
+            // Without /proc in the container there is nowhere to write it.
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(format!("process.oomScoreAdj: {e}"));
+            }
+        }
+    }
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the
+    // user switch below may drop: install it first (runc does the same).
+    if let (Some(f), false) = (&p.seccomp, p.no_new_privs) {
+        f.install().map_err(|e| format!("linux.seccomp: {e}"))?;
+    }
+    io_step("process.capabilities.bounding", caps::drop_bounding(p.caps.bounding))?;
+    io_step("prctl(PR_SET_KEEPCAPS)", sys::prctl(libc::PR_SET_KEEPCAPS, 1))?;
+    io_step("process.user", user::switch(&p.user, cfg.may_setgroups))?;
+    io_step("prctl(PR_SET_KEEPCAPS)", sys::prctl(libc::PR_SET_KEEPCAPS, 0))?;
+    io_step("process.capabilities", caps::set(p.caps.effective, p.caps.permitted, p.caps.inheritable))?;
+    // The kernel only lets a capability into the ambient set when it is both
+    // permitted and inheritable; like runc, specs that list more (older
+    // `runc spec` output did) get the rest silently left out.
+    let ambient = p.caps.ambient & p.caps.permitted & p.caps.inheritable;
+    io_step("process.capabilities.ambient", caps::set_ambient(ambient))?;
+    if let Some(mask) = p.user.umask {
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(mask & 0o777) };
+    }
+    // stdio: the terminal, or the fds we were given.
+    if let Some(slave) = &slave {
+        io_step("process.terminal: making the pty the controlling terminal", tty::make_controlling(slave.as_raw_fd()))?;
+    } else if let Some(fds) = cfg.stdio {
+        for (to, from) in fds.into_iter().enumerate() {
+            if from != to as RawFd {
+                io_step("setting up stdio", sys::dup2(from, to as RawFd))?;
+            }
+        }
+    }
+    for fd in 0..3 {
+        let _ = sys::set_cloexec(fd, false);
+    }
+    // Nothing else of ours may cross the exec: every other fd is marked
+    // close-on-exec, except the ones the caller asked to pass.
+    io_step("closing fds", sys::cloexec_from(3 + cfg.preserve_fds as RawFd))?;
+    for fd in 3..3 + cfg.preserve_fds as RawFd {
+        let _ = sys::set_cloexec(fd, false);
+    }
+    reset_signals();
+    if p.no_new_privs {
+        io_step("process.noNewPrivileges", sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1))?;
+    }
+
+    // Build the exec arrays before seccomp: nothing may allocate afterwards.
+    let mut argv: Vec<*const libc::c_char> = Vec::with_capacity(p.args.len() + 2);
+    argv.push(program.as_ptr());
+    argv.extend(p.args.iter().map(|a| a.as_ptr()));
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    if let (Some(f), true) = (&p.seccomp, p.no_new_privs) {
+        f.install().map_err(|e| format!("linux.seccomp: {e}"))?;
+    }
+    let e = stub::exec(&cfg.stub, &argv, &envp, program);
+    Err(format!("exec {:?}: {e}", program))
+}
+
+/// Default dispositions and an empty mask: ignored signals survive exec, and
+/// the runtime ignores SIGPIPE (Rust does by default), which would otherwise
+/// leak into every container.
+fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always valid; errors for signals
+        // glibc reserves are harmless.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set; sigprocmask reads it.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut());
+    }
+}

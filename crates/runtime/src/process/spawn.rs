@@ -1,0 +1,131 @@
+//! The parent side of starting a process in a container: clone it, put it in
+//! its cgroup, give it its id maps, then follow its progress over the sync
+//! channel until it is created (init) or has exec'd (exec).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::error::{Context, Error, Result};
+use crate::process::init::{self, Mode};
+use crate::process::sync::{self, Channel, Msg};
+use crate::sys;
+
+pub struct Request {
+    pub config: init::Config,
+    pub mode: Mode,
+    /// CLONE_NEW* flags for the namespaces the clone creates.
+    pub clone_flags: i32,
+    /// A pid namespace to be born into (a joined one, or the container's for exec).
+    pub pid_ns: Option<OwnedFd>,
+    /// uid_map and gid_map contents for a new user namespace.
+    pub id_maps: Option<(String, String)>,
+}
+
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    pub chan: Channel,
+}
+
+/// A process that is killed and reaped unless disarmed: whatever fails after
+/// the clone, no half-made container process survives.
+pub struct ChildGuard {
+    pub pid: libc::pid_t,
+    armed: bool,
+}
+
+impl ChildGuard {
+    pub fn disarm(mut self) -> libc::pid_t {
+        self.armed = false;
+        self.pid
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: signalling and reaping our own child.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            let _ = sys::waitpid(self.pid, 0);
+        }
+    }
+}
+
+/// Clones the child, joins it to `cgroup` and releases it with Go.
+pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Result<(ChildGuard, Channel)> {
+    let threads = sys::thread_count();
+    if threads > 1 {
+        return Err(Error::Threaded(threads));
+    }
+    let (parent, child) = sync::pair().ctx("creating the sync socket")?;
+    let own_pid_ns = match &req.pid_ns {
+        Some(target) => {
+            let own = sys::open(Path::new("/proc/self/ns/pid"), libc::O_RDONLY, 0).ctx("opening our pid namespace")?;
+            sys::setns(target.as_raw_fd(), libc::CLONE_NEWPID).ctx("entering the container's pid namespace")?;
+            Some(own)
+        }
+        None => None,
+    };
+    // SAFETY: the runtime checked above that this process is single-threaded.
+    let forked = unsafe { sys::clone_fork(req.clone_flags as u64) };
+    if let Ok(0) = forked {
+        drop(parent);
+        init::main(req.config, req.mode, child);
+    }
+    // Our own children are born in our pid namespace again.
+    if let Some(own) = own_pid_ns {
+        sys::setns(own.as_raw_fd(), libc::CLONE_NEWPID).ctx("returning to our pid namespace")?;
+    }
+    let pid = forked.ctx("clone")?;
+    let guard = ChildGuard { pid, armed: true };
+    drop(child);
+    drop(req.config);
+    drop(req.mode);
+
+    if let Some(cg) = cgroup {
+        cg.add_process(pid)?;
+    }
+    if let Some((uid_map, gid_map)) = &req.id_maps {
+        write_proc(pid, "uid_map", uid_map).ctx("linux.uidMappings: writing uid_map")?;
+        write_proc(pid, "gid_map", gid_map).ctx("linux.gidMappings: writing gid_map")?;
+    }
+    parent.send(&Msg::Go).ctx("releasing the container's init")?;
+    Ok((guard, parent))
+}
+
+fn write_proc(pid: libc::pid_t, file: &str, text: &str) -> std::io::Result<()> {
+    let fd = sys::open(Path::new(&format!("/proc/{pid}/{file}")), libc::O_WRONLY, 0)?;
+    sys::write_all_fd(fd.as_raw_fd(), text.as_bytes())
+}
+
+/// Waits for Created; returns the pty master if the child sent one.
+pub fn await_created(chan: &Channel) -> Result<Option<OwnedFd>> {
+    let mut pty = None;
+    loop {
+        match chan.recv().ctx("waiting for the container's init")? {
+            Some((Msg::Created, _)) => return Ok(pty),
+            Some((Msg::Pty, fd)) => pty = fd,
+            Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
+            Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+            None => return Err(Error::Init("the init process exited before the container was created".into())),
+        }
+    }
+}
+
+/// Waits until the child has exec'd the program (end-of-file on the channel)
+/// or reports why it could not.
+pub fn await_exec(chan: &Channel) -> Result<Option<OwnedFd>> {
+    let mut pty = None;
+    loop {
+        match chan.recv().ctx("waiting for the container's process")? {
+            None => return Ok(pty),
+            Some((Msg::Pty, fd)) => pty = fd,
+            Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
+            Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+        }
+    }
+}
+
+/// The uid_map/gid_map text for a list of spec mappings.
+pub fn id_map(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}

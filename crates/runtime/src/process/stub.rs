@@ -1,0 +1,42 @@
+//! The exec stub (see stub/exec-stub.c): a few KiB of static code, sealed in
+//! a memfd, that the container's init execs instead of the program itself, so
+//! that at no point after our exec does /proc/self/exe lead back to the host's
+//! berth binary (CVE-2019-5736). Cost: one small exec, instead of runc's copy
+//! of its whole binary per container.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+static STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exec-stub"));
+
+pub fn sealed() -> io::Result<OwnedFd> {
+    crate::sys::sealed_memfd(c"berth-exec", STUB)
+}
+
+/// Replaces this process with the stub, which replaces itself with `path`.
+/// Only returns on failure. All pointers are prepared by the caller so that
+/// nothing allocates after the seccomp filter is in place.
+pub fn exec(stub: &OwnedFd, argv: &[*const libc::c_char], envp: &[*const libc::c_char], path: &CString) -> io::Error {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers into
+    // CStrings the caller keeps alive; execveat only returns on failure.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            stub.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::ENOSYS) {
+        // A seccomp profile that forbids execveat: exec the program directly.
+        // The stub's protection is lost here, but such a profile was asked for.
+        // SAFETY: as above, with the program's own argv (skip the stub's argv[0]).
+        unsafe { libc::execve(path.as_ptr(), argv[1..].as_ptr(), envp.as_ptr()) };
+        return io::Error::last_os_error();
+    }
+    e
+}

@@ -1,0 +1,293 @@
+//! Building the container's root filesystem inside its new mount namespace:
+//! propagation, the spec's mounts, /dev, the terminal, masked and read-only
+//! paths, then pivot_root. Runs in the child, before any container process
+//! exists; every path inside the rootfs is opened through an in-root lookup.
+
+pub mod dev;
+pub mod mounts;
+pub mod resolve;
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use crate::sys::{self, Follow};
+use mounts::{Kind, MountPlan};
+
+/// One cgroup hierarchy as the container should see it.
+#[derive(Debug, Clone)]
+pub struct CgroupView {
+    /// Directory name under the cgroup mount ("memory", "cpu,cpuacct",
+    /// "unified"); empty on a pure v2 host, where the hierarchy is the mount.
+    pub name: String,
+    /// The container's own cgroup directory on the host.
+    pub host_dir: PathBuf,
+    /// "cgroup" or "cgroup2".
+    pub fstype: &'static str,
+    /// Mount data for cgroup v1: the controllers of this hierarchy.
+    pub options: String,
+    /// Names to link to `name` when controllers are co-mounted (cpu → cpu,cpuacct).
+    pub links: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub rootfs: PathBuf,
+    pub mounts: Vec<MountPlan>,
+    pub devices: Vec<dev::Device>,
+    /// The spec mounts a fresh filesystem on /dev, so it gets the standard
+    /// nodes and links.
+    pub fresh_dev: bool,
+    pub devpts: bool,
+    pub masked: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub readonly_root: bool,
+    pub propagation: Option<libc::c_ulong>,
+    pub userns: bool,
+    pub cgroups: Vec<CgroupView>,
+    pub new_cgroupns: bool,
+    pub cwd: PathBuf,
+    pub terminal: bool,
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// What the rootfs step hands back: the terminal, when one was asked for.
+pub struct Prepared {
+    pub pty: Option<(OwnedFd, OwnedFd)>,
+}
+
+type Step<T> = std::result::Result<T, String>;
+
+fn step<T>(what: impl FnOnce() -> String, r: std::io::Result<T>) -> Step<T> {
+    r.map_err(|e| format!("{}: {e}", what()))
+}
+
+/// Everything up to and including pivot_root. Errors are plain strings that
+/// name the step; the child sends them to the parent.
+pub fn prepare(plan: &Plan) -> Step<Prepared> {
+    // Nothing we mount may leak back to the host.
+    step(|| "making / a recursive slave".into(), sys::mount(None, c"/", None, libc::MS_REC | libc::MS_SLAVE, None))?;
+    let rootfs = step(|| "rootfs path".into(), sys::path_cstring(&plan.rootfs))?;
+    step(
+        || format!("bind-mounting the rootfs {}", plan.rootfs.display()),
+        sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None),
+    )?;
+    // Opened after the bind, so the fd holds the new mount, not the directory below.
+    let root = step(
+        || format!("opening the rootfs {}", plan.rootfs.display()),
+        sys::open(&plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0),
+    )?;
+    let r = root.as_raw_fd();
+
+    for m in &plan.mounts {
+        mount_one(r, m, plan).map_err(|e| format!("{}: {e}", m.field()))?;
+    }
+    if plan.fresh_dev {
+        for d in dev::defaults() {
+            step(|| format!("creating {}", d.path.display()), dev::create(r, &d, plan.userns))?;
+        }
+        step(|| "creating the /dev symlinks".into(), dev::symlinks(r, plan.devpts))?;
+    }
+    for (i, d) in plan.devices.iter().enumerate() {
+        step(|| format!("linux.devices[{i}]: creating {}", d.path.display()), dev::create(r, d, plan.userns))?;
+    }
+    // runc creates a missing working directory; so do we (inside the root).
+    step(|| format!("process.cwd: creating {}", plan.cwd.display()), resolve::mkdir_all(r, &plan.cwd))?;
+    let pty = if plan.terminal { Some(crate::process::tty::open_in_root(r, plan.console_size, true)?) } else { None };
+    mask_paths(r, &plan.masked)?;
+    readonly_paths(r, &plan.readonly_paths)?;
+    pivot(&root)?;
+    if plan.readonly_root {
+        let slash = step(|| "opening /".into(), sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0))?;
+        let locked = step(|| "reading flags of /".into(), sys::locked_mount_flags(slash.as_raw_fd()))?;
+        step(
+            || "root.readonly: remounting / read-only".into(),
+            sys::mount(None, c"/", None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked, None),
+        )?;
+    }
+    if let Some(p) = plan.propagation {
+        step(|| "linux.rootfsPropagation".into(), sys::mount(None, c"/", None, p, None))?;
+    }
+    Ok(Prepared { pty })
+}
+
+fn mount_one(root: RawFd, m: &MountPlan, plan: &Plan) -> std::io::Result<()> {
+    match &m.kind {
+        Kind::Bind { source, recursive } => {
+            let src = sys::open(source, libc::O_PATH, 0)?;
+            let is_dir = sys::fstat(src.as_raw_fd())?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            let target = if is_dir {
+                resolve::mkdir_all(root, &m.destination)?
+            } else {
+                resolve::create_file(root, &m.destination, 0o644)?
+            };
+            mounts::bind(src.as_raw_fd(), target.as_raw_fd(), *recursive, m, root)
+        }
+        Kind::Fs { fstype, source } => {
+            let target = resolve::mkdir_all(root, &m.destination)?;
+            let tpath = sys::fd_path(target.as_raw_fd());
+            let r = sys::mount(Some(source), &tpath, Some(fstype), m.flags, m.data.as_deref());
+            match r {
+                Err(e) if plan.userns && e.raw_os_error() == Some(libc::EPERM) && fstype.as_bytes() == b"sysfs" => {
+                    // A user namespace without its own network namespace may not
+                    // mount sysfs; runc binds the host's /sys instead.
+                    let host = sys::open(Path::new("/sys"), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                    mounts::bind(host.as_raw_fd(), target.as_raw_fd(), true, m, root)?;
+                }
+                Err(e) if plan.userns && e.raw_os_error() == Some(libc::EINVAL) && fstype.as_bytes() == b"devpts" => {
+                    // gid=5 (tty) may be unmapped in the user namespace.
+                    let data = m.data.as_ref().map(|d| {
+                        d.to_string_lossy().split(',').filter(|o| !o.starts_with("gid=")).collect::<Vec<_>>().join(",")
+                    });
+                    let data = data.map(sys::cstring).transpose()?;
+                    sys::mount(Some(source), &tpath, Some(fstype), m.flags, data.as_deref())?;
+                }
+                other => other?,
+            }
+            if !m.propagation.is_empty() {
+                let top = resolve::open_path(root, &m.destination)?;
+                for &p in &m.propagation {
+                    sys::mount(None, &sys::fd_path(top.as_raw_fd()), None, p, None)?;
+                }
+            }
+            Ok(())
+        }
+        Kind::Cgroup => mount_cgroups(root, m, plan),
+    }
+}
+
+/// /sys/fs/cgroup: with a cgroup namespace the real cgroup filesystems are
+/// mounted (they show the container's cgroup as their root); without one the
+/// container's own cgroup directories are bind-mounted from the host.
+fn mount_cgroups(root: RawFd, m: &MountPlan, plan: &Plan) -> std::io::Result<()> {
+    let target = resolve::mkdir_all(root, &m.destination)?;
+    let hier = |v: &CgroupView, t: RawFd| -> std::io::Result<()> {
+        if plan.new_cgroupns {
+            let opts = (!v.options.is_empty()).then(|| sys::cstring(&v.options)).transpose()?;
+            let fstype = sys::cstring(v.fstype)?;
+            sys::mount(Some(&fstype), &sys::fd_path(t), Some(&fstype), m.flags, opts.as_deref())
+        } else {
+            let host = sys::open(&v.host_dir, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+            mounts::bind(host.as_raw_fd(), t, false, m, root)
+        }
+    };
+    if let [v] = plan.cgroups.as_slice() {
+        if v.name.is_empty() {
+            return hier(v, target.as_raw_fd());
+        }
+    }
+    // v1 (and hybrid): a tmpfs holding one directory per hierarchy.
+    let flags = (m.flags & !libc::MS_RDONLY) | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    sys::mount(Some(c"tmpfs"), &sys::fd_path(target.as_raw_fd()), Some(c"tmpfs"), flags, Some(c"mode=755"))?;
+    for v in &plan.cgroups {
+        let dir = resolve::mkdir_all(root, &m.destination.join(&v.name))?;
+        hier(v, dir.as_raw_fd())?;
+        let top = resolve::open_path(root, &m.destination)?;
+        for link in &v.links {
+            let (t, n) = (sys::cstring(&v.name)?, sys::cstring(link)?);
+            // SAFETY: valid C strings; the link is created inside the cgroup tmpfs.
+            unsafe { libc::symlinkat(t.as_ptr(), top.as_raw_fd(), n.as_ptr()) };
+        }
+    }
+    if m.flags & libc::MS_RDONLY != 0 {
+        let top = resolve::open_path(root, &m.destination)?;
+        sys::mount(None, &sys::fd_path(top.as_raw_fd()), None, libc::MS_REMOUNT | libc::MS_RDONLY | flags, None)?;
+    }
+    Ok(())
+}
+
+/// Hides each masked path: a directory under an empty read-only tmpfs, a file
+/// under the host's /dev/null (checked to be the real null device, so a
+/// container cannot make us bind something else; CVE-2025-31133).
+fn mask_paths(root: RawFd, paths: &[String]) -> Step<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let null = step(|| "opening /dev/null".into(), sys::open(Path::new("/dev/null"), libc::O_PATH, 0))?;
+    let st = step(|| "checking /dev/null".into(), sys::fstat(null.as_raw_fd()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        return Err("the host's /dev/null is not the null device: refusing to mask paths with it".into());
+    }
+    for p in paths {
+        let fd = match sys::openat_in_root(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(format!("linux.maskedPaths: {p}: {e}")),
+        };
+        let st = step(|| format!("linux.maskedPaths: {p}"), sys::fstat(fd.as_raw_fd()))?;
+        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            sys::mount(Some(c"tmpfs"), &sys::fd_path(fd.as_raw_fd()), Some(c"tmpfs"), libc::MS_RDONLY, None)
+        } else {
+            dev::bind_fd(null.as_raw_fd(), fd.as_raw_fd())
+        };
+        step(|| format!("linux.maskedPaths: masking {p}"), r)?;
+    }
+    Ok(())
+}
+
+/// Makes each path read-only by binding it onto itself with MOUNT_ATTR_RDONLY
+/// on the whole tree below it.
+fn readonly_paths(root: RawFd, paths: &[String]) -> Step<()> {
+    for p in paths {
+        let fd = match sys::openat_in_root(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(format!("linux.readonlyPaths: {p}: {e}")),
+        };
+        let r = (|| match sys::open_tree_clone(fd.as_raw_fd(), true) {
+            Ok(tree) => {
+                sys::mount_setattr(tree.as_raw_fd(), sys::mount_attr::RDONLY, 0, true)?;
+                sys::move_mount(tree.as_raw_fd(), fd.as_raw_fd())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                let path = sys::fd_path(fd.as_raw_fd());
+                sys::mount(Some(&path), &path, None, libc::MS_BIND | libc::MS_REC, None)?;
+                let top = sys::openat_in_root(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot)?;
+                let locked = sys::locked_mount_flags(top.as_raw_fd())?;
+                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked;
+                sys::mount(None, &sys::fd_path(top.as_raw_fd()), None, flags, None)
+            }
+            Err(e) => Err(e),
+        })();
+        step(|| format!("linux.readonlyPaths: {p}"), r)?;
+    }
+    Ok(())
+}
+
+/// pivot_root into the rootfs and detach the old root, runc's way: pivot
+/// onto "." so the old root is stacked on the new one, then unmount it lazily.
+/// Falls back to MS_MOVE + chroot only where pivot_root is impossible (a
+/// rootfs on the initramfs).
+fn pivot(root: &OwnedFd) -> Step<()> {
+    // SAFETY: fchdir on a directory fd (O_PATH fds are accepted).
+    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
+        return Err(format!("entering the rootfs: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: pivot_root with two valid C strings.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(format!("pivot_root: {e}"));
+        }
+        step(|| "moving the rootfs to /".into(), sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None))?;
+        // SAFETY: chroot with a valid C string.
+        if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
+            return Err(format!("chroot: {}", std::io::Error::last_os_error()));
+        }
+    } else {
+        // Make sure the unmount below cannot propagate to the host.
+        step(
+            || "making the old root a slave".into(),
+            sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None),
+        )?;
+        // SAFETY: umount2 with a valid C string.
+        if unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) } < 0 {
+            return Err(format!("detaching the old root: {}", std::io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: chdir with a valid C string.
+    if unsafe { libc::chdir(c"/".as_ptr()) } < 0 {
+        return Err(format!("chdir /: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
