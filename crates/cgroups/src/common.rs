@@ -28,10 +28,7 @@ pub(crate) fn append_file(path: &Path, line: &str) -> io::Result<()> {
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
 }
 
 /// Like [`read_file`], but a missing file is `None`: stats use it for
@@ -40,10 +37,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(Error::Read { path: path.to_path_buf(), source }),
     }
 }
 
@@ -83,20 +77,21 @@ pub(crate) fn set(dir: &Path, file: &str, value: &str, field: &'static str) -> R
     write_file(&path, value).map_err(|source| write_error(dir, file, value, field, path, source))
 }
 
+/// [`set`] without the "absent file means unsupported" reading, for
+/// files every cgroup has: there ENOENT means the group itself went away
+/// (a concurrent `destroy`), which [`create_levels`] retries.
+pub(crate) fn set_existing(dir: &Path, file: &str, value: &str, field: &'static str) -> Result<()> {
+    let path = dir.join(file);
+    write_file(&path, value).map_err(|source| Error::Write { field, value: value.to_string(), path, source })
+}
+
 /// [`set`] for command-stream files, see [`append_file`].
 pub(crate) fn add(dir: &Path, file: &str, value: &str, field: &'static str) -> Result<()> {
     let path = dir.join(file);
     append_file(&path, value).map_err(|source| write_error(dir, file, value, field, path, source))
 }
 
-fn write_error(
-    dir: &Path,
-    file: &str,
-    value: &str,
-    field: &'static str,
-    path: PathBuf,
-    source: io::Error,
-) -> Error {
+fn write_error(dir: &Path, file: &str, value: &str, field: &'static str, path: PathBuf, source: io::Error) -> Error {
     if source.kind() == io::ErrorKind::NotFound && dir.is_dir() {
         return unsupported_file(field, file);
     }
@@ -111,27 +106,15 @@ fn write_error(
             ),
         };
     }
-    Error::Write {
-        field,
-        value: value.to_string(),
-        path,
-        source,
-    }
+    Error::Write { field, value: value.to_string(), path, source }
 }
 
 pub(crate) fn unsupported_file(field: &'static str, file: &str) -> Error {
-    Error::Unsupported {
-        field,
-        reason: format!("not supported on this host: {file} is absent"),
-    }
+    Error::Unsupported { field, reason: format!("not supported on this host: {file} is absent") }
 }
 
 /// The directory of a controller that must be present for `field`.
-pub(crate) fn need<'a>(
-    dir: Option<&'a Path>,
-    field: &'static str,
-    controller: &str,
-) -> Result<&'a Path> {
+pub(crate) fn need<'a>(dir: Option<&'a Path>, field: &'static str, controller: &str) -> Result<&'a Path> {
     dir.ok_or_else(|| Error::Unsupported {
         field,
         reason: format!("the {controller} controller is not available on this host"),
@@ -164,20 +147,13 @@ impl Target {
         if invalid.is_none() && rel.as_os_str().is_empty() {
             invalid = Some("must name a group below the hierarchy root");
         }
-        Target {
-            rel,
-            given: path.to_path_buf(),
-            invalid,
-        }
+        Target { rel, given: path.to_path_buf(), invalid }
     }
 
     pub(crate) fn rel(&self) -> Result<&Path> {
         match self.invalid {
             None => Ok(&self.rel),
-            Some(reason) => Err(Error::InvalidPath {
-                path: self.given.clone(),
-                reason,
-            }),
+            Some(reason) => Err(Error::InvalidPath { path: self.given.clone(), reason }),
         }
     }
 
@@ -203,11 +179,7 @@ impl Target {
 /// controllers. A concurrent `destroy` may remove an empty parent between
 /// two steps; ENOENT (or ENODEV from a dying cgroup's files) then restarts
 /// from the top.
-pub(crate) fn create_levels(
-    root: &Path,
-    rel: &Path,
-    mut each: impl FnMut(&Path, &Path) -> Result<()>,
-) -> Result<()> {
+pub(crate) fn create_levels(root: &Path, rel: &Path, mut each: impl FnMut(&Path, &Path) -> Result<()>) -> Result<()> {
     const ATTEMPTS: usize = 20;
     let mut attempt = 0;
     'retry: loop {
@@ -219,10 +191,7 @@ pub(crate) fn create_levels(
             let step = match std::fs::create_dir(&dir) {
                 Ok(()) => each(&dir, &parent),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => each(&dir, &parent),
-                Err(source) => Err(Error::Create {
-                    path: dir.clone(),
-                    source,
-                }),
+                Err(source) => Err(Error::Create { path: dir.clone(), source }),
             };
             match step {
                 Ok(()) => {}
@@ -243,15 +212,8 @@ pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                poll.sleep()
-            }
-            Err(source) => {
-                return Err(Error::Remove {
-                    path: dir.to_path_buf(),
-                    source,
-                })
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => poll.sleep(),
+            Err(source) => return Err(Error::Remove { path: dir.to_path_buf(), source }),
         }
     }
 }
@@ -263,12 +225,7 @@ pub(crate) fn remove_parents(root: &Path, target: &Target) -> Result<()> {
         let dir = root.join(rel);
         match std::fs::remove_dir(&dir) {
             Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOENT | libc::ENOTEMPTY | libc::EBUSY | libc::EEXIST)
-                ) =>
-            {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY | libc::EBUSY | libc::EEXIST)) => {
                 // A busy parent is busy for its ancestors too.
                 if e.raw_os_error() != Some(libc::ENOENT) {
                     return Ok(());
@@ -282,10 +239,7 @@ pub(crate) fn remove_parents(root: &Path, target: &Target) -> Result<()> {
 
 pub(crate) fn add_pid(dir: &Path, pid: i32) -> Result<()> {
     if pid <= 0 {
-        return Err(Error::Invalid {
-            field: "add_process",
-            reason: format!("{pid} is not a process id"),
-        });
+        return Err(Error::Invalid { field: "add_process", reason: format!("{pid} is not a process id") });
     }
     set(dir, "cgroup.procs", &pid.to_string(), "add_process").map_err(|e| match e {
         // The group's directory exists but has no cgroup.procs: not a cgroup.
@@ -313,12 +267,7 @@ pub(crate) fn procs(dirs: &[PathBuf]) -> Result<Vec<i32>> {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     match line.trim().parse::<i32>() {
                         Ok(pid) if pid > 0 => pids.push(pid),
-                        _ => {
-                            return Err(Error::Parse {
-                                path,
-                                reason: format!("{line:?} is not a process id"),
-                            })
-                        }
+                        _ => return Err(Error::Parse { path, reason: format!("{line:?} is not a process id") }),
                     }
                 }
             }
@@ -346,12 +295,7 @@ pub(crate) fn procs(dirs: &[PathBuf]) -> Result<Vec<i32>> {
 /// `can_freeze`) so nothing can fork between reading cgroup.procs and
 /// signalling, every pid is killed, the group is thawed so the kills take
 /// effect, and that repeats until the group is empty.
-pub(crate) fn kill_all(
-    m: &dyn CgroupManager,
-    kill_file: Option<&Path>,
-    can_freeze: bool,
-    what: &Path,
-) -> Result<()> {
+pub(crate) fn kill_all(m: &dyn CgroupManager, kill_file: Option<&Path>, can_freeze: bool, what: &Path) -> Result<()> {
     let start = Instant::now();
     let mut last_round = None;
     if let Some(file) = kill_file.filter(|f| f.exists()) {
@@ -359,12 +303,7 @@ pub(crate) fn kill_all(
             Ok(()) => last_round = Some(Instant::now()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(source) => {
-                return Err(Error::Write {
-                    field: "kill_all",
-                    value: "1".into(),
-                    path: file.to_path_buf(),
-                    source,
-                })
+                return Err(Error::Write { field: "kill_all", value: "1".into(), path: file.to_path_buf(), source })
             }
         }
     }
@@ -406,11 +345,7 @@ fn kill_round(m: &dyn CgroupManager, pids: Vec<i32>, can_freeze: bool, what: &Pa
         if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
             let source = io::Error::last_os_error();
             if source.raw_os_error() != Some(libc::ESRCH) && result.is_ok() {
-                result = Err(Error::Kill {
-                    pid,
-                    path: what.to_path_buf(),
-                    source,
-                });
+                result = Err(Error::Kill { pid, path: what.to_path_buf(), source });
             }
         }
     }
@@ -435,6 +370,21 @@ impl Poll {
     }
 }
 
+/// Opens `path` for the lock-free join (see `JoinHandles`).
+pub(crate) fn open_handle(path: &Path, flags: i32) -> Result<std::os::fd::OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = OpenOptions::new();
+    if flags & libc::O_WRONLY != 0 {
+        o.write(true);
+    } else {
+        o.read(true);
+    }
+    o.custom_flags(flags & !libc::O_WRONLY & !libc::O_RDONLY)
+        .open(path)
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|source| Error::Read { path: path.to_path_buf(), source })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,10 +396,7 @@ mod tests {
         assert_eq!(t.berth_ancestors(), vec![PathBuf::from("berth")]);
 
         let t = Target::new(Path::new("berth/a/b"));
-        assert_eq!(
-            t.berth_ancestors(),
-            vec![PathBuf::from("berth/a"), PathBuf::from("berth")]
-        );
+        assert_eq!(t.berth_ancestors(), vec![PathBuf::from("berth/a"), PathBuf::from("berth")]);
 
         let t = Target::new(Path::new("/machine.slice/x"));
         assert!(t.berth_ancestors().is_empty());
@@ -473,18 +420,9 @@ mod tests {
     #[test]
     fn write_never_creates_files() {
         let dir = tempfile::tempdir().unwrap();
-        let err = set(
-            dir.path(),
-            "memory.max",
-            "1",
-            "linux.resources.memory.limit",
-        )
-        .unwrap_err();
+        let err = set(dir.path(), "memory.max", "1", "linux.resources.memory.limit").unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
-        assert_eq!(
-            err.to_string(),
-            "linux.resources.memory.limit: not supported on this host: memory.max is absent"
-        );
+        assert_eq!(err.to_string(), "linux.resources.memory.limit: not supported on this host: memory.max is absent");
         assert!(!dir.path().join("memory.max").exists());
     }
 }

@@ -54,20 +54,13 @@ pub(crate) fn parse(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
 }
 
 fn parse_one(r: &LinuxDeviceCgroup) -> Result<Rule> {
-    let invalid = |reason: String| Error::Invalid {
-        field: FIELD,
-        reason: format!("rule \"{r}\": {reason}"),
-    };
+    let invalid = |reason: String| Error::Invalid { field: FIELD, reason: format!("rule \"{r}\": {reason}") };
     let kind = match r.typ().unwrap_or_default() {
         LinuxDeviceType::A => Kind::All,
         // "u" is an unbuffered character device: still a character device.
         LinuxDeviceType::C | LinuxDeviceType::U => Kind::Char,
         LinuxDeviceType::B => Kind::Block,
-        LinuxDeviceType::P => {
-            return Err(invalid(
-                "type p (FIFO) cannot appear in a device cgroup rule".into(),
-            ))
-        }
+        LinuxDeviceType::P => return Err(invalid("type p (FIFO) cannot appear in a device cgroup rule".into())),
     };
     let number = |n: Option<i64>, what: &str| match n {
         None | Some(-1) => Ok(None),
@@ -91,24 +84,14 @@ fn parse_one(r: &LinuxDeviceCgroup) -> Result<Rule> {
             'r' => READ,
             'w' => WRITE,
             'm' => MKNOD,
-            _ => {
-                return Err(invalid(format!(
-                    "access {access_text:?} may only contain r, w, m"
-                )))
-            }
+            _ => return Err(invalid(format!("access {access_text:?} may only contain r, w, m"))),
         };
     }
     if access == 0 {
         // An omitted access list means all access, as in runc.
         access = READ | WRITE | MKNOD;
     }
-    Ok(Rule {
-        allow: r.allow(),
-        kind,
-        major,
-        minor,
-        access,
-    })
+    Ok(Rule { allow: r.allow(), kind, major, minor, access })
 }
 
 #[cfg(test)]
@@ -123,10 +106,7 @@ pub(crate) mod tests {
         minor: Option<i64>,
         access: &str,
     ) -> LinuxDeviceCgroup {
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .typ(typ)
-            .access(access);
+        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).typ(typ).access(access);
         if let Some(m) = major {
             b = b.major(m);
         }
@@ -149,17 +129,7 @@ pub(crate) mod tests {
         ])
         .unwrap();
         let lines: Vec<_> = rules.iter().map(Rule::v1_line).collect();
-        assert_eq!(
-            lines,
-            [
-                "a *:* rwm",
-                "c 1:3 rwm",
-                "c 136:* rw",
-                "b 8:* m",
-                "c 5:1 rwm",
-                "a *:* r"
-            ]
-        );
+        assert_eq!(lines, ["a *:* rwm", "c 1:3 rwm", "c 136:* rw", "b 8:* m", "c 5:1 rwm", "a *:* r"]);
         assert!(!rules[0].allow && rules[1].allow);
     }
 

@@ -58,12 +58,7 @@ pub enum Error {
     NoCgroupFs { path: PathBuf },
 
     #[error("{what} {}: gave up after {waited:?}{detail}", path.display())]
-    Timeout {
-        what: &'static str,
-        path: PathBuf,
-        waited: Duration,
-        detail: String,
-    },
+    Timeout { what: &'static str, path: PathBuf, waited: Duration, detail: String },
 
     /// A bpf(2) call for the cgroup v2 device filter failed; `log` is the
     /// verifier's output when loading failed.

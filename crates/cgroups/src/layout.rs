@@ -42,10 +42,7 @@ impl Layout {
     /// The layout of the calling process's mount namespace.
     pub fn detect() -> Result<Layout> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
         Layout::from_mountinfo(&text)
     }
 
@@ -66,9 +63,7 @@ impl Layout {
                 "cgroup" => {
                     for opt in m.super_options.split(',') {
                         if V1_CONTROLLERS.contains(&opt) {
-                            controllers
-                                .entry(opt.to_string())
-                                .or_insert_with(|| m.mount_point.clone());
+                            controllers.entry(opt.to_string()).or_insert_with(|| m.mount_point.clone());
                         }
                     }
                 }
@@ -76,14 +71,9 @@ impl Layout {
             }
         }
         match (controllers.is_empty(), unified) {
-            (false, unified) => Ok(Layout::V1 {
-                controllers,
-                unified,
-            }),
+            (false, unified) => Ok(Layout::V1 { controllers, unified }),
             (true, Some(root)) => Ok(Layout::V2 { root }),
-            (true, None) => Err(Error::NoCgroupFs {
-                path: "/proc/self/mountinfo".into(),
-            }),
+            (true, None) => Err(Error::NoCgroupFs { path: "/proc/self/mountinfo".into() }),
         }
     }
 
@@ -95,13 +85,7 @@ impl Layout {
         K: Into<String>,
         P: Into<PathBuf>,
     {
-        Layout::V1 {
-            controllers: controllers
-                .into_iter()
-                .map(|(k, p)| (k.into(), p.into()))
-                .collect(),
-            unified,
-        }
+        Layout::V1 { controllers: controllers.into_iter().map(|(k, p)| (k.into(), p.into())).collect(), unified }
     }
 
     /// A v2 layout rooted at `root`.
@@ -131,11 +115,7 @@ impl<'a> MountLine<'a> {
         let fstype = rest.next()?;
         let _source = rest.next()?;
         let super_options = rest.next().unwrap_or("");
-        Some(MountLine {
-            mount_point: PathBuf::from(unescape(mount_point)),
-            fstype,
-            super_options,
-        })
+        Some(MountLine { mount_point: PathBuf::from(unescape(mount_point)), fstype, super_options })
     }
 }
 
@@ -148,9 +128,7 @@ fn unescape(s: &str) -> String {
         if b[i] == b'\\' && i + 4 <= b.len() {
             let digits = &b[i + 1..i + 4];
             if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let v = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                let v = digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
                 if let Ok(byte) = u8::try_from(v) {
                     out.push(byte);
                     i += 4;
@@ -212,20 +190,13 @@ mod tests {
 
     #[test]
     fn v1_with_comounted_cpu_cpuacct() {
-        let Layout::V1 {
-            controllers,
-            unified,
-        } = Layout::from_mountinfo(V1_COMOUNTED).unwrap()
-        else {
+        let Layout::V1 { controllers, unified } = Layout::from_mountinfo(V1_COMOUNTED).unwrap() else {
             panic!("expected v1");
         };
         assert_eq!(unified, None);
         assert_eq!(controllers["cpu"], p("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(controllers["cpuacct"], p("/sys/fs/cgroup/cpu,cpuacct"));
-        assert_eq!(
-            controllers["net_prio"],
-            p("/sys/fs/cgroup/net_cls,net_prio")
-        );
+        assert_eq!(controllers["net_prio"], p("/sys/fs/cgroup/net_cls,net_prio"));
         assert_eq!(controllers["hugetlb"], p("/sys/fs/cgroup/hugetlb"));
         assert!(!controllers.contains_key("name=systemd"));
         assert!(!controllers.contains_key("systemd"));
@@ -261,29 +232,20 @@ mod tests {
 
     #[test]
     fn v2_with_only_named_v1_hierarchy_is_v2() {
-        let text = format!(
-            "{V2}40 25 0:40 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd\n"
-        );
-        assert_eq!(
-            Layout::from_mountinfo(&text).unwrap(),
-            Layout::v2("/sys/fs/cgroup")
-        );
+        let text = format!("{V2}40 25 0:40 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd\n");
+        assert_eq!(Layout::from_mountinfo(&text).unwrap(), Layout::v2("/sys/fs/cgroup"));
     }
 
     #[test]
     fn no_cgroups_is_an_error() {
-        let err = Layout::from_mountinfo("22 27 0:21 / /proc rw - proc proc rw\n\ngarbage\n")
-            .unwrap_err();
+        let err = Layout::from_mountinfo("22 27 0:21 / /proc rw - proc proc rw\n\ngarbage\n").unwrap_err();
         assert!(matches!(err, Error::NoCgroupFs { .. }), "{err}");
     }
 
     #[test]
     fn escaped_mount_points() {
         let text = "41 31 0:38 / /mnt/my\\040cgroup\\134x rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            Layout::from_mountinfo(text).unwrap(),
-            Layout::v2("/mnt/my cgroup\\x")
-        );
+        assert_eq!(Layout::from_mountinfo(text).unwrap(), Layout::v2("/mnt/my cgroup\\x"));
         assert_eq!(unescape("a\\04"), "a\\04");
         assert_eq!(unescape("\\"), "\\");
     }

@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 
 use cgroups::{manager, CgroupManager, Error, Layout};
 use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxNetworkBuilder, LinuxPidsBuilder,
-    LinuxRdmaBuilder, LinuxResources, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
-    LinuxWeightDeviceBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxHugepageLimitBuilder,
+    LinuxMemoryBuilder, LinuxNetworkBuilder, LinuxPidsBuilder, LinuxRdmaBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder,
 };
 
 // ---------------------------------------------------------------- fixtures
@@ -57,10 +56,7 @@ fn is_root() -> bool {
 }
 
 fn read(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-        .trim()
-        .to_string()
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())).trim().to_string()
 }
 
 fn write(path: &Path, text: &str) {
@@ -80,10 +76,7 @@ fn v1_files(controller: &str) -> &'static [(&'static str, &'static str)] {
             ("cpu.rt_runtime_us", "0"),
             ("cpu.stat", "nr_periods 7\nnr_throttled 3\nthrottled_time 999\n"),
         ],
-        "cpuacct" => &[
-            ("cpuacct.usage", "123456789"),
-            ("cpuacct.stat", "user 10\nsystem 5\n"),
-        ],
+        "cpuacct" => &[("cpuacct.usage", "123456789"), ("cpuacct.stat", "user 10\nsystem 5\n")],
         "cpuset" => &[("cpuset.cpus", ""), ("cpuset.mems", "")],
         "memory" => &[
             ("memory.limit_in_bytes", "9223372036854771712"),
@@ -101,11 +94,7 @@ fn v1_files(controller: &str) -> &'static [(&'static str, &'static str)] {
                 "cache 1\nrss 2\ntotal_cache 1000\ntotal_rss 2000\ntotal_active_file 300\ntotal_inactive_file 400\n",
             ),
         ],
-        "devices" => &[
-            ("devices.allow", ""),
-            ("devices.deny", ""),
-            ("devices.list", "a *:* rwm\n"),
-        ],
+        "devices" => &[("devices.allow", ""), ("devices.deny", ""), ("devices.list", "a *:* rwm\n")],
         "freezer" => &[("freezer.state", "THAWED")],
         "blkio" => &[
             ("blkio.weight", "500"),
@@ -130,12 +119,8 @@ fn v1_files(controller: &str) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-const V1_COMMON: &[(&str, &str)] = &[
-    ("cgroup.procs", ""),
-    ("tasks", ""),
-    ("cgroup.clone_children", "0"),
-    ("notify_on_release", "0"),
-];
+const V1_COMMON: &[(&str, &str)] =
+    &[("cgroup.procs", ""), ("tasks", ""), ("cgroup.clone_children", "0"), ("notify_on_release", "0")];
 
 const V2_FILES: &[(&str, &str)] = &[
     ("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma"),
@@ -148,10 +133,7 @@ const V2_FILES: &[(&str, &str)] = &[
     ("cpu.max", "max 100000"),
     ("cpu.max.burst", "0"),
     ("cpu.idle", "0"),
-    (
-        "cpu.stat",
-        "usage_usec 1000\nuser_usec 600\nsystem_usec 400\nnr_periods 7\nnr_throttled 3\nthrottled_usec 9\n",
-    ),
+    ("cpu.stat", "usage_usec 1000\nuser_usec 600\nsystem_usec 400\nnr_periods 7\nnr_throttled 3\nthrottled_usec 9\n"),
     ("cpuset.cpus", ""),
     ("cpuset.mems", ""),
     ("memory.max", "max"),
@@ -251,11 +233,7 @@ impl FakeV1 {
         let cpuset = tmp.path().join("cpuset");
         write(&cpuset.join("cpuset.cpus"), "0-3");
         write(&cpuset.join("cpuset.mems"), "0");
-        Some(Box::new(FakeV1 {
-            layout: Layout::v1(controllers, None),
-            _tmp: tmp,
-            mounts,
-        }))
+        Some(Box::new(FakeV1 { layout: Layout::v1(controllers, None), _tmp: tmp, mounts }))
     }
 }
 
@@ -267,9 +245,7 @@ impl Fixture for FakeV1 {
         false
     }
     fn dir(&self, controller: &str, rel: &Path) -> Option<(PathBuf, bool)> {
-        let Layout::V1 { controllers, .. } = &self.layout else {
-            unreachable!()
-        };
+        let Layout::V1 { controllers, .. } = &self.layout else { unreachable!() };
         controllers.get(controller).map(|m| (m.join(rel), false))
     }
     fn before_create(&self, rel: &Path) {
@@ -300,10 +276,7 @@ impl FakeV2 {
         let tmp = fake_root();
         populate(tmp.path(), V2_FILES);
         write(&tmp.path().join("cpuset.cpus"), "0-3");
-        Some(Box::new(FakeV2 {
-            layout: Layout::v2(tmp.path()),
-            tmp,
-        }))
+        Some(Box::new(FakeV2 { layout: Layout::v2(tmp.path()), tmp }))
     }
 }
 
@@ -353,10 +326,7 @@ impl Emulator {
                 std::thread::sleep(Duration::from_millis(1));
             }
         });
-        Emulator {
-            stop,
-            thread: Some(thread),
-        }
+        Emulator { stop, thread: Some(thread) }
     }
 }
 
@@ -392,12 +362,9 @@ impl Host {
             return None;
         }
         match Layout::detect().ok()? {
-            Layout::V1 { controllers, .. } => Some(Box::new(Host {
-                layout: Layout::V1 {
-                    controllers,
-                    unified: None,
-                },
-            })),
+            Layout::V1 { controllers, .. } => {
+                Some(Box::new(Host { layout: Layout::V1 { controllers, unified: None } }))
+            }
             Layout::V2 { .. } => {
                 eprintln!("skipped: not a v1 host");
                 None
@@ -411,11 +378,7 @@ impl Host {
             return None;
         }
         match Layout::detect().ok()? {
-            Layout::V1 {
-                unified: Some(u), ..
-            } => Some(Box::new(Host {
-                layout: Layout::v2(u),
-            })),
+            Layout::V1 { unified: Some(u), .. } => Some(Box::new(Host { layout: Layout::v2(u) })),
             _ => {
                 eprintln!("skipped: no unified tree next to v1");
                 None
@@ -438,15 +401,11 @@ impl Fixture for Host {
     }
     fn dir(&self, controller: &str, rel: &Path) -> Option<(PathBuf, bool)> {
         match &self.layout {
-            Layout::V1 {
-                controllers,
-                unified,
-            } => match controllers.get(controller) {
+            Layout::V1 { controllers, unified } => match controllers.get(controller) {
                 Some(m) => Some((m.join(rel), false)),
-                None if controller == "hugetlb" => unified
-                    .as_ref()
-                    .filter(|u| v2_has(u, "hugetlb"))
-                    .map(|u| (u.join(rel), true)),
+                None if controller == "hugetlb" => {
+                    unified.as_ref().filter(|u| v2_has(u, "hugetlb")).map(|u| (u.join(rel), true))
+                }
                 None => None,
             },
             Layout::V2 { root } => v2_has(root, controller).then(|| (root.join(rel), true)),
@@ -454,16 +413,9 @@ impl Fixture for Host {
     }
     fn block_device(&self) -> (i64, i64) {
         // Throttling needs a whole disk, not a partition: /sys/block has those.
-        for e in std::fs::read_dir("/sys/block")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for e in std::fs::read_dir("/sys/block").into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if ["loop", "ram", "zram", "nbd"]
-                .iter()
-                .any(|p| name.starts_with(p))
-            {
+            if ["loop", "ram", "zram", "nbd"].iter().any(|p| name.starts_with(p)) {
                 continue;
             }
             if let Ok(dev) = std::fs::read_to_string(e.path().join("dev")) {
@@ -525,10 +477,7 @@ impl<'f> Group<'f> {
     }
 
     fn file(&self, controller: &str, file: &str) -> PathBuf {
-        self.dir(controller)
-            .unwrap_or_else(|| panic!("no {controller} controller"))
-            .0
-            .join(file)
+        self.dir(controller).unwrap_or_else(|| panic!("no {controller} controller")).0.join(file)
     }
 
     fn read(&self, controller: &str, file: &str) -> String {
@@ -602,10 +551,7 @@ impl Drop for Helper {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "timed out waiting for {what}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(5), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -652,11 +598,7 @@ fn create_destroy_leaves_nothing(fx: &dyn Fixture) {
     let paths = g.cg.paths();
     g.destroy().unwrap();
     for p in &paths {
-        assert!(
-            !p.exists() && !p.parent().unwrap().exists(),
-            "{}",
-            p.display()
-        );
+        assert!(!p.exists() && !p.parent().unwrap().exists(), "{}", p.display());
     }
 }
 
@@ -700,34 +642,17 @@ fn cpuset_is_inherited(fx: &dyn Fixture) {
 
 fn apply_memory(fx: &dyn Fixture) {
     let g = Group::created(fx);
-    let mem = LinuxMemoryBuilder::default()
-        .limit(256i64 << 20)
-        .reservation(128i64 << 20)
-        .swap(512i64 << 20)
-        .build()
-        .unwrap();
+    let mem =
+        LinuxMemoryBuilder::default().limit(256i64 << 20).reservation(128i64 << 20).swap(512i64 << 20).build().unwrap();
     let r = resources(|b| b.memory(mem));
     match g.dir("memory") {
         None => assert_unsupported(g.cg.apply(&r), "linux.resources.memory"),
         Some((_, false)) => {
             g.cg.apply(&r).unwrap();
-            assert_eq!(
-                g.read("memory", "memory.limit_in_bytes"),
-                (256u64 << 20).to_string()
-            );
-            assert_eq!(
-                g.read("memory", "memory.soft_limit_in_bytes"),
-                (128u64 << 20).to_string()
-            );
-            assert_eq!(
-                g.read("memory", "memory.memsw.limit_in_bytes"),
-                (512u64 << 20).to_string()
-            );
-            let extra = LinuxMemoryBuilder::default()
-                .swappiness(10u64)
-                .disable_oom_killer(true)
-                .build()
-                .unwrap();
+            assert_eq!(g.read("memory", "memory.limit_in_bytes"), (256u64 << 20).to_string());
+            assert_eq!(g.read("memory", "memory.soft_limit_in_bytes"), (128u64 << 20).to_string());
+            assert_eq!(g.read("memory", "memory.memsw.limit_in_bytes"), (512u64 << 20).to_string());
+            let extra = LinuxMemoryBuilder::default().swappiness(10u64).disable_oom_killer(true).build().unwrap();
             g.cg.apply(&resources(|b| b.memory(extra))).unwrap();
             assert_eq!(g.read("memory", "memory.swappiness"), "10");
             let oom = g.read("memory", "memory.oom_control");
@@ -737,18 +662,9 @@ fn apply_memory(fx: &dyn Fixture) {
             g.cg.apply(&r).unwrap();
             assert_eq!(g.read("memory", "memory.max"), (256u64 << 20).to_string());
             assert_eq!(g.read("memory", "memory.low"), (128u64 << 20).to_string());
-            assert_eq!(
-                g.read("memory", "memory.swap.max"),
-                (256u64 << 20).to_string()
-            );
-            let v1_only = LinuxMemoryBuilder::default()
-                .swappiness(10u64)
-                .build()
-                .unwrap();
-            assert_unsupported(
-                g.cg.apply(&resources(|b| b.memory(v1_only))),
-                "linux.resources.memory.swappiness",
-            );
+            assert_eq!(g.read("memory", "memory.swap.max"), (256u64 << 20).to_string());
+            let v1_only = LinuxMemoryBuilder::default().swappiness(10u64).build().unwrap();
+            assert_unsupported(g.cg.apply(&resources(|b| b.memory(v1_only))), "linux.resources.memory.swappiness");
         }
     }
 }
@@ -759,11 +675,7 @@ fn swap_and_limit_ordering(fx: &dyn Fixture) {
         return;
     };
     let set = |limit: i64, swap: i64| {
-        let m = LinuxMemoryBuilder::default()
-            .limit(limit)
-            .swap(swap)
-            .build()
-            .unwrap();
+        let m = LinuxMemoryBuilder::default().limit(limit).swap(swap).build().unwrap();
         g.cg.apply(&resources(|b| b.memory(m)))
     };
     let check = |limit: &str, swap: &str| {
@@ -797,24 +709,11 @@ fn swap_and_limit_ordering(fx: &dyn Fixture) {
     }
     // memory+swap below memory is a spec mistake, caught before writing.
     let err = set(100 * M, 50 * M).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Invalid {
-                field: "linux.resources.memory.swap",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Invalid { field: "linux.resources.memory.swap", .. }), "{err}");
 
     // Without swap accounting the swap limit cannot be enforced.
     if !fx.real() {
-        let file = if v2 {
-            "memory.swap.max"
-        } else {
-            "memory.memsw.limit_in_bytes"
-        };
+        let file = if v2 { "memory.swap.max" } else { "memory.memsw.limit_in_bytes" };
         std::fs::remove_file(g.file("memory", file)).unwrap();
         let err = set(100 * M, 200 * M).unwrap_err().to_string();
         assert_eq!(
@@ -830,13 +729,8 @@ fn swap_and_limit_ordering(fx: &dyn Fixture) {
 
 fn apply_cpu(fx: &dyn Fixture) {
     let g = Group::created(fx);
-    let cpu = LinuxCpuBuilder::default()
-        .shares(512u64)
-        .quota(50_000i64)
-        .period(100_000u64)
-        .burst(1000u64)
-        .build()
-        .unwrap();
+    let cpu =
+        LinuxCpuBuilder::default().shares(512u64).quota(50_000i64).period(100_000u64).burst(1000u64).build().unwrap();
     let r = resources(|b| b.cpu(cpu));
     let Some((_, v2)) = g.dir("cpu") else {
         return assert_unsupported(g.cg.apply(&r), "linux.resources.cpu");
@@ -858,11 +752,7 @@ fn apply_cpu(fx: &dyn Fixture) {
     assert_eq!(g.read("cpu", "cpu.idle"), "1");
 
     // A negative quota lifts the limit.
-    let burst0 = LinuxCpuBuilder::default()
-        .burst(0u64)
-        .idle(0i64)
-        .build()
-        .unwrap();
+    let burst0 = LinuxCpuBuilder::default().burst(0u64).idle(0i64).build().unwrap();
     g.cg.apply(&resources(|b| b.cpu(burst0))).unwrap();
     let unlimited = LinuxCpuBuilder::default().quota(-1i64).build().unwrap();
     g.cg.apply(&resources(|b| b.cpu(unlimited))).unwrap();
@@ -875,10 +765,7 @@ fn apply_cpu(fx: &dyn Fixture) {
     // A period alone keeps the quota.
     let q = LinuxCpuBuilder::default().quota(20_000i64).build().unwrap();
     g.cg.apply(&resources(|b| b.cpu(q))).unwrap();
-    let p = LinuxCpuBuilder::default()
-        .period(50_000u64)
-        .build()
-        .unwrap();
+    let p = LinuxCpuBuilder::default().period(50_000u64).build().unwrap();
     g.cg.apply(&resources(|b| b.cpu(p))).unwrap();
     if v2 {
         assert_eq!(g.read("cpu", "cpu.max"), "20000 50000");
@@ -887,15 +774,9 @@ fn apply_cpu(fx: &dyn Fixture) {
         assert_eq!(g.read("cpu", "cpu.cfs_period_us"), "50000");
     }
 
-    let rt = LinuxCpuBuilder::default()
-        .realtime_period(1_000_000u64)
-        .build()
-        .unwrap();
+    let rt = LinuxCpuBuilder::default().realtime_period(1_000_000u64).build().unwrap();
     if v2 {
-        assert_unsupported(
-            g.cg.apply(&resources(|b| b.cpu(rt))),
-            "linux.resources.cpu.realtimePeriod",
-        );
+        assert_unsupported(g.cg.apply(&resources(|b| b.cpu(rt))), "linux.resources.cpu.realtimePeriod");
     } else {
         g.cg.apply(&resources(|b| b.cpu(rt))).unwrap();
         assert_eq!(g.read("cpu", "cpu.rt_period_us"), "1000000");
@@ -911,11 +792,7 @@ fn shares_to_weight(fx: &dyn Fixture) {
         let cpu = LinuxCpuBuilder::default().shares(shares).build().unwrap();
         g.cg.apply(&resources(|b| b.cpu(cpu))).unwrap();
         if v2 {
-            assert_eq!(
-                g.read("cpu", "cpu.weight"),
-                weight.to_string(),
-                "shares {shares}"
-            );
+            assert_eq!(g.read("cpu", "cpu.weight"), weight.to_string(), "shares {shares}");
             assert_eq!(cgroups::v2::shares_to_weight(shares), weight);
         } else {
             assert_eq!(g.read("cpu", "cpu.shares"), shares.to_string());
@@ -925,11 +802,7 @@ fn shares_to_weight(fx: &dyn Fixture) {
 
 fn apply_cpuset(fx: &dyn Fixture) {
     let g = Group::created(fx);
-    let cpu = LinuxCpuBuilder::default()
-        .cpus("0")
-        .mems("0")
-        .build()
-        .unwrap();
+    let cpu = LinuxCpuBuilder::default().cpus("0").mems("0").build().unwrap();
     let r = resources(|b| b.cpu(cpu));
     if g.dir("cpuset").is_none() {
         return assert_unsupported(g.cg.apply(&r), "linux.resources.cpu.cpus");
@@ -941,8 +814,7 @@ fn apply_cpuset(fx: &dyn Fixture) {
 
 fn apply_pids(fx: &dyn Fixture) {
     let g = Group::created(fx);
-    let pids =
-        |n: i64| resources(|b| b.pids(LinuxPidsBuilder::default().limit(n).build().unwrap()));
+    let pids = |n: i64| resources(|b| b.pids(LinuxPidsBuilder::default().limit(n).build().unwrap()));
     if g.dir("pids").is_none() {
         assert_unsupported(g.cg.apply(&pids(100)), "linux.resources.pids.limit");
         // "No limit" is what a host without the controller has anyway.
@@ -961,14 +833,8 @@ fn apply_block_io(fx: &dyn Fixture) {
     let g = Group::created(fx);
     let (major, minor) = fx.block_device();
     let dev = format!("{major}:{minor}");
-    let throttle = |rate: u64| {
-        vec![LinuxThrottleDeviceBuilder::default()
-            .major(major)
-            .minor(minor)
-            .rate(rate)
-            .build()
-            .unwrap()]
-    };
+    let throttle =
+        |rate: u64| vec![LinuxThrottleDeviceBuilder::default().major(major).minor(minor).rate(rate).build().unwrap()];
     let r = resources(|b| {
         b.block_io(
             LinuxBlockIoBuilder::default()
@@ -992,26 +858,13 @@ fn apply_block_io(fx: &dyn Fixture) {
             assert_eq!(io_max, format!("{dev} rbps=1048576\n{dev} wiops=100"));
         }
     } else {
-        assert_eq!(
-            g.read("blkio", "blkio.throttle.read_bps_device"),
-            format!("{dev} 1048576")
-        );
-        assert_eq!(
-            g.read("blkio", "blkio.throttle.write_iops_device"),
-            format!("{dev} 100")
-        );
+        assert_eq!(g.read("blkio", "blkio.throttle.read_bps_device"), format!("{dev} 1048576"));
+        assert_eq!(g.read("blkio", "blkio.throttle.write_iops_device"), format!("{dev} 100"));
     }
 
     // Weights: CFQ's blkio.weight is gone on modern kernels; a host without
     // a weight file must say so rather than drop the weight.
-    let weight = resources(|b| {
-        b.block_io(
-            LinuxBlockIoBuilder::default()
-                .weight(500u16)
-                .build()
-                .unwrap(),
-        )
-    });
+    let weight = resources(|b| b.block_io(LinuxBlockIoBuilder::default().weight(500u16).build().unwrap()));
     let weight_device = resources(|b| {
         b.block_io(
             LinuxBlockIoBuilder::default()
@@ -1026,29 +879,17 @@ fn apply_block_io(fx: &dyn Fixture) {
         )
     });
     let (dir, _) = g.dir(controller).unwrap();
-    let weight_file = [
-        "blkio.weight",
-        "blkio.bfq.weight",
-        "io.bfq.weight",
-        "io.weight",
-    ]
-    .into_iter()
-    .find(|f| dir.join(f).exists());
+    let weight_file =
+        ["blkio.weight", "blkio.bfq.weight", "io.bfq.weight", "io.weight"].into_iter().find(|f| dir.join(f).exists());
     let Some(file) = weight_file else {
         assert_unsupported(g.cg.apply(&weight), "linux.resources.blockIO.weight");
-        return assert_unsupported(
-            g.cg.apply(&weight_device),
-            "linux.resources.blockIO.weightDevice",
-        );
+        return assert_unsupported(g.cg.apply(&weight_device), "linux.resources.blockIO.weightDevice");
     };
     g.cg.apply(&weight).unwrap();
     let device_result = g.cg.apply(&weight_device);
     let text = read(&dir.join(file));
     if fx.real() {
-        assert!(
-            text.contains("500") || text.contains("4950"),
-            "{file}: {text}"
-        );
+        assert!(text.contains("500") || text.contains("4950"), "{file}: {text}");
         // BFQ weights need the disk to use BFQ; the kernel says EOPNOTSUPP.
         if let Err(e) = device_result {
             assert_unsupported(Err(e), "linux.resources.blockIO.weightDevice");
@@ -1075,16 +916,7 @@ fn apply_hugetlb(fx: &dyn Fixture) {
         })
     };
     let err = g.cg.apply(&limit("../../2MB")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Invalid {
-                field: "linux.resources.hugepageLimits",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Invalid { field: "linux.resources.hugepageLimits", .. }), "{err}");
     let Some((dir, v2)) = g.dir("hugetlb") else {
         return assert_unsupported(g.cg.apply(&limit("2MB")), "linux.resources.hugepageLimits");
     };
@@ -1092,31 +924,18 @@ fn apply_hugetlb(fx: &dyn Fixture) {
     if v2 {
         assert_eq!(read(&dir.join("hugetlb.2MB.max")), (4u64 << 20).to_string());
         if dir.join("hugetlb.2MB.rsvd.max").exists() {
-            assert_eq!(
-                read(&dir.join("hugetlb.2MB.rsvd.max")),
-                (4u64 << 20).to_string()
-            );
+            assert_eq!(read(&dir.join("hugetlb.2MB.rsvd.max")), (4u64 << 20).to_string());
         }
     } else {
-        assert_eq!(
-            read(&dir.join("hugetlb.2MB.limit_in_bytes")),
-            (4u64 << 20).to_string()
-        );
+        assert_eq!(read(&dir.join("hugetlb.2MB.limit_in_bytes")), (4u64 << 20).to_string());
     }
     // A page size the host does not have.
     assert_unsupported(g.cg.apply(&limit("3MB")), "linux.resources.hugepageLimits");
 }
 
 fn device_rules() -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
-    let rule = |allow: bool,
-                typ: LinuxDeviceType,
-                major: Option<i64>,
-                minor: Option<i64>,
-                access: &str| {
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .typ(typ)
-            .access(access);
+    let rule = |allow: bool, typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).typ(typ).access(access);
         if let Some(m) = major {
             b = b.major(m);
         }
@@ -1174,19 +993,12 @@ fn devices_ebpf_for_real(g: &Group) {
     g.cg.add_process(h.pid()).unwrap();
     h.go();
     let out = h.output();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout, "null-ok\n", "stderr: {stderr}");
-    assert!(
-        stderr.contains("/dev/zero") && stderr.contains("Operation not permitted"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("/dev/zero") && stderr.contains("Operation not permitted"), "{stderr}");
 
     // Applying again replaces the filter (the old one would still deny zero).
-    g.cg.apply(&resources(|b| b.devices(device_rules())))
-        .unwrap();
+    g.cg.apply(&resources(|b| b.devices(device_rules()))).unwrap();
     let allow_all = resources(|b| {
         b.devices(vec![LinuxDeviceCgroupBuilder::default()
             .allow(true)
@@ -1205,52 +1017,25 @@ fn devices_ebpf_for_real(g: &Group) {
 
 fn apply_unified(fx: &dyn Fixture) {
     let g = Group::created(fx);
-    let kv = |k: &str, v: &str| {
-        resources(|b| b.unified(HashMap::from([(k.to_string(), v.to_string())])))
-    };
+    let kv = |k: &str, v: &str| resources(|b| b.unified(HashMap::from([(k.to_string(), v.to_string())])));
     if !fx.layout().is_v2() {
-        let err =
-            g.cg.apply(&kv("memory.high", "1000000"))
-                .unwrap_err()
-                .to_string();
-        assert!(
-            err.starts_with("linux.resources.unified: unified resources need cgroup v2"),
-            "{err}"
-        );
+        let err = g.cg.apply(&kv("memory.high", "1000000")).unwrap_err().to_string();
+        assert!(err.starts_with("linux.resources.unified: unified resources need cgroup v2"), "{err}");
         return;
     }
     let err = g.cg.apply(&kv("../memory.high", "1")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Invalid {
-                field: "linux.resources.unified",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Invalid { field: "linux.resources.unified", .. }), "{err}");
     if g.dir("memory").is_some() {
         g.cg.apply(&kv("memory.high", "1000000")).unwrap();
         assert_eq!(g.read("memory", "memory.high"), "1000000");
     }
     let err = g.cg.apply(&kv("nosuch.file", "1")).unwrap_err().to_string();
-    assert!(
-        err.starts_with("linux.resources.unified: nosuch.file: not supported on this host"),
-        "{err}"
-    );
+    assert!(err.starts_with("linux.resources.unified: nosuch.file: not supported on this host"), "{err}");
 }
 
 fn apply_network_and_rdma(fx: &dyn Fixture) {
     let g = Group::created(fx);
-    let net = resources(|b| {
-        b.network(
-            LinuxNetworkBuilder::default()
-                .class_id(0x100001u32)
-                .build()
-                .unwrap(),
-        )
-    });
+    let net = resources(|b| b.network(LinuxNetworkBuilder::default().class_id(0x100001u32).build().unwrap()));
     match g.dir("net_cls") {
         Some((_, false)) => {
             g.cg.apply(&net).unwrap();
@@ -1258,18 +1043,11 @@ fn apply_network_and_rdma(fx: &dyn Fixture) {
         }
         _ => assert_unsupported(g.cg.apply(&net), "linux.resources.network"),
     }
-    let limits = LinuxRdmaBuilder::default()
-        .hca_handles(3u32)
-        .hca_objects(100u32)
-        .build()
-        .unwrap();
+    let limits = LinuxRdmaBuilder::default().hca_handles(3u32).hca_objects(100u32).build().unwrap();
     let rdma = resources(|b| b.rdma(HashMap::from([("mlx5_0".to_string(), limits)])));
     if g.dir("rdma").is_some() && !fx.real() {
         g.cg.apply(&rdma).unwrap();
-        assert_eq!(
-            g.read("rdma", "rdma.max"),
-            "mlx5_0 hca_handle=3 hca_object=100"
-        );
+        assert_eq!(g.read("rdma", "rdma.max"), "mlx5_0 hca_handle=3 hca_object=100");
     } else if g.dir("rdma").is_none() {
         assert_unsupported(g.cg.apply(&rdma), "linux.resources.rdma");
     }
@@ -1290,23 +1068,72 @@ fn add_process_and_procs(fx: &dyn Fixture) {
     g.cg.add_process(h.pid()).unwrap();
     assert_eq!(g.cg.procs().unwrap(), vec![h.pid()]);
     for p in g.cg.paths() {
-        assert_eq!(
-            read(&p.join("cgroup.procs")),
-            h.pid().to_string(),
-            "{}",
-            p.display()
-        );
+        assert_eq!(read(&p.join("cgroup.procs")), h.pid().to_string(), "{}", p.display());
     }
     drop(h);
     wait_for("the group to empty", || g.cg.procs().unwrap().is_empty());
 }
 
+/// A new process enters the group by itself: cloned into the cgroup2 dir and
+/// writing "0" to each v1 `tasks` file, with no cgroup.procs write by anyone.
+fn join_handles_let_a_new_process_join_itself(fx: &dyn Fixture) {
+    let g = Group::created(fx);
+    let handles = g.cg.join_handles().unwrap();
+    if !fx.real() {
+        handles.join_self().unwrap();
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs { exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    if let Some(dir) = &handles.clone_into {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = dir.as_raw_fd() as u64;
+    }
+    // SAFETY: fork semantics (null stack); the child only makes raw system
+    // calls (write, pause, _exit), which is safe in a multi-threaded parent.
+    let pid = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    assert!(pid >= 0, "clone3: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = if handles.join_self().is_ok() { 0 } else { 1 };
+        if code == 0 {
+            // SAFETY: pause has no memory effects; the parent kills us.
+            unsafe { libc::pause() };
+        }
+        // SAFETY: leave without running the test harness's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let pid = pid as i32;
+    wait_for("the child to join every hierarchy", || {
+        g.cg.paths().iter().all(|p| read(&p.join("cgroup.procs")).lines().any(|l| l == pid.to_string()))
+    });
+    assert_eq!(g.cg.procs().unwrap(), vec![pid]);
+    // SAFETY: killing and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    wait_for("the group to empty", || g.cg.procs().unwrap().is_empty());
+}
+
 fn stats(fx: &dyn Fixture) {
     let g = Group::new(fx);
-    assert!(
-        g.cg.stats().is_err(),
-        "stats of a group that does not exist"
-    );
+    assert!(g.cg.stats().is_err(), "stats of a group that does not exist");
     g.create();
     if !fx.real() {
         let s = g.cg.stats().unwrap();
@@ -1320,10 +1147,7 @@ fn stats(fx: &dyn Fixture) {
         assert_eq!(s.pids.current, 4);
         if fx.layout().is_v2() {
             assert_eq!((s.memory.cache, s.memory.file), (1000, 1000));
-            assert_eq!(
-                (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns),
-                (1_000_000, 600_000, 400_000)
-            );
+            assert_eq!((s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns), (1_000_000, 600_000, 400_000));
             assert_eq!(s.cpu.throttled_ns, 9000);
             assert_eq!(s.pids.limit, Some(100));
         } else {
@@ -1337,10 +1161,7 @@ fn stats(fx: &dyn Fixture) {
         return;
     }
     if g.dir("pids").is_some() {
-        g.cg.apply(&resources(|b| {
-            b.pids(LinuxPidsBuilder::default().limit(50).build().unwrap())
-        }))
-        .unwrap();
+        g.cg.apply(&resources(|b| b.pids(LinuxPidsBuilder::default().limit(50).build().unwrap()))).unwrap();
     }
     let mut h = Helper::spawn("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 30");
     g.cg.add_process(h.pid()).unwrap();
@@ -1378,10 +1199,7 @@ fn kill_all_empties_a_forking_group(fx: &dyn Fixture) {
     let g = Group::created(fx);
     if g.dir("pids").is_some() {
         // A safety net in case the kill is slower than the forks.
-        g.cg.apply(&resources(|b| {
-            b.pids(LinuxPidsBuilder::default().limit(400).build().unwrap())
-        }))
-        .unwrap();
+        g.cg.apply(&resources(|b| b.pids(LinuxPidsBuilder::default().limit(400).build().unwrap()))).unwrap();
     }
     let mut h = Helper::spawn("while :; do sleep 1 & sleep 0.01; done");
     g.cg.add_process(h.pid()).unwrap();
@@ -1397,6 +1215,22 @@ fn kill_all_empties_a_forking_group(fx: &dyn Fixture) {
     g.destroy().unwrap();
 }
 
+fn kill_all_of_a_frozen_group(fx: &dyn Fixture) {
+    if !fx.real() {
+        return;
+    }
+    // v1-frozen tasks ignore SIGKILL until thawed; kill_all must cope.
+    let g = Group::created(fx);
+    let h = Helper::spawn("sleep 30");
+    g.cg.add_process(h.pid()).unwrap();
+    g.cg.freeze().unwrap();
+    let start = Instant::now();
+    g.cg.kill_all().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert_eq!(g.cg.procs().unwrap(), Vec::<i32>::new());
+    assert!(!h.output().status.success());
+}
+
 fn errors_name_field_file_and_reason(fx: &dyn Fixture) {
     let g = Group::created(fx);
     if !fx.real() {
@@ -1407,16 +1241,10 @@ fn errors_name_field_file_and_reason(fx: &dyn Fixture) {
         std::fs::remove_file(dir.join("pids.max")).unwrap();
         std::fs::create_dir(dir.join("pids.max")).unwrap();
         let err =
-            g.cg.apply(&resources(|b| {
-                b.pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
-            }))
-            .unwrap_err();
+            g.cg.apply(&resources(|b| b.pids(LinuxPidsBuilder::default().limit(5).build().unwrap()))).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "linux.resources.pids.limit: writing 5 to {}: Is a directory",
-                dir.join("pids.max").display()
-            )
+            format!("linux.resources.pids.limit: writing 5 to {}: Is a directory", dir.join("pids.max").display())
         );
         std::fs::remove_dir(dir.join("pids.max")).unwrap();
         return;
@@ -1424,18 +1252,12 @@ fn errors_name_field_file_and_reason(fx: &dyn Fixture) {
 
     // No such process.
     let err = g.cg.add_process(i32::MAX).unwrap_err().to_string();
-    assert!(
-        err.starts_with("add_process: writing 2147483647 to "),
-        "{err}"
-    );
+    assert!(err.starts_with("add_process: writing 2147483647 to "), "{err}");
     assert!(err.ends_with("/cgroup.procs: No such process"), "{err}");
 
     if let Some((dir, false)) = g.dir("cpuset") {
         let cpu = LinuxCpuBuilder::default().cpus("99").build().unwrap();
-        let err =
-            g.cg.apply(&resources(|b| b.cpu(cpu)))
-                .unwrap_err()
-                .to_string();
+        let err = g.cg.apply(&resources(|b| b.cpu(cpu))).unwrap_err().to_string();
         assert_eq!(
             err,
             // The reason is the kernel's: ERANGE on current kernels.
@@ -1453,14 +1275,9 @@ fn errors_name_field_file_and_reason(fx: &dyn Fixture) {
         g.cg.add_process(h.pid()).unwrap();
         h.go();
         let usage = dir.join("memory.usage_in_bytes");
-        wait_for("the helper to use memory", || {
-            read(&usage).parse::<u64>().unwrap() > 4096
-        });
+        wait_for("the helper to use memory", || read(&usage).parse::<u64>().unwrap() > 4096);
         let m = LinuxMemoryBuilder::default().limit(1i64).build().unwrap();
-        let err =
-            g.cg.apply(&resources(|b| b.memory(m)))
-                .unwrap_err()
-                .to_string();
+        let err = g.cg.apply(&resources(|b| b.memory(m))).unwrap_err().to_string();
         assert_eq!(
             err,
             format!(
@@ -1575,6 +1392,10 @@ macro_rules! suite {
                 run(super::add_process_and_procs)
             }
             #[test]
+            fn join_handles_let_a_new_process_join_itself() {
+                run(super::join_handles_let_a_new_process_join_itself)
+            }
+            #[test]
             fn stats() {
                 run(super::stats)
             }
@@ -1585,6 +1406,10 @@ macro_rules! suite {
             #[test]
             fn kill_all_empties_a_forking_group() {
                 run(super::kill_all_empties_a_forking_group)
+            }
+            #[test]
+            fn kill_all_of_a_frozen_group() {
+                run(super::kill_all_of_a_frozen_group)
             }
             #[test]
             fn errors_name_field_file_and_reason() {
@@ -1610,28 +1435,34 @@ suite!(host_unified_as_v2, Host::unified_as_v2());
 #[ignore]
 fn cost_of_a_group_lifecycle() {
     let Some(fx) = Host::detected() else { return };
-    let mut samples = Vec::new();
+    let (mut create, mut add, mut destroy, mut total) = (vec![], vec![], vec![], vec![]);
     for _ in 0..100 {
         let g = Group::new(&*fx);
         let mut h = Helper::spawn("exec sleep 30");
         let t = Instant::now();
         g.cg.create().unwrap();
+        create.push(t.elapsed());
+        let t = Instant::now();
         g.cg.add_process(h.pid()).unwrap();
-        let mut spent = t.elapsed();
+        add.push(t.elapsed());
         // Untimed: the process must be gone before the group can go.
         h.go();
         drop(h);
         let t = Instant::now();
         g.cg.destroy().unwrap();
-        spent += t.elapsed();
-        samples.push(spent);
+        destroy.push(t.elapsed());
+        total.push(create[create.len() - 1] + add[add.len() - 1] + destroy[destroy.len() - 1]);
     }
-    samples.sort();
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
     eprintln!(
-        "create+add_process+destroy over {} hierarchies: median {:?}, min {:?}, max {:?}",
+        "{} hierarchies; median of 100: create {:?} + add_process {:?} + destroy {:?}; whole lifecycle {:?}",
         manager(fx.layout(), &unique_path()).paths().len(),
-        samples[50],
-        samples[0],
-        samples[99]
+        median(&mut create),
+        median(&mut add),
+        median(&mut destroy),
+        median(&mut total),
     );
 }

@@ -25,6 +25,7 @@ pub mod security;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod timing;
 
 pub use cgroups;
 pub use container::exec::ExecOutcome;

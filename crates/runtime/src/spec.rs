@@ -13,8 +13,14 @@ use crate::error::{invalid, Error, Result};
 /// Reads and parses `config.json`; type errors name the field path, line and
 /// column (`process.args: invalid type: string "x", expected a sequence`).
 pub fn load(config: &Path) -> Result<Spec> {
+    load_with_bytes(config).map(|(spec, _)| spec)
+}
+
+/// The spec and the file's bytes (kept verbatim in the container's state).
+pub fn load_with_bytes(config: &Path) -> Result<(Spec, Vec<u8>)> {
     let text = fs::read(config).map_err(|e| Error::Config { path: config.to_owned(), reason: e.to_string() })?;
-    parse(&text).map_err(|reason| Error::Config { path: config.to_owned(), reason })
+    let spec = parse(&text).map_err(|reason| Error::Config { path: config.to_owned(), reason })?;
+    Ok((spec, text))
 }
 
 /// Parses JSON into a spec type; errors name the field path.

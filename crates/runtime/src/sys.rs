@@ -37,14 +37,16 @@ pub fn path_cstring(p: &Path) -> io::Result<CString> {
 }
 
 /// The fork half of clone: the child continues on a copy of the caller's stack,
-/// exactly like fork(2), but new namespaces can be requested in the same step.
+/// exactly like fork(2), but new namespaces can be requested in the same step,
+/// and with `cgroup` (a cgroup2 directory fd) the child is born in that
+/// cgroup (CLONE_INTO_CGROUP), without the global lock a later move takes.
 /// Returns 0 in the child and the child's pid in the parent.
 ///
 /// # Safety
 /// The caller must be single-threaded: after a fork only the calling thread
 /// exists in the child, and any lock another thread held (malloc, stdio) would
 /// stay locked forever. `Runtime` checks this before it gets here.
-pub unsafe fn clone_fork(flags: u64) -> io::Result<libc::pid_t> {
+pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<libc::pid_t> {
     #[repr(C)]
     #[derive(Default)]
     struct CloneArgs {
@@ -60,7 +62,12 @@ pub unsafe fn clone_fork(flags: u64) -> io::Result<libc::pid_t> {
         set_tid_size: u64,
         cgroup: u64,
     }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
     // SAFETY: clone3 with a null stack behaves like fork: the child gets a
     // copy-on-write copy of this stack and returns here. `args` outlives the call.
     let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
@@ -68,7 +75,8 @@ pub unsafe fn clone_fork(flags: u64) -> io::Result<libc::pid_t> {
         return Ok(ret as libc::pid_t);
     }
     let err = io::Error::last_os_error();
-    if err.raw_os_error() != Some(libc::ENOSYS) {
+    if err.raw_os_error() != Some(libc::ENOSYS) || cgroup.is_some() {
+        // With a cgroup the caller falls back itself (see spawn).
         return Err(err);
     }
     // SAFETY: the legacy clone with a null stack pointer is fork with flags.
@@ -317,7 +325,10 @@ pub fn fstatfs_magic(fd: RawFd) -> io::Result<i64> {
     // SAFETY: valid out-pointer, initialised on success.
     cvt(unsafe { libc::fstatfs(fd, st.as_mut_ptr()) })?;
     // SAFETY: fstatfs returned 0.
-    Ok(unsafe { st.assume_init() }.f_type as i64)
+    let st = unsafe { st.assume_init() };
+    // f_type is i64 on x86_64 but narrower elsewhere.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.f_type as i64)
 }
 
 /// The mount flags (MS_*) that are locked on the mount holding `fd` and that a

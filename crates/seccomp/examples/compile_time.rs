@@ -6,12 +6,7 @@ use std::time::{Duration, Instant};
 
 fn main() -> Result<(), seccomp::Error> {
     let profile = seccomp::default_profile(&[]);
-    let names: usize = profile
-        .syscalls()
-        .iter()
-        .flatten()
-        .map(|s| s.names().len())
-        .sum();
+    let names: usize = profile.syscalls().iter().flatten().map(|s| s.names().len()).sum();
 
     // The first compile also builds the per-architecture name tables.
     let start = Instant::now();
@@ -28,10 +23,7 @@ fn main() -> Result<(), seccomp::Error> {
         .collect::<Result<_, _>>()?;
     times.sort_unstable();
 
-    println!(
-        "default profile: {names} syscall names, {} BPF instructions",
-        filter.instructions().len()
-    );
+    println!("default profile: {names} syscall names, {} BPF instructions", filter.instructions().len());
     println!(
         "compile: first {first:?} (includes building name tables), median {:?}, min {:?}, max {:?}",
         times[times.len() / 2],

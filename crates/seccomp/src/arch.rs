@@ -61,12 +61,7 @@ impl Arch {
     pub(crate) const NATIVE: Option<Arch> = Some(Arch::X86);
     #[cfg(target_arch = "arm")]
     pub(crate) const NATIVE: Option<Arch> = Some(Arch::Arm);
-    #[cfg(not(any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "x86",
-        target_arch = "arm"
-    )))]
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "x86", target_arch = "arm")))]
     pub(crate) const NATIVE: Option<Arch> = None;
 
     /// Maps a profile architecture; `None` for the ones without a table here.
@@ -157,10 +152,8 @@ fn table(arch: Arch) -> &'static Table {
 /// Names the kernel's generic table (and so libseccomp and Docker) uses
 /// where the `syscalls` crate has another spelling: (alias, crate name).
 const AARCH64_ALIASES: &[(&str, &str)] = &[("newfstatat", "fstatat")];
-const ARM_ALIASES: &[(&str, &str)] = &[
-    ("fadvise64_64", "arm_fadvise64_64"),
-    ("sync_file_range2", "arm_sync_file_range"),
-];
+const ARM_ALIASES: &[(&str, &str)] =
+    &[("fadvise64_64", "arm_fadvise64_64"), ("sync_file_range2", "arm_sync_file_range")];
 
 /// ARM private syscalls (`__ARM_NR_BASE` + n, arch/arm/include/uapi/asm/unistd.h):
 /// glibc uses `set_tls`, JITs use `cacheflush`, so profiles list them.
@@ -246,10 +239,7 @@ fn x32_table(x86_64: &Table) -> Table {
         if X32_MISSING.contains(&name) {
             continue;
         }
-        let nr = X32_RENUMBERED
-            .iter()
-            .find(|&&(n, _)| n == name)
-            .map_or(nr, |&(_, x32)| x32);
+        let nr = X32_RENUMBERED.iter().find(|&&(n, _)| n == name).map_or(nr, |&(_, x32)| x32);
         t.insert(name, X32_SYSCALL_BIT | nr);
     }
     t
@@ -299,21 +289,9 @@ mod tests {
         assert_eq!(Arch::from_oci(OciArch::ScmpArchNative), Arch::NATIVE);
         assert_eq!(Arch::from_oci(OciArch::ScmpArchX32), Some(Arch::X32));
         assert_eq!(Arch::from_oci(OciArch::ScmpArchMips), None);
-        assert_eq!(
-            Arch::from_oci(OciArch::ScmpArchX86_64).map(Arch::audit),
-            Some(OciArch::ScmpArchX86_64 as u32)
-        );
-        assert_eq!(
-            Arch::from_oci(OciArch::ScmpArchX86).map(Arch::audit),
-            Some(OciArch::ScmpArchX86 as u32)
-        );
-        assert_eq!(
-            Arch::from_oci(OciArch::ScmpArchArm).map(Arch::audit),
-            Some(OciArch::ScmpArchArm as u32)
-        );
-        assert_eq!(
-            Arch::from_oci(OciArch::ScmpArchAarch64).map(Arch::audit),
-            Some(OciArch::ScmpArchAarch64 as u32)
-        );
+        assert_eq!(Arch::from_oci(OciArch::ScmpArchX86_64).map(Arch::audit), Some(OciArch::ScmpArchX86_64 as u32));
+        assert_eq!(Arch::from_oci(OciArch::ScmpArchX86).map(Arch::audit), Some(OciArch::ScmpArchX86 as u32));
+        assert_eq!(Arch::from_oci(OciArch::ScmpArchArm).map(Arch::audit), Some(OciArch::ScmpArchArm as u32));
+        assert_eq!(Arch::from_oci(OciArch::ScmpArchAarch64).map(Arch::audit), Some(OciArch::ScmpArchAarch64 as u32));
     }
 }

@@ -46,12 +46,7 @@ pub(crate) const fn arg_hi(index: u8) -> u32 {
 }
 
 const fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    sock_filter { code, jt: 0, jf: 0, k }
 }
 
 /// A position in the program under construction, counted from its end (the
@@ -73,10 +68,7 @@ const RET_REUSE_DISTANCE: usize = 128;
 
 impl Emitter {
     pub(crate) fn new() -> Self {
-        Emitter {
-            rev: Vec::with_capacity(1024),
-            rets: Vec::with_capacity(8),
-        }
+        Emitter { rev: Vec::with_capacity(1024), rets: Vec::with_capacity(8) }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -107,11 +99,7 @@ impl Emitter {
 
     pub(crate) fn ret(&mut self, k: u32) -> Label {
         let here = self.rev.len();
-        if let Some(&(_, label)) = self
-            .rets
-            .iter()
-            .find(|&&(v, l)| v == k && here - l <= RET_REUSE_DISTANCE)
-        {
+        if let Some(&(_, label)) = self.rets.iter().find(|&&(v, l)| v == k && here - l <= RET_REUSE_DISTANCE) {
             return label;
         }
         self.rev.push(stmt(BPF_RET | BPF_K, k));
@@ -149,12 +137,7 @@ impl Emitter {
                 // the next round re-checks.
                 jt = self.ja(jt);
             } else {
-                self.rev.push(sock_filter {
-                    code: BPF_JMP | op | BPF_K,
-                    jt: ot as u8,
-                    jf: of as u8,
-                    k,
-                });
+                self.rev.push(sock_filter { code: BPF_JMP | op | BPF_K, jt: ot as u8, jf: of as u8, k });
                 return here;
             }
         }
@@ -252,19 +235,9 @@ mod tests {
     fn interpreter_basics() {
         let prog = [
             stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR),
-            sock_filter {
-                code: BPF_JMP | BPF_JEQ | BPF_K,
-                jt: 1,
-                jf: 0,
-                k: 7,
-            },
+            sock_filter { code: BPF_JMP | BPF_JEQ | BPF_K, jt: 1, jf: 0, k: 7 },
             stmt(BPF_RET | BPF_K, 1),
-            sock_filter {
-                code: BPF_JMP | BPF_JSET | BPF_K,
-                jt: 0,
-                jf: 1,
-                k: 4,
-            },
+            sock_filter { code: BPF_JMP | BPF_JSET | BPF_K, jt: 0, jf: 1, k: 4 },
             stmt(BPF_RET | BPF_K, 2),
             stmt(BPF_RET | BPF_K, 3),
         ];
@@ -272,10 +245,7 @@ mod tests {
         assert_eq!(run(&prog, &data_nr(8)), 1);
         // Invalid programs never panic.
         assert_eq!(run(&[], &data_nr(0)), KILL);
-        assert_eq!(
-            run(&[stmt(BPF_LD | BPF_W | BPF_ABS, 62)], &data_nr(0)),
-            KILL
-        );
+        assert_eq!(run(&[stmt(BPF_LD | BPF_W | BPF_ABS, 62)], &data_nr(0)), KILL);
         assert_eq!(run(&[stmt(BPF_LD | BPF_W | BPF_ABS, 2)], &data_nr(0)), KILL);
         assert_eq!(run(&[stmt(BPF_JMP | BPF_JA, u32::MAX)], &data_nr(0)), KILL);
         assert_eq!(run(&[stmt(0xffff, 0)], &data_nr(0)), KILL);
@@ -284,8 +254,7 @@ mod tests {
     #[test]
     fn argument_words() {
         let data = seccomp_data(9, 5, &[0, 0, 0x1122_3344_5566_7788, 0, 0, u64::MAX]);
-        let word =
-            |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
+        let word = |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
         assert_eq!(word(SECCOMP_DATA_NR), 5);
         assert_eq!(word(SECCOMP_DATA_ARCH), 9);
         assert_eq!(word(arg_lo(2)), 0x5566_7788);
@@ -326,10 +295,7 @@ mod tests {
         let test = e.jump(BPF_JGT, 100, t, f);
         let entry = e.load(SECCOMP_DATA_NR, test);
         let prog = e.finish(entry);
-        assert_eq!(
-            prog.iter().filter(|i| i.code == BPF_JMP | BPF_JA).count(),
-            2
-        );
+        assert_eq!(prog.iter().filter(|i| i.code == BPF_JMP | BPF_JA).count(), 2);
         assert_eq!(run(&prog, &data_nr(101)), 11);
         assert_eq!(run(&prog, &data_nr(100)), 22);
     }

@@ -22,14 +22,12 @@
 
 use libc::sock_filter;
 use oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompFilterFlag as Flag,
-    LinuxSeccompOperator as Op,
+    LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompFilterFlag as Flag, LinuxSeccompOperator as Op,
 };
 
 use crate::arch::{Arch, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 use crate::bpf::{
-    arg_hi, arg_lo, Emitter, Label, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_MAXINSNS, SECCOMP_DATA_ARCH,
-    SECCOMP_DATA_NR,
+    arg_hi, arg_lo, Emitter, Label, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_MAXINSNS, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR,
 };
 use crate::Error;
 
@@ -111,10 +109,7 @@ pub(crate) fn compile(profile: &LinuxSeccomp) -> Result<Compiled, Error> {
     let native = Arch::NATIVE.ok_or(Error::UnsupportedHost)?;
     let mut arches = vec![native];
     for (index, &a) in profile.architectures().iter().flatten().enumerate() {
-        let arch = Arch::from_oci(a).ok_or_else(|| Error::UnsupportedArch {
-            index,
-            arch: a.to_string(),
-        })?;
+        let arch = Arch::from_oci(a).ok_or_else(|| Error::UnsupportedArch { index, arch: a.to_string() })?;
         if !arches.contains(&arch) {
             arches.push(arch);
         }
@@ -123,10 +118,7 @@ pub(crate) fn compile(profile: &LinuxSeccomp) -> Result<Compiled, Error> {
     for &arch in &arches {
         match groups.iter_mut().find(|g| g.audit == arch.audit()) {
             Some(g) => g.members.push(arch),
-            None => groups.push(Group {
-                audit: arch.audit(),
-                members: vec![arch],
-            }),
+            None => groups.push(Group { audit: arch.audit(), members: vec![arch] }),
         }
     }
 
@@ -149,31 +141,19 @@ pub(crate) fn compile(profile: &LinuxSeccomp) -> Result<Compiled, Error> {
             || format!("linux.seccomp.syscalls[{i}].errnoRet"),
         )?;
         let first_rule = rules.len();
-        add_rules(
-            &mut rules,
-            i,
-            entry.args().as_deref().unwrap_or_default(),
-            ret,
-        )?;
+        add_rules(&mut rules, i, entry.args().as_deref().unwrap_or_default(), ret)?;
         let rule_ids = first_rule as u32..rules.len() as u32;
 
         for (j, name) in entry.names().iter().enumerate() {
             if name.is_empty() {
-                return Err(Error::EmptyName {
-                    syscall: i,
-                    name: j,
-                });
+                return Err(Error::EmptyName { syscall: i, name: j });
             }
             let mut known = false;
             for (g, group) in groups.iter().enumerate() {
                 for &arch in &group.members {
                     if let Some(nr) = arch.syscall_nr(name) {
                         known = true;
-                        hits.extend(rule_ids.clone().map(|rule| Hit {
-                            group: g as u8,
-                            nr,
-                            rule,
-                        }));
+                        hits.extend(rule_ids.clone().map(|rule| Hit { group: g as u8, nr, rule }));
                     }
                 }
             }
@@ -185,11 +165,7 @@ pub(crate) fn compile(profile: &LinuxSeccomp) -> Result<Compiled, Error> {
     hits.sort_unstable();
     hits.dedup();
 
-    let mut model = Model {
-        rules,
-        cond_sets: Vec::new(),
-        default,
-    };
+    let mut model = Model { rules, cond_sets: Vec::new(), default };
     let mut e = Emitter::new();
     let mut next_arch = e.ret(RET_KILL_PROCESS);
     for (g, group) in groups.iter().enumerate().rev() {
@@ -211,11 +187,7 @@ pub(crate) fn compile(profile: &LinuxSeccomp) -> Result<Compiled, Error> {
     if program.len() > BPF_MAXINSNS {
         return Err(Error::TooLarge { len: program.len() });
     }
-    Ok(Compiled {
-        program,
-        flags,
-        skipped,
-    })
+    Ok(Compiled { program, flags, skipped })
 }
 
 /// The seccomp return value of an action. `field`/`data_field` name the
@@ -229,10 +201,7 @@ fn action_ret(
     let data = || match errno_ret {
         None => Ok(libc::EPERM as u32),
         Some(v) if v <= RET_DATA_MAX => Ok(v),
-        Some(value) => Err(Error::RetData {
-            field: data_field(),
-            value,
-        }),
+        Some(value) => Err(Error::RetData { field: data_field(), value }),
     };
     Ok(match action {
         Action::ScmpActAllow => libc::SECCOMP_RET_ALLOW,
@@ -245,12 +214,7 @@ fn action_ret(
         Action::ScmpActLog => libc::SECCOMP_RET_LOG,
         // Needs a listener fd handed to an agent: not something a filter
         // compiler can provide.
-        Action::ScmpActNotify => {
-            return Err(Error::UnsupportedAction {
-                field: field(),
-                action: action.to_string(),
-            })
-        }
+        Action::ScmpActNotify => return Err(Error::UnsupportedAction { field: field(), action: action.to_string() }),
     })
 }
 
@@ -263,10 +227,7 @@ fn filter_flags(flags: &[Flag]) -> Result<u32, Error> {
             Flag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             // Only valid together with SECCOMP_FILTER_FLAG_NEW_LISTENER.
             Flag::SeccompFilterFlagWaitKillableRecv => {
-                return Err(Error::UnsupportedFlag {
-                    index,
-                    flag: flag.to_string(),
-                })
+                return Err(Error::UnsupportedFlag { index, flag: flag.to_string() })
             }
         } as u32;
     }
@@ -289,11 +250,7 @@ fn add_rules(
     for (j, arg) in args.iter().enumerate() {
         let index = arg.index();
         if index > 5 {
-            return Err(Error::ArgIndex {
-                syscall: i,
-                arg: j,
-                index,
-            });
+            return Err(Error::ArgIndex { syscall: i, arg: j, index });
         }
         repeated |= std::mem::replace(&mut seen[index], true);
         let cmp = |c| Test::Cmp(c, arg.value());
@@ -304,21 +261,12 @@ fn add_rules(
             Op::ScmpCmpLe => cmp(Cmp::Le),
             Op::ScmpCmpGt => cmp(Cmp::Gt),
             Op::ScmpCmpGe => cmp(Cmp::Ge),
-            Op::ScmpCmpMaskedEq => Test::MaskedEq {
-                mask: arg.value(),
-                datum: arg.value_two().unwrap_or(0),
-            },
+            Op::ScmpCmpMaskedEq => Test::MaskedEq { mask: arg.value(), datum: arg.value_two().unwrap_or(0) },
         };
-        conds.push(Cond {
-            index: index as u8,
-            test,
-        });
+        conds.push(Cond { index: index as u8, test });
     }
     if repeated {
-        rules.extend(conds.into_iter().map(|c| Rule {
-            conds: vec![c],
-            ret,
-        }));
+        rules.extend(conds.into_iter().map(|c| Rule { conds: vec![c], ret }));
     } else {
         rules.push(Rule { conds, ret });
     }
@@ -337,10 +285,8 @@ fn points(model: &mut Model, hits: &[Hit]) -> Vec<(u32, Leaf)> {
         i = j;
 
         // A rule without conditions always matches: later ones are dead.
-        let mut end = run
-            .iter()
-            .position(|h| model.rules[h.rule as usize].conds.is_empty())
-            .map_or(run.len(), |p| p + 1);
+        let mut end =
+            run.iter().position(|h| model.rules[h.rule as usize].conds.is_empty()).map_or(run.len(), |p| p + 1);
         // Trailing rules that return the default change nothing.
         while end > 0 && model.rules[run[end - 1].rule as usize].ret == model.default {
             end -= 1;
@@ -476,14 +422,7 @@ fn load_for(e: &mut Emitter, off: u32, test: Label, mark: usize) -> Label {
 }
 
 /// `(word & mask) == datum`, folding the cases whose answer is fixed.
-fn masked_word(
-    e: &mut Emitter,
-    off: u32,
-    mask: u32,
-    datum: u32,
-    pass: Label,
-    fail: Label,
-) -> Label {
+fn masked_word(e: &mut Emitter, off: u32, mask: u32, datum: u32, pass: Label, fail: Label) -> Label {
     if datum & !mask != 0 {
         return fail;
     }
@@ -492,11 +431,7 @@ fn masked_word(
     }
     let mark = e.len();
     let test = e.jump(BPF_JEQ, datum, pass, fail);
-    let test = if mask == u32::MAX || test < mark {
-        test
-    } else {
-        e.and(mask, test)
-    };
+    let test = if mask == u32::MAX || test < mark { test } else { e.and(mask, test) };
     load_for(e, off, test, mark)
 }
 
@@ -519,15 +454,7 @@ fn low_word(e: &mut Emitter, cmp: Cmp, off: u32, k: u32, pass: Label, fail: Labe
 
 /// The high word: decides on its own unless it equals `k`, in which case
 /// control goes on to the low word at `low`.
-fn high_word(
-    e: &mut Emitter,
-    cmp: Cmp,
-    off: u32,
-    k: u32,
-    low: Label,
-    pass: Label,
-    fail: Label,
-) -> Label {
+fn high_word(e: &mut Emitter, cmp: Cmp, off: u32, k: u32, low: Label, pass: Label, fail: Label) -> Label {
     let mark = e.len();
     let test = match cmp {
         Cmp::Eq => e.jump(BPF_JEQ, k, low, fail),

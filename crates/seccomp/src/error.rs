@@ -78,9 +78,7 @@ pub enum Error {
 
     /// With `SECCOMP_FILTER_FLAG_TSYNC`, another thread could not be moved to
     /// the new filter.
-    #[error(
-        "seccomp(2) failed: thread {tid} could not be synchronized (SECCOMP_FILTER_FLAG_TSYNC)"
-    )]
+    #[error("seccomp(2) failed: thread {tid} could not be synchronized (SECCOMP_FILTER_FLAG_TSYNC)")]
     Tsync {
         /// The thread that could not be synchronized.
         tid: i32,

@@ -49,9 +49,7 @@ mod tests;
 
 use oci_spec::runtime::LinuxSeccomp;
 
-pub use arch::{
-    AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, NATIVE_AUDIT_ARCH,
-};
+pub use arch::{AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, NATIVE_AUDIT_ARCH};
 pub use error::Error;
 pub use profile::default_profile;
 
@@ -70,11 +68,7 @@ impl Filter {
     /// `linux.seccomp.syscalls[3].args[0].index: 7 is out of range (0-5)`.
     pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, Error> {
         let compiled = compile::compile(profile)?;
-        Ok(Filter {
-            program: compiled.program,
-            flags: compiled.flags,
-            skipped: compiled.skipped,
-        })
+        Ok(Filter { program: compiled.program, flags: compiled.flags, skipped: compiled.skipped })
     }
 
     /// Installs the filter on the calling thread with seccomp(2)
@@ -85,9 +79,7 @@ impl Filter {
     /// it must happen at the right point of container setup. The call makes no
     /// allocation, so it may be used between fork and exec.
     pub fn install(&self) -> Result<(), Error> {
-        let len = u16::try_from(self.program.len()).map_err(|_| Error::TooLarge {
-            len: self.program.len(),
-        })?;
+        let len = u16::try_from(self.program.len()).map_err(|_| Error::TooLarge { len: self.program.len() })?;
         let prog = libc::sock_fprog {
             len,
             // The kernel only reads through this pointer; the C type is

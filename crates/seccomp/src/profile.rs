@@ -15,8 +15,8 @@
 //! seccomp and it has been a steady source of kernel bugs).
 
 use oci_spec::runtime::{
-    Arch, Capability, LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompArg,
-    LinuxSeccompArgBuilder, LinuxSeccompOperator as Op, LinuxSyscall,
+    Arch, Capability, LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompArg, LinuxSeccompArgBuilder,
+    LinuxSeccompOperator as Op, LinuxSyscall,
 };
 
 /// Files and directories: opening, reading and writing, metadata, links,
@@ -181,27 +181,14 @@ const BY_CAPABILITY: &[(Capability, &[&str])] = &[
     ),
     (Capability::SysBoot, &["reboot"]),
     (Capability::SysChroot, &["chroot"]),
-    (
-        Capability::SysModule,
-        &["init_module", "finit_module", "delete_module"],
-    ),
+    (Capability::SysModule, &["init_module", "finit_module", "delete_module"]),
     (Capability::SysPacct, &["acct"]),
     (
         // Reading or changing other processes.
         Capability::SysPtrace,
-        &[
-            "kcmp",
-            "pidfd_getfd",
-            "process_madvise",
-            "process_vm_readv",
-            "process_vm_writev",
-            "ptrace",
-        ],
+        &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"],
     ),
-    (
-        Capability::SysTime,
-        &["settimeofday", "clock_settime", "clock_settime64"],
-    ),
+    (Capability::SysTime, &["settimeofday", "clock_settime", "clock_settime64"]),
     (Capability::SysTtyConfig, &["vhangup"]),
     (
         // NUMA placement affects the whole machine.
@@ -283,36 +270,17 @@ pub fn default_profile(capabilities: &[Capability]) -> LinuxSeccomp {
 pub(crate) fn profile_for(family: Family, capabilities: &[Capability]) -> LinuxSeccomp {
     let has = |cap: Capability| capabilities.contains(&cap);
 
-    let always = [
-        FILES,
-        MOUNT_INFO,
-        EVENTS,
-        MEMORY,
-        PROCESSES,
-        CREDENTIALS,
-        SIGNALS,
-        TIME,
-        SOCKETS,
-        IPC,
-        family.allowed(),
-    ];
+    let always =
+        [FILES, MOUNT_INFO, EVENTS, MEMORY, PROCESSES, CREDENTIALS, SIGNALS, TIME, SOCKETS, IPC, family.allowed()];
     let mut syscalls = vec![rule(always.concat(), Action::ScmpActAllow, &[])];
 
-    syscalls.extend(PERSONALITIES.iter().map(|&p| {
-        rule(
-            vec!["personality"],
-            Action::ScmpActAllow,
-            &[arg(0, Op::ScmpCmpEq, p, 0)],
-        )
-    }));
+    syscalls.extend(
+        PERSONALITIES.iter().map(|&p| rule(vec!["personality"], Action::ScmpActAllow, &[arg(0, Op::ScmpCmpEq, p, 0)])),
+    );
     // The kernel truncates `domain` (an int) to 32 bits, so a 64-bit
     // `!= AF_VSOCK` test (Docker's) lets 0x1_0000_0028 through. Deny on the
     // low word first; the first matching rule decides.
-    syscalls.push(rule(
-        vec!["socket"],
-        Action::ScmpActErrno,
-        &[arg(0, Op::ScmpCmpMaskedEq, 0xffff_ffff, AF_VSOCK)],
-    ));
+    syscalls.push(rule(vec!["socket"], Action::ScmpActErrno, &[arg(0, Op::ScmpCmpMaskedEq, 0xffff_ffff, AF_VSOCK)]));
     syscalls.push(rule(vec!["socket"], Action::ScmpActAllow, &[]));
     if !has(Capability::SysAdmin) {
         syscalls.push(rule(
@@ -349,15 +317,8 @@ fn rule(names: Vec<&str>, action: Action, args: &[LinuxSeccompArg]) -> LinuxSysc
 }
 
 fn arg(index: usize, op: Op, value: u64, value_two: u64) -> LinuxSeccompArg {
-    let arg = LinuxSeccompArgBuilder::default()
-        .index(index)
-        .op(op)
-        .value(value);
-    let arg = if op == Op::ScmpCmpMaskedEq {
-        arg.value_two(value_two)
-    } else {
-        arg
-    };
+    let arg = LinuxSeccompArgBuilder::default().index(index).op(op).value(value);
+    let arg = if op == Op::ScmpCmpMaskedEq { arg.value_two(value_two) } else { arg };
     // The builder is declared with `default` for every field, so `build`
     // cannot fail; the profile tests check every rule's effect regardless.
     arg.build().unwrap_or_default()

@@ -4,17 +4,12 @@
 //! straightforward evaluation of the profile (`reference`).
 
 use libc::sock_filter;
-use oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompOperator as Op, LinuxSyscall,
-};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompOperator as Op, LinuxSyscall};
 use serde_json::{json, Value};
 
 use crate::arch::{Arch as Abi, X32_SYSCALL_BIT};
 use crate::bpf::{self, BPF_ABS, BPF_ALU, BPF_AND, BPF_JA, BPF_JMP, BPF_LD, BPF_RET, BPF_W};
-use crate::{
-    Error, Filter, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64,
-    NATIVE_AUDIT_ARCH,
-};
+use crate::{Error, Filter, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, NATIVE_AUDIT_ARCH};
 
 const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
@@ -72,11 +67,7 @@ fn compile_err(v: Value) -> String {
 /// What the kernel checks before accepting a program (sk_chk_filter and
 /// seccomp_check_filter), for the instructions we emit.
 fn validate(prog: &[sock_filter]) {
-    assert!(
-        !prog.is_empty() && prog.len() <= 4096,
-        "length {}",
-        prog.len()
-    );
+    assert!(!prog.is_empty() && prog.len() <= 4096, "length {}", prog.len());
     for (i, insn) in prog.iter().enumerate() {
         let next = i + 1;
         match insn.code {
@@ -86,20 +77,11 @@ fn validate(prog: &[sock_filter]) {
             c if c == BPF_ALU | BPF_AND => {}
             c if c == BPF_RET => {}
             c if c == BPF_JMP | BPF_JA => {
-                assert!(
-                    next + (insn.k as usize) < prog.len(),
-                    "{i}: ja out of range"
-                );
+                assert!(next + (insn.k as usize) < prog.len(), "{i}: ja out of range");
             }
             c if c & 0x07 == BPF_JMP => {
-                assert!(
-                    next + usize::from(insn.jt) < prog.len(),
-                    "{i}: jt out of range"
-                );
-                assert!(
-                    next + usize::from(insn.jf) < prog.len(),
-                    "{i}: jf out of range"
-                );
+                assert!(next + usize::from(insn.jt) < prog.len(), "{i}: jt out of range");
+                assert!(next + usize::from(insn.jf) < prog.len(), "{i}: jf out of range");
             }
             c => panic!("{i}: unexpected opcode {c:#x}"),
         }
@@ -158,24 +140,15 @@ fn actions_and_return_data() {
     let cases = [
         (json!({"action": "SCMP_ACT_ALLOW"}), ALLOW),
         (json!({"action": "SCMP_ACT_ERRNO"}), errno(1)),
-        (
-            json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
-            errno(38),
-        ),
+        (json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 38}), errno(38)),
         (json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 0}), errno(0)),
-        (
-            json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 65535}),
-            errno(65535),
-        ),
+        (json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 65535}), errno(65535)),
         (json!({"action": "SCMP_ACT_KILL"}), KILL_THREAD),
         (json!({"action": "SCMP_ACT_KILL_THREAD"}), KILL_THREAD),
         (json!({"action": "SCMP_ACT_KILL_PROCESS"}), KILL_PROCESS),
         (json!({"action": "SCMP_ACT_TRAP"}), TRAP),
         (json!({"action": "SCMP_ACT_TRACE"}), trace(1)),
-        (
-            json!({"action": "SCMP_ACT_TRACE", "errnoRet": 77}),
-            trace(77),
-        ),
+        (json!({"action": "SCMP_ACT_TRACE", "errnoRet": 77}), trace(77)),
         (json!({"action": "SCMP_ACT_LOG"}), LOG),
         // errnoRet means nothing to the other actions.
         (json!({"action": "SCMP_ACT_LOG", "errnoRet": 99}), LOG),
@@ -189,41 +162,24 @@ fn actions_and_return_data() {
             "architectures": ["SCMP_ARCH_X86_64"],
             "syscalls": [rule],
         }));
-        assert_eq!(
-            f.action_for(AUDIT_ARCH_X86_64, X64_GETPID, [0; 6]),
-            want,
-            "{rule}"
-        );
+        assert_eq!(f.action_for(AUDIT_ARCH_X86_64, X64_GETPID, [0; 6]), want, "{rule}");
         assert_eq!(f.action_for(AUDIT_ARCH_X86_64, X64_READ, [0; 6]), errno(5));
     }
     let defaults = [
         (json!({"defaultAction": "SCMP_ACT_ERRNO"}), errno(1)),
-        (
-            json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}),
-            errno(38),
-        ),
-        (
-            json!({"defaultAction": "SCMP_ACT_KILL_PROCESS"}),
-            KILL_PROCESS,
-        ),
+        (json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}), errno(38)),
+        (json!({"defaultAction": "SCMP_ACT_KILL_PROCESS"}), KILL_PROCESS),
         (json!({"defaultAction": "SCMP_ACT_KILL"}), KILL_THREAD),
         (json!({"defaultAction": "SCMP_ACT_TRAP"}), TRAP),
         (json!({"defaultAction": "SCMP_ACT_LOG"}), LOG),
-        (
-            json!({"defaultAction": "SCMP_ACT_TRACE", "defaultErrnoRet": 3}),
-            trace(3),
-        ),
+        (json!({"defaultAction": "SCMP_ACT_TRACE", "defaultErrnoRet": 3}), trace(3)),
         (json!({"defaultAction": "SCMP_ACT_ALLOW"}), ALLOW),
     ];
     for (p, want) in defaults {
         let f = compile(p.clone());
         assert_eq!(f.action_for(NATIVE_AUDIT_ARCH, 1, [0; 6]), want, "{p}");
         // Without rules: arch check, and on x86_64 the x32 range check.
-        assert!(
-            f.instructions().len() <= 8,
-            "{p}: {}",
-            f.instructions().len()
-        );
+        assert!(f.instructions().len() <= 8, "{p}: {}", f.instructions().len());
     }
 }
 
@@ -275,15 +231,8 @@ fn cmp32(op: Op, arg: u64, value: u64, value_two: u64) -> bool {
     cmp64(op, low(arg), low(value), low(value_two))
 }
 
-const OPS: [Op; 7] = [
-    Op::ScmpCmpNe,
-    Op::ScmpCmpLt,
-    Op::ScmpCmpLe,
-    Op::ScmpCmpEq,
-    Op::ScmpCmpGe,
-    Op::ScmpCmpGt,
-    Op::ScmpCmpMaskedEq,
-];
+const OPS: [Op; 7] =
+    [Op::ScmpCmpNe, Op::ScmpCmpLt, Op::ScmpCmpLe, Op::ScmpCmpEq, Op::ScmpCmpGe, Op::ScmpCmpGt, Op::ScmpCmpMaskedEq];
 
 const VALUES: [u64; 12] = [
     0,
@@ -454,10 +403,7 @@ fn rules_repeating_the_default_are_allowed_and_harmless() {
         "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
     }));
     for nr in [X64_READ, X64_WRITE, X64_OPEN, X64_GETPID] {
-        assert_eq!(
-            with.action_for(AUDIT_ARCH_X86_64, nr, a0(1)),
-            without.action_for(AUDIT_ARCH_X86_64, nr, a0(1))
-        );
+        assert_eq!(with.action_for(AUDIT_ARCH_X86_64, nr, a0(1)), without.action_for(AUDIT_ARCH_X86_64, nr, a0(1)));
     }
     // They compile to nothing.
     assert_eq!(with.instructions().len(), without.instructions().len());
@@ -477,19 +423,10 @@ fn per_arch_numbers() {
     assert_eq!(f.action_for(AUDIT_ARCH_I386, I386_GETPID, [0; 6]), ALLOW);
     // The same numbers mean other syscalls on the other ABI.
     assert_eq!(f.action_for(AUDIT_ARCH_I386, I386_MKDIR, [0; 6]), errno(1));
-    assert_eq!(
-        f.action_for(AUDIT_ARCH_X86_64, X64_WRITEV, [0; 6]),
-        errno(1)
-    );
+    assert_eq!(f.action_for(AUDIT_ARCH_X86_64, X64_WRITEV, [0; 6]), errno(1));
     // socketcall exists on i386 only.
-    assert_eq!(
-        f.action_for(AUDIT_ARCH_I386, I386_SOCKETCALL, [0; 6]),
-        errno(9)
-    );
-    assert_eq!(
-        f.action_for(AUDIT_ARCH_X86_64, X64_GETUID, [0; 6]),
-        errno(1)
-    );
+    assert_eq!(f.action_for(AUDIT_ARCH_I386, I386_SOCKETCALL, [0; 6]), errno(9));
+    assert_eq!(f.action_for(AUDIT_ARCH_X86_64, X64_GETUID, [0; 6]), errno(1));
     assert!(f.skipped_syscalls().is_empty());
 }
 
@@ -502,13 +439,7 @@ fn unlisted_arch_is_killed() {
     assert_eq!(f.action_for(AUDIT_ARCH_I386, I386_GETPID, [0; 6]), ALLOW);
     // The native ABI is always included.
     assert_eq!(f.action_for(NATIVE_AUDIT_ARCH, 1, [0; 6]), ALLOW);
-    for arch in [
-        AUDIT_ARCH_X86_64,
-        AUDIT_ARCH_AARCH64,
-        AUDIT_ARCH_ARM,
-        0,
-        0xdead_beef,
-    ] {
+    for arch in [AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, 0, 0xdead_beef] {
         if arch != NATIVE_AUDIT_ARCH {
             assert_eq!(f.action_for(arch, 1, [0; 6]), KILL_PROCESS, "{arch:#x}");
         }
@@ -569,18 +500,12 @@ fn thirty_two_bit_abis_compare_the_low_word() {
         assert_eq!(f.action_for(arch, 20, a0(6)), ALLOW);
     }
     assert_eq!(f.action_for(AUDIT_ARCH_X86_64, X64_GETPID, a0(5)), ALLOW);
-    assert_eq!(
-        f.action_for(AUDIT_ARCH_X86_64, X64_GETPID, a0(0x1_0000_0005)),
-        errno(1)
-    );
+    assert_eq!(f.action_for(AUDIT_ARCH_X86_64, X64_GETPID, a0(0x1_0000_0005)), errno(1));
 }
 
 /// All x86_64 syscall names below `limit`, with their numbers.
 fn x86_64_syscalls(limit: u32) -> Vec<(&'static str, u32)> {
-    (0..limit)
-        .filter_map(|nr| syscalls::x86_64::Sysno::new(nr as usize))
-        .map(|s| (s.name(), s.id() as u32))
-        .collect()
+    (0..limit).filter_map(|nr| syscalls::x86_64::Sysno::new(nr as usize)).map(|s| (s.name(), s.id() as u32)).collect()
 }
 
 #[test]
@@ -602,19 +527,12 @@ fn far_jumps() {
     }));
     let prog = f.instructions();
     assert!(prog.len() > 1000, "{}", prog.len());
-    assert!(
-        prog.iter().any(|i| i.code == BPF_JMP | BPF_JA && i.k > 255),
-        "expected far-jump trampolines"
-    );
+    assert!(prog.iter().any(|i| i.code == BPF_JMP | BPF_JA && i.k > 255), "expected far-jump trampolines");
     for &(_, nr) in &calls {
         let hit = [0, (u64::from(nr) << 32) | 0xabc, 0, 0, 0, 0];
         let miss = [0, (u64::from(nr) << 32) | 0xabd, 0, 0, 0, 0];
         let nr = i64::from(nr);
-        assert_eq!(
-            f.action_for(AUDIT_ARCH_X86_64, nr, hit),
-            errno(nr as u32 + 1),
-            "{nr}"
-        );
+        assert_eq!(f.action_for(AUDIT_ARCH_X86_64, nr, hit), errno(nr as u32 + 1), "{nr}");
         assert_eq!(f.action_for(AUDIT_ARCH_X86_64, nr, miss), ALLOW, "{nr}");
     }
 }
@@ -654,10 +572,7 @@ fn binary_search_is_logarithmic() {
         worst = worst.max(s);
         total += s;
     }
-    println!(
-        "default profile: worst path {worst}, mean {} instructions",
-        total / 600
-    );
+    println!("default profile: worst path {worst}, mean {} instructions", total / 600);
     // Arch check (2) + load (1) + tree depth + the clone/socket/personality
     // comparisons; a linear chain would need hundreds of steps.
     assert!(worst <= 30, "worst path {worst} instructions");
@@ -694,9 +609,7 @@ fn error_messages() {
     };
     let getpid = json!({"names": ["getpid"], "action": "SCMP_ACT_ALLOW"});
     assert_eq!(
-        compile_err(base(
-            json!({"architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_MIPS"]})
-        )),
+        compile_err(base(json!({"architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_MIPS"]}))),
         "linux.seccomp.architectures[1]: unsupported architecture SCMP_ARCH_MIPS"
     );
     assert_eq!(
@@ -735,20 +648,12 @@ fn error_messages() {
         "linux.seccomp.flags[1]: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is not supported (it requires SCMP_ACT_NOTIFY)"
     );
     assert_eq!(
-        compile_err(base(
-            json!({"syscalls": [{"names": ["read", ""], "action": "SCMP_ACT_ALLOW"}]})
-        )),
+        compile_err(base(json!({"syscalls": [{"names": ["read", ""], "action": "SCMP_ACT_ALLOW"}]}))),
         "linux.seccomp.syscalls[0].names[1]: empty syscall name"
     );
     let install = Error::Install(std::io::Error::from_raw_os_error(libc::EINVAL));
-    assert_eq!(
-        install.to_string(),
-        "seccomp(2) failed: Invalid argument (os error 22)"
-    );
-    assert_eq!(
-        Error::TooLarge { len: 5123 }.to_string(),
-        "program too large: 5123 instructions (limit 4096)"
-    );
+    assert_eq!(install.to_string(), "seccomp(2) failed: Invalid argument (os error 22)");
+    assert_eq!(Error::TooLarge { len: 5123 }.to_string(), "program too large: 5123 instructions (limit 4096)");
     assert_eq!(
         Error::Tsync { tid: 42 }.to_string(),
         "seccomp(2) failed: thread 42 could not be synchronized (SECCOMP_FILTER_FLAG_TSYNC)"
@@ -762,31 +667,21 @@ fn flags() {
         "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]
     }));
     assert_eq!(f.flags(), 2 | 4 | 1);
-    assert_eq!(
-        compile(json!({"defaultAction": "SCMP_ACT_ALLOW"})).flags(),
-        0
-    );
+    assert_eq!(compile(json!({"defaultAction": "SCMP_ACT_ALLOW"})).flags(), 0);
 }
 
 #[test]
 fn builder_profiles_work_too() {
     let mut rule = LinuxSyscall::default();
-    rule.set_names(vec!["getpid".into()])
-        .set_action(Action::ScmpActKillProcess);
+    rule.set_names(vec!["getpid".into()]).set_action(Action::ScmpActKillProcess);
     let mut p = LinuxSeccomp::default();
-    p.set_default_action(Action::ScmpActAllow)
-        .set_syscalls(Some(vec![rule]));
+    p.set_default_action(Action::ScmpActAllow).set_syscalls(Some(vec![rule]));
     let f = match Filter::compile(&p) {
         Ok(f) => f,
         Err(e) => panic!("{e}"),
     };
-    let getpid = Abi::NATIVE
-        .and_then(|a| a.syscall_nr("getpid"))
-        .map_or(0, i64::from);
-    assert_eq!(
-        f.action_for(NATIVE_AUDIT_ARCH, getpid, [0; 6]),
-        KILL_PROCESS
-    );
+    let getpid = Abi::NATIVE.and_then(|a| a.syscall_nr("getpid")).map_or(0, i64::from);
+    assert_eq!(f.action_for(NATIVE_AUDIT_ARCH, getpid, [0; 6]), KILL_PROCESS);
 }
 
 // ---------------------------------------------------------------------------
@@ -872,14 +767,8 @@ const ACTIONS: &[&str] = &[
     "SCMP_ACT_LOG",
 ];
 
-const ARCHES: &[&str] = &[
-    "SCMP_ARCH_X86_64",
-    "SCMP_ARCH_X86",
-    "SCMP_ARCH_X32",
-    "SCMP_ARCH_AARCH64",
-    "SCMP_ARCH_ARM",
-    "SCMP_ARCH_NATIVE",
-];
+const ARCHES: &[&str] =
+    &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_NATIVE"];
 
 const ALL_ABIS: [Abi; 5] = [Abi::X86_64, Abi::X32, Abi::X86, Abi::Aarch64, Abi::Arm];
 
@@ -921,11 +810,7 @@ fn random_profile(rng: &mut Rng) -> Value {
         let args: Vec<Value> = (0..rng.below(4))
             .map(|_| {
                 let value = random_value(rng);
-                let value_two = if rng.chance(70) {
-                    value & rng.next()
-                } else {
-                    random_value(rng)
-                };
+                let value_two = if rng.chance(70) { value & rng.next() } else { random_value(rng) };
                 json!({"index": rng.below(6), "value": value, "valueTwo": value_two,
                        "op": rng.pick(&OPS)})
             })
@@ -957,12 +842,7 @@ fn ret_value(action: Action, errno_ret: Option<u32>) -> u32 {
 /// to, then the entries in order, then the default.
 fn reference(p: &LinuxSeccomp, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     let mut abis: Vec<Abi> = Abi::NATIVE.into_iter().collect();
-    abis.extend(
-        p.architectures()
-            .iter()
-            .flatten()
-            .filter_map(|&a| Abi::from_oci(a)),
-    );
+    abis.extend(p.architectures().iter().flatten().filter_map(|&a| Abi::from_oci(a)));
     let abi = match arch {
         AUDIT_ARCH_X86_64 if nr >= X32_SYSCALL_BIT => {
             if nr == u32::MAX && abis.contains(&Abi::X86_64) {
@@ -987,21 +867,12 @@ fn reference(p: &LinuxSeccomp, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         }
         let conds = s.args().clone().unwrap_or_default();
         let holds = |c: &oci_spec::runtime::LinuxSeccompArg| {
-            cmp(
-                c.op(),
-                args[c.index()],
-                c.value(),
-                c.value_two().unwrap_or(0),
-            )
+            cmp(c.op(), args[c.index()], c.value(), c.value_two().unwrap_or(0))
         };
         let mut indices: Vec<usize> = conds.iter().map(|c| c.index()).collect();
         indices.sort_unstable();
         let repeated = indices.windows(2).any(|w| w[0] == w[1]);
-        let matched = if repeated {
-            conds.iter().any(holds)
-        } else {
-            conds.iter().all(holds)
-        };
+        let matched = if repeated { conds.iter().any(holds) } else { conds.iter().all(holds) };
         if matched {
             return ret_value(s.action(), s.errno_ret());
         }
@@ -1033,8 +904,7 @@ fn random_profiles_match_reference() {
         let mut archs: Vec<u32> = ALL_ABIS.iter().map(|a| a.audit()).collect();
         archs.push(0x1234_5678);
         for arch in archs {
-            let mut nrs: Vec<u32> =
-                vec![0, 1, 0x3fff_ffff, X32_SYSCALL_BIT, u32::MAX - 1, u32::MAX];
+            let mut nrs: Vec<u32> = vec![0, 1, 0x3fff_ffff, X32_SYSCALL_BIT, u32::MAX - 1, u32::MAX];
             for abi in ALL_ABIS.iter().filter(|a| a.audit() == arch) {
                 for name in NAMES {
                     if let Some(nr) = abi.syscall_nr(name) {
@@ -1045,19 +915,10 @@ fn random_profiles_match_reference() {
             nrs.push(rng.next() as u32);
             for nr in nrs {
                 for _ in 0..6 {
-                    let args = [(); 6].map(|_| {
-                        if rng.chance(80) {
-                            rng.pick(&values)
-                        } else {
-                            rng.next()
-                        }
-                    });
+                    let args = [(); 6].map(|_| if rng.chance(80) { rng.pick(&values) } else { rng.next() });
                     let want = reference(&p, arch, nr, args);
                     let got = f.action_for(arch, i64::from(nr), args);
-                    assert_eq!(
-                        got, want,
-                        "round {round}: arch {arch:#x} nr {nr:#x} args {args:x?}\n{json:#}"
-                    );
+                    assert_eq!(got, want, "round {round}: arch {arch:#x} nr {nr:#x} args {args:x?}\n{json:#}");
                     checked += 1;
                 }
             }

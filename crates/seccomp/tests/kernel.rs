@@ -128,11 +128,7 @@ fn custom_profile_errno_rules() {
 #[test]
 fn default_profile_in_the_kernel() {
     let filter = compile(&default_profile(&[]));
-    assert!(
-        filter.skipped_syscalls().is_empty(),
-        "{:?}",
-        filter.skipped_syscalls()
-    );
+    assert!(filter.skipped_syscalls().is_empty(), "{:?}", filter.skipped_syscalls());
     let status = in_child(|| {
         if !confine(&filter) {
             return 2;
@@ -189,10 +185,7 @@ fn default_profile_in_the_kernel() {
                 // SAFETY: waits for our own child; `status` is a valid out
                 // pointer.
                 let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
-                if r != pid as libc::pid_t
-                    || !libc::WIFEXITED(status)
-                    || libc::WEXITSTATUS(status) != 7
-                {
+                if r != pid as libc::pid_t || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 7 {
                     return 20;
                 }
             }
@@ -247,10 +240,8 @@ fn far_jumps_are_accepted_by_the_kernel() {
     // meet, so the child keeps working while the program is big enough to
     // need trampolines.
     let magic = |nr: u64| (nr << 32) | 0xabc;
-    let calls: Vec<(&str, u64)> = (0..330)
-        .filter_map(syscalls::Sysno::new)
-        .map(|s| (s.name(), s.id() as u64))
-        .collect();
+    let calls: Vec<(&str, u64)> =
+        (0..330).filter_map(syscalls::Sysno::new).map(|s| (s.name(), s.id() as u64)).collect();
     let rules: Vec<serde_json::Value> = calls
         .iter()
         .map(|&(name, nr)| {
@@ -259,22 +250,12 @@ fn far_jumps_are_accepted_by_the_kernel() {
         })
         .collect();
     let filter = compile_json(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}));
-    assert!(filter
-        .instructions()
-        .iter()
-        .any(|i| i.code == 0x05 && i.k > 255));
+    assert!(filter.instructions().iter().any(|i| i.code == 0x05 && i.k > 255));
     let status = in_child(|| {
         if !confine(&filter) {
             return 2;
         }
-        for (i, nr) in [
-            libc::SYS_getppid,
-            libc::SYS_getuid,
-            libc::SYS_getpid,
-            libc::SYS_gettid,
-        ]
-        .into_iter()
-        .enumerate()
+        for (i, nr) in [libc::SYS_getppid, libc::SYS_getuid, libc::SYS_getpid, libc::SYS_gettid].into_iter().enumerate()
         {
             let code = 10 + 2 * i as i32;
             if sys(nr, 0, magic(nr as u64), 0) != Err(nr as i32 + 1) {
@@ -293,21 +274,11 @@ fn far_jumps_are_accepted_by_the_kernel() {
 /// it ended and what it wrote to stdout.
 fn exec_confined(argv: &[&str]) -> (Status, String) {
     let filter = compile(&default_profile(&[]));
-    let cstrings = |v: &[&str]| -> Vec<CString> {
-        v.iter()
-            .map(|s| CString::new(*s).unwrap_or_default())
-            .collect()
-    };
+    let cstrings = |v: &[&str]| -> Vec<CString> { v.iter().map(|s| CString::new(*s).unwrap_or_default()).collect() };
     let args = cstrings(argv);
-    let env = cstrings(&[
-        "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-        "LC_ALL=C",
-    ]);
+    let env = cstrings(&["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C"]);
     let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
-        v.iter()
-            .map(|s| s.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
+        v.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
     };
     let (argp, envp) = (ptrs(&args), ptrs(&env));
 
@@ -345,14 +316,8 @@ fn busybox_runs_under_the_default_profile() {
         eprintln!("skipped: /bin/busybox is not installed");
         return;
     }
-    assert_eq!(
-        exec_confined(&["/bin/busybox", "true"]),
-        (Status::Exited(0), String::new())
-    );
-    assert_eq!(
-        exec_confined(&["/bin/busybox", "sh", "-c", "echo ok"]),
-        (Status::Exited(0), "ok\n".into())
-    );
+    assert_eq!(exec_confined(&["/bin/busybox", "true"]), (Status::Exited(0), String::new()));
+    assert_eq!(exec_confined(&["/bin/busybox", "sh", "-c", "echo ok"]), (Status::Exited(0), "ok\n".into()));
     // A shell that forks, pipes, reads /proc and runs applets.
     let script = "set -e; ls / >/dev/null; cat /proc/self/status | grep -q Seccomp; \
                   d=$(mktemp -d); echo hi > $d/f; test \"$(cat $d/f)\" = hi; rm -r $d; \

@@ -29,12 +29,7 @@ pub(super) fn apply(dir: Option<&Path>, b: &LinuxBlockIo) -> Result<()> {
             add(dir, file, &format!("{dev} {w}"), F_WEIGHT_DEVICE)?;
         }
         if let Some(w) = wd.leaf_weight() {
-            add(
-                dir,
-                "blkio.leaf_weight_device",
-                &format!("{dev} {w}"),
-                F_WEIGHT_DEVICE,
-            )?;
+            add(dir, "blkio.leaf_weight_device", &format!("{dev} {w}"), F_WEIGHT_DEVICE)?;
         }
     }
     let throttles = [
@@ -73,24 +68,14 @@ pub(super) fn apply(dir: Option<&Path>, b: &LinuxBlockIo) -> Result<()> {
 /// "major:minor" of a block device named in the spec.
 pub(crate) fn device(major: i64, minor: i64, field: &'static str) -> Result<String> {
     if major < 0 || minor < 0 || major > u32::MAX.into() || minor > u32::MAX.into() {
-        return Err(Error::Invalid {
-            field,
-            reason: format!("{major}:{minor} is not a device number"),
-        });
+        return Err(Error::Invalid { field, reason: format!("{major}:{minor} is not a device number") });
     }
     Ok(format!("{major}:{minor}"))
 }
 
 fn present<'a>(dir: &Path, field: &'static str, files: &[&'a str]) -> Result<&'a str> {
-    files
-        .iter()
-        .copied()
-        .find(|f| dir.join(f).exists())
-        .ok_or_else(|| Error::Unsupported {
-            field,
-            reason: format!(
-                "not supported on this host: {} are absent",
-                files.join(" and ")
-            ),
-        })
+    files.iter().copied().find(|f| dir.join(f).exists()).ok_or_else(|| Error::Unsupported {
+        field,
+        reason: format!("not supported on this host: {} are absent", files.join(" and ")),
+    })
 }

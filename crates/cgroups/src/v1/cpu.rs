@@ -15,30 +15,15 @@ const F_RT_PERIOD: &str = "linux.resources.cpu.realtimePeriod";
 
 pub(super) fn apply(dir: Option<&Path>, c: &LinuxCpu) -> Result<()> {
     if let Some(shares) = c.shares().filter(|&s| s != 0) {
-        set(
-            need(dir, F_SHARES, "cpu")?,
-            "cpu.shares",
-            &shares.to_string(),
-            F_SHARES,
-        )?;
+        set(need(dir, F_SHARES, "cpu")?, "cpu.shares", &shares.to_string(), F_SHARES)?;
     }
 
     // The RT period bounds the runtime, so it goes first (as in runc).
     if let Some(p) = c.realtime_period() {
-        set(
-            need(dir, F_RT_PERIOD, "cpu")?,
-            "cpu.rt_period_us",
-            &p.to_string(),
-            F_RT_PERIOD,
-        )?;
+        set(need(dir, F_RT_PERIOD, "cpu")?, "cpu.rt_period_us", &p.to_string(), F_RT_PERIOD)?;
     }
     if let Some(r) = c.realtime_runtime() {
-        set(
-            need(dir, F_RT_RUNTIME, "cpu")?,
-            "cpu.rt_runtime_us",
-            &r.to_string(),
-            F_RT_RUNTIME,
-        )?;
+        set(need(dir, F_RT_RUNTIME, "cpu")?, "cpu.rt_runtime_us", &r.to_string(), F_RT_RUNTIME)?;
     }
 
     let quota = c.quota().filter(|&q| q != 0);
@@ -58,37 +43,20 @@ pub(super) fn apply(dir: Option<&Path>, c: &LinuxCpu) -> Result<()> {
     }
     if let Some(q) = quota {
         let dir = need(dir, F_QUOTA, "cpu")?;
-        let text = if q < 0 {
-            "-1".to_string()
-        } else {
-            q.to_string()
-        };
+        let text = if q < 0 { "-1".to_string() } else { q.to_string() };
         set(dir, "cpu.cfs_quota_us", &text, F_QUOTA)?;
         if let Some(p) = period_pending {
             set(dir, "cpu.cfs_period_us", &p.to_string(), F_PERIOD)?;
         }
     }
     if let Some(b) = c.burst() {
-        set(
-            need(dir, F_BURST, "cpu")?,
-            "cpu.cfs_burst_us",
-            &b.to_string(),
-            F_BURST,
-        )?;
+        set(need(dir, F_BURST, "cpu")?, "cpu.cfs_burst_us", &b.to_string(), F_BURST)?;
     }
     if let Some(i) = c.idle() {
         if !(0..=1).contains(&i) {
-            return Err(Error::Invalid {
-                field: F_IDLE,
-                reason: format!("{i} is neither 0 nor 1"),
-            });
+            return Err(Error::Invalid { field: F_IDLE, reason: format!("{i} is neither 0 nor 1") });
         }
-        set(
-            need(dir, F_IDLE, "cpu")?,
-            "cpu.idle",
-            &i.to_string(),
-            F_IDLE,
-        )?;
+        set(need(dir, F_IDLE, "cpu")?, "cpu.idle", &i.to_string(), F_IDLE)?;
     }
     Ok(())
 }

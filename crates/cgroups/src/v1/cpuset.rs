@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use crate::common::{read_file, set};
+use crate::common::{read_file, set_existing};
 use crate::Result;
 
 /// A new v1 cpuset starts with no CPUs and no memory nodes, and adding a
@@ -11,7 +11,7 @@ pub(super) fn inherit(dir: &Path, parent: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         if read_file(&dir.join(file))?.trim().is_empty() {
             let value = read_file(&parent.join(file))?;
-            set(dir, file, value.trim(), "create")?;
+            set_existing(dir, file, value.trim(), "create")?;
         }
     }
     Ok(())

@@ -15,11 +15,7 @@ pub(super) fn apply(dir: Option<&Path>, rules: &[LinuxDeviceCgroup]) -> Result<(
     let rules = parse(rules)?;
     let dir = need(dir, FIELD, "devices")?;
     for rule in rules {
-        let file = if rule.allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
+        let file = if rule.allow { "devices.allow" } else { "devices.deny" };
         add(dir, file, &rule.v1_line(), FIELD)?;
     }
     Ok(())

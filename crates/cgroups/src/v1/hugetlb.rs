@@ -10,11 +10,7 @@ use v2::hugetlb::{check_page_size, FIELD};
 
 /// Limits go to the v1 hugetlb hierarchy; hybrid hosts without one may
 /// offer hugetlb on the unified tree (`unified` = (root, group path)).
-pub(super) fn apply(
-    dir: Option<&Path>,
-    unified: Option<(&Path, &Path)>,
-    limits: &[LinuxHugepageLimit],
-) -> Result<()> {
+pub(super) fn apply(dir: Option<&Path>, unified: Option<(&Path, &Path)>, limits: &[LinuxHugepageLimit]) -> Result<()> {
     if limits.is_empty() {
         return Ok(());
     }
@@ -24,17 +20,8 @@ pub(super) fn apply(
     if let Some(dir) = dir {
         for l in limits {
             let size = check_page_size(l.page_size())?;
-            let value = if l.limit() < 0 {
-                "-1".to_string()
-            } else {
-                l.limit().to_string()
-            };
-            set(
-                dir,
-                &format!("hugetlb.{size}.limit_in_bytes"),
-                &value,
-                FIELD,
-            )?;
+            let value = if l.limit() < 0 { "-1".to_string() } else { l.limit().to_string() };
+            set(dir, &format!("hugetlb.{size}.limit_in_bytes"), &value, FIELD)?;
             // Reservations would otherwise let a task reserve past the limit.
             let rsvd = format!("hugetlb.{size}.rsvd.limit_in_bytes");
             if dir.join(&rsvd).exists() {
@@ -58,6 +45,5 @@ pub(super) fn apply(
 }
 
 fn has_hugetlb(root: &Path) -> bool {
-    read_file(&root.join("cgroup.controllers"))
-        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
+    read_file(&root.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
 }

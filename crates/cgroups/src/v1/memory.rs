@@ -24,20 +24,11 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
 
     if let Some(v) = m.reservation() {
         let dir = need(dir, F_RESERVATION, "memory")?;
-        set(
-            dir,
-            "memory.soft_limit_in_bytes",
-            &bytes(v, F_RESERVATION)?,
-            F_RESERVATION,
-        )?;
+        set(dir, "memory.soft_limit_in_bytes", &bytes(v, F_RESERVATION)?, F_RESERVATION)?;
     }
 
     if limit.is_some() || swap.is_some() {
-        let dir = need(
-            dir,
-            if limit.is_some() { F_LIMIT } else { F_SWAP },
-            "memory",
-        )?;
+        let dir = need(dir, if limit.is_some() { F_LIMIT } else { F_SWAP }, "memory")?;
         let swap_accounting = dir.join(MEMSW).exists();
         // "No memory limit" also lifts the swap limit, as in runc; otherwise
         // the old memsw value would still cap the group.
@@ -47,9 +38,7 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
         if swap.is_some_and(|s| s != -1) && !swap_accounting {
             return Err(Error::Unsupported {
                 field: F_SWAP,
-                reason: format!(
-                    "swap limit not supported on this host: {MEMSW} is absent (swap accounting is off)"
-                ),
+                reason: format!("swap limit not supported on this host: {MEMSW} is absent (swap accounting is off)"),
             });
         }
         let swap = swap.filter(|_| swap_accounting);
@@ -59,9 +48,7 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
                 if s != -1 && (l == -1 || s < l) {
                     return Err(Error::Invalid {
                         field: F_SWAP,
-                        reason: format!(
-                            "memory+swap limit {s} must be at least the memory limit {l} (or -1)"
-                        ),
+                        reason: format!("memory+swap limit {s} must be at least the memory limit {l} (or -1)"),
                     });
                 }
                 // The kernel insists on limit <= memsw after every write.
@@ -81,12 +68,7 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
 
     if let Some(v) = m.kernel() {
         let dir = need(dir, F_KERNEL, "memory")?;
-        set(
-            dir,
-            "memory.kmem.limit_in_bytes",
-            &bytes(v, F_KERNEL)?,
-            F_KERNEL,
-        )?;
+        set(dir, "memory.kmem.limit_in_bytes", &bytes(v, F_KERNEL)?, F_KERNEL)?;
     }
     if let Some(v) = m.kernel_tcp() {
         let dir = need(dir, F_KERNEL_TCP, "memory")?;
@@ -99,21 +81,11 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
     }
     if let Some(disable) = m.disable_oom_killer() {
         let dir = need(dir, F_OOM, "memory")?;
-        set(
-            dir,
-            "memory.oom_control",
-            if disable { "1" } else { "0" },
-            F_OOM,
-        )?;
+        set(dir, "memory.oom_control", if disable { "1" } else { "0" }, F_OOM)?;
     }
     if let Some(h) = m.use_hierarchy() {
         let dir = need(dir, F_HIERARCHY, "memory")?;
-        set(
-            dir,
-            "memory.use_hierarchy",
-            if h { "1" } else { "0" },
-            F_HIERARCHY,
-        )?;
+        set(dir, "memory.use_hierarchy", if h { "1" } else { "0" }, F_HIERARCHY)?;
     }
     Ok(())
 }
@@ -129,10 +101,7 @@ pub(super) fn swap_first(current_limit: u64, new_swap: i64) -> bool {
 /// -1 is "unlimited" for every v1 memory file; other negatives are typos.
 fn bytes(v: i64, field: &'static str) -> Result<String> {
     if v < -1 {
-        return Err(Error::Invalid {
-            field,
-            reason: format!("{v} is neither a byte count nor -1 (unlimited)"),
-        });
+        return Err(Error::Invalid { field, reason: format!("{v} is neither a byte count nor -1 (unlimited)") });
     }
     Ok(v.to_string())
 }

@@ -31,11 +31,7 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(
-        controllers: &BTreeMap<String, PathBuf>,
-        unified: Option<&Path>,
-        path: &Path,
-    ) -> Manager {
+    pub fn new(controllers: &BTreeMap<String, PathBuf>, unified: Option<&Path>, path: &Path) -> Manager {
         Manager {
             target: Target::new(path),
             mounts: controllers
@@ -64,10 +60,7 @@ impl Manager {
     }
 
     fn primary(&self, rel: &Path) -> PathBuf {
-        self.paths()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| rel.to_path_buf())
+        self.paths().into_iter().next().unwrap_or_else(|| rel.to_path_buf())
     }
 }
 
@@ -93,9 +86,7 @@ impl CgroupManager for Manager {
         if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(Error::Unsupported {
                 field: "linux.resources.unified",
-                reason:
-                    "unified resources need cgroup v2, and this host's controllers are on cgroup v1"
-                        .into(),
+                reason: "unified resources need cgroup v2, and this host's controllers are on cgroup v1".into(),
             });
         }
         let dir = |c| self.dir(c, rel);
@@ -140,6 +131,20 @@ impl CgroupManager for Manager {
         Ok(())
     }
 
+    fn join_handles(&self) -> Result<crate::JoinHandles> {
+        let rel = self.target.rel()?;
+        let tasks = self
+            .hierarchies()
+            .iter()
+            .map(|root| common::open_handle(&root.join(rel).join("tasks"), libc::O_WRONLY | libc::O_CLOEXEC))
+            .collect::<Result<Vec<_>>>()?;
+        let clone_into = self
+            .unified_leaf(rel)
+            .map(|dir| common::open_handle(&dir, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC))
+            .transpose()?;
+        Ok(crate::JoinHandles { clone_into, tasks })
+    }
+
     fn paths(&self) -> Vec<PathBuf> {
         let Ok(rel) = self.target.rel() else {
             return Vec::new();
@@ -159,10 +164,7 @@ impl CgroupManager for Manager {
         // Zeros for a group that was never created would hide the mistake.
         let primary = self.primary(rel);
         if !primary.is_dir() {
-            return Err(Error::Read {
-                path: primary,
-                source: std::io::Error::from_raw_os_error(libc::ENOENT),
-            });
+            return Err(Error::Read { path: primary, source: std::io::Error::from_raw_os_error(libc::ENOENT) });
         }
         let dir = |c| self.dir(c, rel);
         Ok(Stats {
@@ -214,10 +216,7 @@ impl CgroupManager for Manager {
                 result = result.and(Err(e));
             }
         }
-        let roots = self
-            .hierarchies()
-            .into_iter()
-            .chain(self.unified.as_deref());
+        let roots = self.hierarchies().into_iter().chain(self.unified.as_deref());
         for root in roots {
             if let Err(e) = common::remove_parents(root, &self.target) {
                 result = result.and(Err(e));
@@ -228,8 +227,5 @@ impl CgroupManager for Manager {
 }
 
 fn no_freezer() -> Error {
-    Error::Unsupported {
-        field: "freezer",
-        reason: "no freezer hierarchy and no cgroup2 tree on this host".into(),
-    }
+    Error::Unsupported { field: "freezer", reason: "no freezer hierarchy and no cgroup2 tree on this host".into() }
 }

@@ -31,17 +31,9 @@ struct RawInsn {
 
 impl From<&Insn> for RawInsn {
     fn from(i: &Insn) -> RawInsn {
-        let regs = if cfg!(target_endian = "little") {
-            (i.src << 4) | (i.dst & 0x0f)
-        } else {
-            (i.dst << 4) | (i.src & 0x0f)
-        };
-        RawInsn {
-            code: i.code,
-            regs,
-            off: i.off,
-            imm: i.imm,
-        }
+        let regs =
+            if cfg!(target_endian = "little") { (i.src << 4) | (i.dst & 0x0f) } else { (i.dst << 4) | (i.src & 0x0f) };
+        RawInsn { code: i.code, regs, off: i.off, imm: i.imm }
     }
 }
 
@@ -123,8 +115,7 @@ pub(super) fn load(prog: &[Insn]) -> Result<OwnedFd, (io::Error, String)> {
     let license = c"Apache-2.0";
     let mut name = [0u8; 16];
     name[..12].copy_from_slice(b"berth_device");
-    let insn_cnt = u32::try_from(raw.len())
-        .map_err(|_| (io::Error::from_raw_os_error(libc::E2BIG), String::new()))?;
+    let insn_cnt = u32::try_from(raw.len()).map_err(|_| (io::Error::from_raw_os_error(libc::E2BIG), String::new()))?;
     let attr = |log: &mut [u8]| ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt,
@@ -132,11 +123,7 @@ pub(super) fn load(prog: &[Insn]) -> Result<OwnedFd, (io::Error, String)> {
         license: license.as_ptr() as u64,
         log_level: u32::from(!log.is_empty()),
         log_size: u32::try_from(log.len()).unwrap_or(0),
-        log_buf: if log.is_empty() {
-            0
-        } else {
-            log.as_mut_ptr() as u64
-        },
+        log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
         prog_name: name,
         expected_attach_type: BPF_CGROUP_DEVICE,
         ..Default::default()
@@ -149,11 +136,7 @@ pub(super) fn load(prog: &[Insn]) -> Result<OwnedFd, (io::Error, String)> {
             let _ = bpf(BPF_PROG_LOAD, &mut attr(&mut log));
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             let text = String::from_utf8_lossy(&log[..end]).trim().to_string();
-            let text = if text.is_empty() {
-                text
-            } else {
-                format!("; verifier log:\n{text}")
-            };
+            let text = if text.is_empty() { text } else { format!("; verifier log:\n{text}") };
             Err((e, text))
         }
     }
@@ -186,10 +169,7 @@ pub(super) fn query(group: &File) -> io::Result<Vec<u32>> {
 }
 
 pub(super) fn detach(group: &File, prog_id: u32) -> io::Result<()> {
-    let mut get = GetFdAttr {
-        prog_id,
-        ..Default::default()
-    };
+    let mut get = GetFdAttr { prog_id, ..Default::default() };
     let prog = match bpf(BPF_PROG_GET_FD_BY_ID, &mut get) {
         Ok(ret) => fd_of(ret)?,
         // Already gone: nothing to detach.

@@ -20,14 +20,8 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 
 pub(super) fn apply(dir: Option<&Path>, c: &LinuxCpu) -> Result<()> {
     for (value, field) in [
-        (
-            c.realtime_runtime().map(|_| ()),
-            "linux.resources.cpu.realtimeRuntime",
-        ),
-        (
-            c.realtime_period().map(|_| ()),
-            "linux.resources.cpu.realtimePeriod",
-        ),
+        (c.realtime_runtime().map(|_| ()), "linux.resources.cpu.realtimeRuntime"),
+        (c.realtime_period().map(|_| ()), "linux.resources.cpu.realtimePeriod"),
     ] {
         if value.is_some() {
             return Err(Error::Unsupported {
@@ -55,36 +49,20 @@ pub(super) fn apply(dir: Option<&Path>, c: &LinuxCpu) -> Result<()> {
             Some(_) => "max".to_string(),
             None => cur_quota.unwrap_or("max").to_string(),
         };
-        let value = match period
-            .map(|p| p.to_string())
-            .or(cur_period.map(String::from))
-        {
+        let value = match period.map(|p| p.to_string()).or(cur_period.map(String::from)) {
             Some(p) => format!("{quota} {p}"),
             None => quota,
         };
         set(dir, "cpu.max", &value, field)?;
     }
     if let Some(b) = c.burst() {
-        set(
-            need(dir, F_BURST, "cpu")?,
-            "cpu.max.burst",
-            &b.to_string(),
-            F_BURST,
-        )?;
+        set(need(dir, F_BURST, "cpu")?, "cpu.max.burst", &b.to_string(), F_BURST)?;
     }
     if let Some(i) = c.idle() {
         if !(0..=1).contains(&i) {
-            return Err(Error::Invalid {
-                field: F_IDLE,
-                reason: format!("{i} is neither 0 nor 1"),
-            });
+            return Err(Error::Invalid { field: F_IDLE, reason: format!("{i} is neither 0 nor 1") });
         }
-        set(
-            need(dir, F_IDLE, "cpu")?,
-            "cpu.idle",
-            &i.to_string(),
-            F_IDLE,
-        )?;
+        set(need(dir, F_IDLE, "cpu")?, "cpu.idle", &i.to_string(), F_IDLE)?;
     }
     Ok(())
 }

@@ -38,13 +38,7 @@ pub(crate) const JMP_JEQ_K: u8 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 pub(crate) const JMP_EXIT: u8 = 0x05 | 0x90; // BPF_JMP | BPF_EXIT
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        dst,
-        src,
-        off,
-        imm,
-    }
+    Insn { code, dst, src, off, imm }
 }
 
 /// The filter for `rules`: the last rule that matches a request decides it;
@@ -136,36 +130,16 @@ pub(super) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         source,
         log,
     };
-    let fd = bpf::load(&prog)
-        .map_err(|(e, log)| bpf_err("loading the device filter (BPF_PROG_LOAD)", e, log))?;
-    let group = std::fs::File::open(dir).map_err(|source| Error::Read {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let old = bpf::query(&group).map_err(|e| {
-        bpf_err(
-            "listing attached device filters (BPF_PROG_QUERY)",
-            e,
-            String::new(),
-        )
-    })?;
+    let fd = bpf::load(&prog).map_err(|(e, log)| bpf_err("loading the device filter (BPF_PROG_LOAD)", e, log))?;
+    let group = std::fs::File::open(dir).map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
+    let old = bpf::query(&group)
+        .map_err(|e| bpf_err("listing attached device filters (BPF_PROG_QUERY)", e, String::new()))?;
     // Attach before detaching so the group is never without a filter; with
     // BPF_F_ALLOW_MULTI both run meanwhile and both must allow.
-    bpf::attach(&group, &fd).map_err(|e| {
-        bpf_err(
-            "attaching the device filter (BPF_PROG_ATTACH)",
-            e,
-            String::new(),
-        )
-    })?;
+    bpf::attach(&group, &fd).map_err(|e| bpf_err("attaching the device filter (BPF_PROG_ATTACH)", e, String::new()))?;
     for id in old {
-        bpf::detach(&group, id).map_err(|e| {
-            bpf_err(
-                "detaching the previous device filter (BPF_PROG_DETACH)",
-                e,
-                String::new(),
-            )
-        })?;
+        bpf::detach(&group, id)
+            .map_err(|e| bpf_err("detaching the previous device filter (BPF_PROG_DETACH)", e, String::new()))?;
     }
     Ok(())
 }
@@ -201,11 +175,7 @@ mod tests {
                 ALU64_MOV_K => r[d] = imm64,
                 JMP_JNE_K | JMP_JEQ_K | JMP_JNE_REG => {
                     let other = if i.code == JMP_JNE_REG { r[s] } else { imm64 };
-                    let taken = if i.code == JMP_JEQ_K {
-                        r[d] == other
-                    } else {
-                        r[d] != other
-                    };
+                    let taken = if i.code == JMP_JEQ_K { r[d] == other } else { r[d] != other };
                     if taken {
                         next = (pc as i64 + 1 + i64::from(i.off)) as usize;
                     }
@@ -227,13 +197,7 @@ mod tests {
     const W: u32 = WRITE;
     const M: u32 = MKNOD;
 
-    fn r(
-        allow: bool,
-        t: LinuxDeviceType,
-        maj: Option<i64>,
-        min: Option<i64>,
-        a: &str,
-    ) -> LinuxDeviceCgroup {
+    fn r(allow: bool, t: LinuxDeviceType, maj: Option<i64>, min: Option<i64>, a: &str) -> LinuxDeviceCgroup {
         rule(allow, t, maj, min, a)
     }
 
@@ -275,19 +239,13 @@ mod tests {
 
     #[test]
     fn last_matching_rule_wins() {
-        let p = prog(&[
-            r(true, C, Some(1), Some(3), "rwm"),
-            r(false, C, Some(1), Some(3), "w"),
-        ]);
+        let p = prog(&[r(true, C, Some(1), Some(3), "rwm"), r(false, C, Some(1), Some(3), "w")]);
         assert_eq!(run(&p, DEV_CHAR, R, 1, 3), 1);
         assert_eq!(run(&p, DEV_CHAR, W, 1, 3), 0);
         assert_eq!(run(&p, DEV_CHAR, R | W, 1, 3), 0, "deny w refuses rw");
 
         // A later "deny all" overrides earlier allows.
-        let p = prog(&[
-            r(true, C, Some(1), Some(3), "rwm"),
-            r(false, A, None, None, "rwm"),
-        ]);
+        let p = prog(&[r(true, C, Some(1), Some(3), "rwm"), r(false, A, None, None, "rwm")]);
         assert_eq!(run(&p, DEV_CHAR, R, 1, 3), 0);
 
         // And a later allow re-opens what an earlier deny closed.
@@ -319,10 +277,7 @@ mod tests {
             reachable[i + 1] = true;
             if insn.code & 0x07 == 0x05 {
                 let target = i as i64 + 1 + i64::from(insn.off);
-                assert!(
-                    target > i as i64 && (target as usize) < p.len(),
-                    "bad jump at {i}"
-                );
+                assert!(target > i as i64 && (target as usize) < p.len(), "bad jump at {i}");
                 reachable[target as usize] = true;
             }
         }
@@ -332,28 +287,16 @@ mod tests {
     fn programs_are_well_formed() {
         let cases: &[&[LinuxDeviceCgroup]] = &[
             &[],
-            &[
-                r(true, C, Some(1), Some(3), "rw"),
-                r(false, B, None, Some(7), "m"),
-            ],
-            &[
-                r(false, A, None, None, "rwm"),
-                r(true, C, Some(1), Some(3), "rwm"),
-            ],
-            &[
-                r(true, C, Some(1), Some(3), "rwm"),
-                r(true, A, None, None, "rwm"),
-            ],
+            &[r(true, C, Some(1), Some(3), "rw"), r(false, B, None, Some(7), "m")],
+            &[r(false, A, None, None, "rwm"), r(true, C, Some(1), Some(3), "rwm")],
+            &[r(true, C, Some(1), Some(3), "rwm"), r(true, A, None, None, "rwm")],
             &[r(false, A, None, None, "rwm")],
         ];
         for rules in cases {
             assert_well_formed(&prog(rules));
         }
         // Rules before a match-all rule are dead code and left out.
-        let p = prog(&[
-            r(true, C, Some(1), Some(3), "rwm"),
-            r(false, A, None, None, "rwm"),
-        ]);
+        let p = prog(&[r(true, C, Some(1), Some(3), "rwm"), r(false, A, None, None, "rwm")]);
         assert_eq!(p.len(), 6 + 2);
     }
 }

@@ -10,11 +10,7 @@ pub(crate) const FIELD: &str = "linux.resources.hugepageLimits";
 pub(crate) fn apply(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for l in limits {
         let size = check_page_size(l.page_size())?;
-        let value = if l.limit() < 0 {
-            "max".to_string()
-        } else {
-            l.limit().to_string()
-        };
+        let value = if l.limit() < 0 { "max".to_string() } else { l.limit().to_string() };
         set(dir, &format!("hugetlb.{size}.max"), &value, FIELD)?;
         // Reservations would otherwise let a task reserve past the limit.
         let rsvd = format!("hugetlb.{size}.rsvd.max");
@@ -30,16 +26,10 @@ pub(crate) fn apply(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
 pub(crate) fn check_page_size(size: &str) -> Result<&str> {
     let digits = size.trim_end_matches(['K', 'M', 'G', 'B']);
     let unit = &size[digits.len()..];
-    if !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && ["KB", "MB", "GB"].contains(&unit)
-    {
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && ["KB", "MB", "GB"].contains(&unit) {
         Ok(size)
     } else {
-        Err(Error::Invalid {
-            field: FIELD,
-            reason: format!("page size {size:?} is not of the form <number>KB|MB|GB"),
-        })
+        Err(Error::Invalid { field: FIELD, reason: format!("page size {size:?} is not of the form <number>KB|MB|GB") })
     }
 }
 

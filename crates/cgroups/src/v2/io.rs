@@ -16,12 +16,7 @@ pub(crate) fn blkio_to_io_weight(w: u16) -> u64 {
 }
 
 pub(super) fn apply(dir: Option<&Path>, b: &LinuxBlockIo) -> Result<()> {
-    if b.leaf_weight().is_some()
-        || b.weight_device()
-            .iter()
-            .flatten()
-            .any(|d| d.leaf_weight().is_some())
-    {
+    if b.leaf_weight().is_some() || b.weight_device().iter().flatten().any(|d| d.leaf_weight().is_some()) {
         return Err(Error::Unsupported {
             field: "linux.resources.blockIO.leafWeight",
             reason: "leaf weights are not supported on cgroup v2".into(),
@@ -50,26 +45,10 @@ pub(super) fn apply(dir: Option<&Path>, b: &LinuxBlockIo) -> Result<()> {
         }
     }
     let throttles = [
-        (
-            b.throttle_read_bps_device(),
-            "rbps",
-            "linux.resources.blockIO.throttleReadBpsDevice",
-        ),
-        (
-            b.throttle_write_bps_device(),
-            "wbps",
-            "linux.resources.blockIO.throttleWriteBpsDevice",
-        ),
-        (
-            b.throttle_read_iops_device(),
-            "riops",
-            "linux.resources.blockIO.throttleReadIOPSDevice",
-        ),
-        (
-            b.throttle_write_iops_device(),
-            "wiops",
-            "linux.resources.blockIO.throttleWriteIOPSDevice",
-        ),
+        (b.throttle_read_bps_device(), "rbps", "linux.resources.blockIO.throttleReadBpsDevice"),
+        (b.throttle_write_bps_device(), "wbps", "linux.resources.blockIO.throttleWriteBpsDevice"),
+        (b.throttle_read_iops_device(), "riops", "linux.resources.blockIO.throttleReadIOPSDevice"),
+        (b.throttle_write_iops_device(), "wiops", "linux.resources.blockIO.throttleWriteIOPSDevice"),
     ];
     for (list, key, field) in throttles {
         for t in list.iter().flatten() {

@@ -16,10 +16,7 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
     let swap = m.swap().filter(|&v| v != 0);
 
     // Checks first, so nothing is half applied because of a spec mistake.
-    let unsupported = |field: &'static str| Error::Unsupported {
-        field,
-        reason: V1_ONLY.into(),
-    };
+    let unsupported = |field: &'static str| Error::Unsupported { field, reason: V1_ONLY.into() };
     if m.kernel().is_some() {
         return Err(unsupported("linux.resources.memory.kernel"));
     }
@@ -41,9 +38,7 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
         if !dir.join("memory.max").exists() && dir.is_dir() {
             return Err(Error::Unsupported {
                 field,
-                reason:
-                    "the memory controller is not enabled for this group (memory.max is absent)"
-                        .into(),
+                reason: "the memory controller is not enabled for this group (memory.max is absent)".into(),
             });
         }
     }
@@ -56,7 +51,8 @@ pub(super) fn apply(dir: Option<&Path>, m: &LinuxMemory) -> Result<()> {
             if v != "max" {
                 return Err(Error::Unsupported {
                     field: F_SWAP,
-                    reason: "swap limit not supported on this host: memory.swap.max is absent (swap accounting is off)".into(),
+                    reason: "swap limit not supported on this host: memory.swap.max is absent (swap accounting is off)"
+                        .into(),
                 });
             }
         } else {
@@ -88,19 +84,16 @@ fn requested(m: &LinuxMemory, limit: Option<i64>, swap: Option<i64>) -> Option<&
 /// alone. Follows runc: "no memory limit" without a swap value lifts the
 /// swap limit too.
 pub(crate) fn swap_max(limit: Option<i64>, swap: Option<i64>) -> Result<Option<String>> {
-    let invalid = |reason: String| Error::Invalid {
-        field: F_SWAP,
-        reason,
-    };
+    let invalid = |reason: String| Error::Invalid { field: F_SWAP, reason };
     match (limit, swap) {
         (Some(-1), None) | (_, Some(-1)) => Ok(Some("max".into())),
         (_, None) => Ok(None),
-        (None | Some(-1), Some(s)) => Err(invalid(format!(
-            "a memory+swap limit ({s}) needs a memory limit on cgroup v2"
-        ))),
-        (Some(l), Some(s)) if s < l || l < 0 => Err(invalid(format!(
-            "memory+swap limit {s} must be at least the memory limit {l} (or -1)"
-        ))),
+        (None | Some(-1), Some(s)) => {
+            Err(invalid(format!("a memory+swap limit ({s}) needs a memory limit on cgroup v2")))
+        }
+        (Some(l), Some(s)) if s < l || l < 0 => {
+            Err(invalid(format!("memory+swap limit {s} must be at least the memory limit {l} (or -1)")))
+        }
         (Some(l), Some(s)) => Ok(Some((s - l).to_string())),
     }
 }
@@ -109,10 +102,7 @@ fn bytes(v: i64, field: &'static str) -> Result<String> {
     match v {
         -1 => Ok("max".into()),
         v if v >= 0 => Ok(v.to_string()),
-        v => Err(Error::Invalid {
-            field,
-            reason: format!("{v} is neither a byte count nor -1 (unlimited)"),
-        }),
+        v => Err(Error::Invalid { field, reason: format!("{v} is neither a byte count nor -1 (unlimited)") }),
     }
 }
 
@@ -152,11 +142,7 @@ mod tests {
         assert_eq!(s(Some(100), None).unwrap(), None);
         assert_eq!(s(None, None).unwrap(), None);
         assert!(s(Some(300), Some(100)).unwrap_err().contains("at least"));
-        assert!(s(None, Some(100))
-            .unwrap_err()
-            .contains("needs a memory limit"));
-        assert!(s(Some(-1), Some(100))
-            .unwrap_err()
-            .starts_with("linux.resources.memory.swap: "));
+        assert!(s(None, Some(100)).unwrap_err().contains("needs a memory limit"));
+        assert!(s(Some(-1), Some(100)).unwrap_err().starts_with("linux.resources.memory.swap: "));
     }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::common::{self, read_file, set, Target};
+use crate::common::{self, read_file, set_existing, Target};
 use crate::{CgroupManager, Error, Result, Stats};
 
 pub use cpu::shares_to_weight;
@@ -34,10 +34,7 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(root: &Path, path: &Path) -> Manager {
-        Manager {
-            target: Target::new(path),
-            root: root.to_path_buf(),
-        }
+        Manager { target: Target::new(path), root: root.to_path_buf() }
     }
 
     fn leaf(&self) -> Result<PathBuf> {
@@ -60,27 +57,27 @@ pub(crate) fn enable_controllers(root: &Path, rel: &Path, wanted: &[&str]) -> Re
 fn enable(dir: &Path, wanted: &[&str]) -> Result<()> {
     let available = read_file(&dir.join("cgroup.controllers"))?;
     let enabled = read_file(&dir.join("cgroup.subtree_control"))?;
-    let has = |text: &str, c: &str| {
-        text.split_whitespace()
-            .any(|w| w.trim_start_matches('+') == c)
-    };
-    let missing: Vec<String> = wanted
-        .iter()
-        .filter(|c| has(&available, c) && !has(&enabled, c))
-        .map(|c| format!("+{c}"))
-        .collect();
+    let has = |text: &str, c: &str| text.split_whitespace().any(|w| w.trim_start_matches('+') == c);
+    let missing: Vec<String> =
+        wanted.iter().filter(|c| has(&available, c) && !has(&enabled, c)).map(|c| format!("+{c}")).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    if set(dir, "cgroup.subtree_control", &missing.join(" "), "create").is_err() {
-        // One refused controller (cpu with realtime tasks around, say) fails
-        // the whole write: enable the rest one by one. A limit that then has
-        // no control file is reported by `apply`, naming its field.
-        for m in &missing {
-            let _ = set(dir, "cgroup.subtree_control", m, "create");
+    match set_existing(dir, "cgroup.subtree_control", &missing.join(" "), "create") {
+        Ok(()) => Ok(()),
+        // The level went away under us: let create_levels start over.
+        Err(e) if e.is_gone() => Err(e),
+        Err(_) => {
+            // One refused controller (cpu with realtime tasks around, say)
+            // fails the whole write: enable the rest one by one. A limit that
+            // then has no control file is reported by `apply`, naming its
+            // field.
+            for m in &missing {
+                let _ = set_existing(dir, "cgroup.subtree_control", m, "create");
+            }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 impl CgroupManager for Manager {
@@ -134,6 +131,11 @@ impl CgroupManager for Manager {
         common::add_pid(&self.leaf()?, pid)
     }
 
+    fn join_handles(&self) -> Result<crate::JoinHandles> {
+        let dir = common::open_handle(&self.leaf()?, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
+        Ok(crate::JoinHandles { clone_into: Some(dir), tasks: Vec::new() })
+    }
+
     fn paths(&self) -> Vec<PathBuf> {
         self.leaf().into_iter().collect()
     }
@@ -146,17 +148,10 @@ impl CgroupManager for Manager {
         let leaf = self.leaf()?;
         // Zeros for a group that was never created would hide the mistake.
         if !leaf.is_dir() {
-            return Err(Error::Read {
-                path: leaf,
-                source: std::io::Error::from_raw_os_error(libc::ENOENT),
-            });
+            return Err(Error::Read { path: leaf, source: std::io::Error::from_raw_os_error(libc::ENOENT) });
         }
         let pids = leaf.join("pids.max").exists().then_some(leaf.as_path());
-        Ok(Stats {
-            memory: memory::stats(&leaf)?,
-            cpu: cpu::stats(&leaf)?,
-            pids: pids::stats(pids)?,
-        })
+        Ok(Stats { memory: memory::stats(&leaf)?, cpu: cpu::stats(&leaf)?, pids: pids::stats(pids)? })
     }
 
     fn freeze(&self) -> Result<()> {

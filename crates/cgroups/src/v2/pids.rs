@@ -25,8 +25,5 @@ pub(crate) fn stats(dir: Option<&Path>) -> Result<PidsStats> {
         return Ok(PidsStats::default());
     };
     let max = dir.join("pids.max");
-    Ok(PidsStats {
-        current: read_u64(&dir.join("pids.current"))?,
-        limit: parse_limit(&max, &read_file(&max)?)?,
-    })
+    Ok(PidsStats { current: read_u64(&dir.join("pids.current"))?, limit: parse_limit(&max, &read_file(&max)?)? })
 }

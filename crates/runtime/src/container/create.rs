@@ -60,7 +60,9 @@ impl Rollback {
         drop(self.child.take());
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.kill_all();
+            crate::timing::mark("killed all");
             let _ = cg.destroy();
+            crate::timing::mark("destroyed cgroup");
         }
         let _ = self.store.remove(&self.id);
     }
@@ -116,20 +118,24 @@ impl Runtime {
         let rollback = built.rollback;
         let signals = Signals::block().ctx("blocking signals")?;
         let pty = spawn::await_created(&built.chan)?;
+        crate::timing::mark("created");
         let rec = built.record;
         self.store.save(&rec)?;
+        crate::timing::mark("state saved");
         write_pid_file(opts.pid_file.as_deref(), rec.pid)?;
         built.chan.send(&Msg::Start).ctx("starting the container")?;
         let pty2 = spawn::await_exec(&built.chan)?;
+        crate::timing::mark("exec done");
         let pid = rollback.child.as_ref().map_or(rec.pid, |c| c.pid);
         Ok(Running { id: rec.id, pid, signals: Some(signals), pty: pty.or(pty2), rollback })
     }
 
     /// Everything before the init reports back: validation, cgroup, clone.
     fn build(&self, opts: &CreateOptions, fifo: bool) -> Result<Built> {
+        crate::timing::mark("build start");
         let bundle = fs::canonicalize(&opts.bundle)
             .map_err(|e| Error::Config { path: opts.bundle.clone(), reason: format!("bundle: {e}") })?;
-        let spec = spec::load(&bundle.join("config.json"))?;
+        let (spec, spec_bytes) = spec::load_with_bytes(&bundle.join("config.json"))?;
         spec::validate(&spec, true)?;
         let rootfs_path = spec::rootfs(&spec, &bundle)?;
         let Some(process) = spec.process() else { return Err(invalid("process", "missing")) };
@@ -138,12 +144,14 @@ impl Runtime {
         let process = ProcessPlan::from_spec(process, linux)?;
         let stub = stub::sealed().ctx("preparing the exec stub")?;
 
+        crate::timing::mark("spec loaded, planned");
         let dir = self.store.claim(&opts.id)?;
         let mut rollback =
             Rollback { store: self.store.clone(), id: opts.id.clone(), cgroup: None, child: None, armed: true };
-        fs::write(dir.join(state::CONFIG_FILE), serde_json::to_vec(&spec).unwrap_or_default())
+        fs::write(dir.join(state::CONFIG_FILE), &spec_bytes)
             .with_ctx(|| format!("saving the spec in {}", dir.display()))?;
 
+        crate::timing::mark("state dir + config saved");
         let cg_path = cgroup_path(linux, &opts.id);
         let layout = cgroups::Layout::detect()?;
         let cg = cgroups::manager(&layout, &cg_path);
@@ -155,6 +163,7 @@ impl Runtime {
             rollback.cgroup.as_ref().map(|c| c.apply(&res)).transpose()?;
         }
 
+        crate::timing::mark("cgroup created+applied");
         let start = if fifo {
             let path = dir.join(state::FIFO_FILE);
             let c = sys::path_cstring(&path).ctx("fifo path")?;
@@ -209,6 +218,7 @@ impl Runtime {
             stdio: opts.stdio,
             preserve_fds: opts.preserve_fds,
             stub,
+            cgroup: None,
         };
         let req = Request {
             config,
@@ -217,7 +227,9 @@ impl Runtime {
             pid_ns,
             id_maps,
         };
+        crate::timing::mark("spawning");
         let (child, chan) = spawn::spawn(req, rollback.cgroup.as_deref())?;
+        crate::timing::mark("spawned (joined, Go sent)");
         let pid = child.pid;
         rollback.child = Some(child);
         let (_, start_time) = sys::proc_stat(pid).ctx("reading the init's start time")?;
@@ -260,10 +272,12 @@ impl Running {
         // Orphans of a container without its own pid namespace come to us.
         let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
         let code = foreground::wait(self.pid, &signals, self.pty.take()).ctx("waiting for the container")?;
+        crate::timing::mark("exited");
         if let Some(c) = self.rollback.child.take() {
             c.disarm();
         }
         self.rollback.run();
+        crate::timing::mark("cleaned up");
         self.rollback.armed = false;
         Ok(code)
     }

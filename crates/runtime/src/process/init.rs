@@ -50,6 +50,8 @@ pub struct Config {
     /// Extra fds (3, 4, ...) passed on to the program, as runc's --preserve-fds.
     pub preserve_fds: u32,
     pub stub: OwnedFd,
+    /// Set by spawn: the cgroup to enter first thing (see cgroups::JoinHandles).
+    pub cgroup: Option<cgroups::JoinHandles>,
 }
 
 type Step<T> = Result<T, String>;
@@ -79,6 +81,11 @@ pub fn main(cfg: Config, mode: Mode, chan: Channel) -> ! {
 enum Never {}
 
 fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
+    // Into the cgroup before anything else, so everything we do (and every
+    // child) is accounted and limited there.
+    if let Some(cg) = cfg.cgroup.take() {
+        io_step("joining the container's cgroup", cg.join_self())?;
+    }
     // Before anything else: nobody in the container may ptrace us or open
     // /proc/<us>/exe (the host's berth binary) while we are not yet exec'd.
     io_step("prctl(PR_SET_DUMPABLE)", sys::prctl(libc::PR_SET_DUMPABLE, 0))?;
@@ -87,6 +94,7 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
     // SAFETY: setsid has no memory effects; it fails only if we already lead a group.
     unsafe { libc::setsid() };
 
+    crate::timing::mark("child: waiting for go");
     match chan.recv() {
         Ok(Some((Msg::Go, _))) => {}
         // The parent went away or said something else: stop quietly.
@@ -128,6 +136,7 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
         io_step("domainname", r)?;
     }
 
+    crate::timing::mark("child: go; ns joined, sysctl, hostname");
     let (pty, start) = match mode {
         Mode::Init { rootfs, start } => (rootfs::prepare(&rootfs)?.pty, Some(start)),
         Mode::Exec { root } => {
@@ -147,6 +156,7 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
         }
     };
 
+    crate::timing::mark("child: rootfs ready");
     let p = &cfg.process;
     // After pivot_root, "/" is the container's root: resolve the working
     // directory and the program inside it, never through a magic link to
@@ -315,6 +325,7 @@ fn finalize(cfg: &Config, slave: Option<OwnedFd>, program: &CString, env: &[CStr
     if let (Some(f), true) = (&p.seccomp, p.no_new_privs) {
         f.install().map_err(|e| format!("linux.seccomp: {e}"))?;
     }
+    crate::timing::mark("child: exec");
     let e = stub::exec(&cfg.stub, &argv, &envp, program);
     Err(format!("exec {:?}: {e}", program))
 }

@@ -65,11 +65,29 @@ pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Resul
         }
         None => None,
     };
+    // The child joins its cgroup by itself, without the kernel's global cgroup
+    // lock (an RCU grace period, several ms, which a cgroup.procs write by us
+    // would cost): born into the cgroup2 group, then moving itself into each v1 one.
+    let mut config = req.config;
+    let mut joined_by_child = false;
+    if let Some(cg) = cgroup {
+        let handles = cg.join_handles()?;
+        joined_by_child = true;
+        config.cgroup = Some(handles);
+    }
+    let into = config.cgroup.as_ref().and_then(|h| h.clone_into.as_ref()).map(|fd| fd.as_raw_fd());
     // SAFETY: the runtime checked above that this process is single-threaded.
-    let forked = unsafe { sys::clone_fork(req.clone_flags as u64) };
+    let mut forked = unsafe { sys::clone_fork(req.clone_flags as u64, into) };
+    if into.is_some() && forked.is_err() {
+        // A kernel without CLONE_INTO_CGROUP (before 5.7): plain clone, and
+        // we move the child below.
+        joined_by_child = false;
+        // SAFETY: as above.
+        forked = unsafe { sys::clone_fork(req.clone_flags as u64, None) };
+    }
     if let Ok(0) = forked {
         drop(parent);
-        init::main(req.config, req.mode, child);
+        init::main(config, req.mode, child);
     }
     // Our own children are born in our pid namespace again.
     if let Some(own) = own_pid_ns {
@@ -78,12 +96,14 @@ pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Resul
     let pid = forked.ctx("clone")?;
     let guard = ChildGuard { pid, armed: true };
     drop(child);
-    drop(req.config);
+    drop(config);
     drop(req.mode);
 
-    if let Some(cg) = cgroup {
+    crate::timing::mark("cloned");
+    if let (Some(cg), false) = (cgroup, joined_by_child) {
         cg.add_process(pid)?;
     }
+    crate::timing::mark("added to cgroup");
     if let Some((uid_map, gid_map)) = &req.id_maps {
         write_proc(pid, "uid_map", uid_map).ctx("linux.uidMappings: writing uid_map")?;
         write_proc(pid, "gid_map", gid_map).ctx("linux.gidMappings: writing gid_map")?;

@@ -78,9 +78,11 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
     )?;
     let r = root.as_raw_fd();
 
+    crate::timing::mark("child: rootfs bound");
     for m in &plan.mounts {
         mount_one(r, m, plan).map_err(|e| format!("{}: {e}", m.field()))?;
     }
+    crate::timing::mark("child: mounts done");
     if plan.fresh_dev {
         for d in dev::defaults() {
             step(|| format!("creating {}", d.path.display()), dev::create(r, &d, plan.userns))?;
@@ -93,9 +95,13 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
     // runc creates a missing working directory; so do we (inside the root).
     step(|| format!("process.cwd: creating {}", plan.cwd.display()), resolve::mkdir_all(r, &plan.cwd))?;
     let pty = if plan.terminal { Some(crate::process::tty::open_in_root(r, plan.console_size, true)?) } else { None };
+    crate::timing::mark("child: dev+pty done");
     mask_paths(r, &plan.masked)?;
+    crate::timing::mark("child: masked");
     readonly_paths(r, &plan.readonly_paths)?;
+    crate::timing::mark("child: readonly paths");
     pivot(&root)?;
+    crate::timing::mark("child: pivoted");
     if plan.readonly_root {
         let slash = step(|| "opening /".into(), sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0))?;
         let locked = step(|| "reading flags of /".into(), sys::locked_mount_flags(slash.as_raw_fd()))?;

@@ -15,11 +15,7 @@ const THREAD_FLAGS: u64 = 0x003d_0f00;
 const FORK_FLAGS: u64 = 0x0120_0011;
 
 fn abis(family: Family) -> Vec<Abi> {
-    family
-        .architectures()
-        .into_iter()
-        .filter_map(Abi::from_oci)
-        .collect()
+    family.architectures().into_iter().filter_map(Abi::from_oci).collect()
 }
 
 /// The ABIs of the native family: the ones a filter compiled here covers.
@@ -59,11 +55,7 @@ fn args0(a0: u64) -> [u64; 6] {
 
 #[test]
 fn every_name_exists_in_its_family() {
-    let all_caps: Vec<Capability> = BY_CAPABILITY
-        .iter()
-        .chain(X86_BY_CAPABILITY)
-        .map(|&(c, _)| c)
-        .collect();
+    let all_caps: Vec<Capability> = BY_CAPABILITY.iter().chain(X86_BY_CAPABILITY).map(|&(c, _)| c).collect();
     for family in [Family::X86, Family::Arm] {
         for caps in [&[][..], &all_caps[..]] {
             let profile = profile_for(family, caps);
@@ -89,21 +81,13 @@ fn shape() {
     assert_eq!(p.default_errno_ret(), Some(1));
     let arches = p.architectures().clone().unwrap_or_default();
     if Family::NATIVE == Family::X86 {
-        assert_eq!(
-            arches,
-            [Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
-        );
+        assert_eq!(arches, [Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]);
     } else {
         assert_eq!(arches, [Arch::ScmpArchAarch64, Arch::ScmpArchArm]);
     }
     // Several hundred allowed names.
-    let allowed: usize = p
-        .syscalls()
-        .iter()
-        .flatten()
-        .filter(|s| s.action() == Action::ScmpActAllow)
-        .map(|s| s.names().len())
-        .sum();
+    let allowed: usize =
+        p.syscalls().iter().flatten().filter(|s| s.action() == Action::ScmpActAllow).map(|s| s.names().len()).sum();
     assert!(allowed > 300, "{allowed}");
     // It serializes to the OCI JSON shape.
     let json = serde_json::to_value(&p).unwrap_or_default();
@@ -243,39 +227,18 @@ fn clone_may_not_create_namespaces_without_sys_admin() {
     assert_eq!(action(&f, "clone", args0(THREAD_FLAGS)), ALLOW);
     assert_eq!(action(&f, "clone", args0(FORK_FLAGS)), ALLOW);
     for ns in [CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWNS, 0x7E02_0000] {
-        assert_eq!(
-            action(&f, "clone", args0(FORK_FLAGS | ns)),
-            EPERM,
-            "{ns:#x}"
-        );
+        assert_eq!(action(&f, "clone", args0(FORK_FLAGS | ns)), EPERM, "{ns:#x}");
     }
     assert_eq!(action(&f, "clone3", [0; 6]), ENOSYS);
 
     let admin = compile(&[Capability::SysAdmin]);
-    assert_eq!(
-        action(&admin, "clone", args0(FORK_FLAGS | CLONE_NEWUSER)),
-        ALLOW
-    );
+    assert_eq!(action(&admin, "clone", args0(FORK_FLAGS | CLONE_NEWUSER)), ALLOW);
     assert_eq!(action(&admin, "clone3", [0; 6]), ALLOW);
-    for name in [
-        "mount",
-        "umount2",
-        "unshare",
-        "setns",
-        "sethostname",
-        "bpf",
-        "syslog",
-    ] {
+    for name in ["mount", "umount2", "unshare", "setns", "sethostname", "bpf", "syslog"] {
         assert_eq!(action(&admin, name, [0; 6]), ALLOW, "{name}");
     }
     // CAP_SYS_ADMIN does not open unrelated groups.
-    for name in [
-        "keyctl",
-        "reboot",
-        "init_module",
-        "open_by_handle_at",
-        "pivot_root",
-    ] {
+    for name in ["keyctl", "reboot", "init_module", "open_by_handle_at", "pivot_root"] {
         assert_eq!(action(&admin, name, [0; 6]), EPERM, "{name}");
     }
 }
@@ -304,30 +267,15 @@ fn personality_values() {
     // 64-bit ABIs compare the whole register (32-bit ones only see 0 here).
     let native = native_abis()[0];
     let nr = native.syscall_nr("personality").map_or(0, i64::from);
-    assert_eq!(
-        f.action_for(native.audit(), nr, args0(0x1_0000_0000)),
-        EPERM
-    );
+    assert_eq!(f.action_for(native.audit(), nr, args0(0x1_0000_0000)), EPERM);
 }
 
 #[test]
 fn capabilities_open_their_groups() {
     let cases: &[(Capability, &[&str])] = &[
-        (
-            Capability::SysModule,
-            &["init_module", "finit_module", "delete_module"],
-        ),
+        (Capability::SysModule, &["init_module", "finit_module", "delete_module"]),
         (Capability::SysTime, &["settimeofday", "clock_settime"]),
-        (
-            Capability::SysPtrace,
-            &[
-                "kcmp",
-                "pidfd_getfd",
-                "process_madvise",
-                "process_vm_readv",
-                "process_vm_writev",
-            ],
-        ),
+        (Capability::SysPtrace, &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev"]),
         (Capability::Bpf, &["bpf"]),
         (Capability::Perfmon, &["perf_event_open"]),
         (Capability::SysNice, &["mbind", "set_mempolicy"]),
@@ -367,19 +315,10 @@ fn arch_specific_calls() {
         assert_eq!(action(&f, "set_thread_area", [0; 6]), ALLOW);
         // x32 is covered: execve has its own x32 number.
         let x32_execve = 0x4000_0000 + 520;
-        assert_eq!(
-            f.action_for(crate::AUDIT_ARCH_X86_64, x32_execve, [0; 6]),
-            ALLOW
-        );
-        assert_eq!(
-            f.action_for(crate::AUDIT_ARCH_X86_64, 0x4000_0000 + 250, [0; 6]),
-            EPERM
-        );
+        assert_eq!(f.action_for(crate::AUDIT_ARCH_X86_64, x32_execve, [0; 6]), ALLOW);
+        assert_eq!(f.action_for(crate::AUDIT_ARCH_X86_64, 0x4000_0000 + 250, [0; 6]), EPERM);
         // The ARM ABIs are not in an x86 host's profile.
-        assert_eq!(
-            f.action_for(crate::AUDIT_ARCH_AARCH64, 63, [0; 6]),
-            libc::SECCOMP_RET_KILL_PROCESS
-        );
+        assert_eq!(f.action_for(crate::AUDIT_ARCH_AARCH64, 63, [0; 6]), libc::SECCOMP_RET_KILL_PROCESS);
     } else {
         assert_eq!(action(&f, "set_tls", [0; 6]), ALLOW);
         assert_eq!(action(&f, "cacheflush", [0; 6]), ALLOW);
