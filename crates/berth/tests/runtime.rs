@@ -459,6 +459,28 @@ fn a_duplicate_id_is_refused_without_harming_the_first() {
     assert_no_leftovers(&id, b.path());
 }
 
+#[test]
+fn delete_force_cleans_up_after_a_create_that_was_killed() {
+    // What a runtime SIGKILLed half-way through create leaves (its init dies
+    // with it, by the parent-death signal): a state directory without
+    // state.json, and a cgroup.
+    let rt = Rt::new();
+    let b = bundle(&["true"]);
+    let id = unique("killed");
+    let dir = rt.root.path().join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(b.path().join("config.json"), dir.join("config.json")).unwrap();
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let cg = PathBuf::from(if v2 { "/sys/fs/cgroup/berth" } else { "/sys/fs/cgroup/pids/berth" }).join(&id);
+    std::fs::create_dir_all(&cg).unwrap();
+    let out = rt.exec(&["delete", &id]);
+    assert!(!out.status.success(), "without --force a half-made container is reported");
+    let out = rt.exec(&["delete", "--force", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!cg.exists() && !dir.exists());
+    assert_no_leftovers(&id, b.path());
+}
+
 // ---- bad input: a clear error naming the field, non-zero exit, nothing left ----
 
 fn expect_failure(b: &Bundle, expected: &str) {

@@ -64,7 +64,16 @@ impl Runtime {
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let rec = match self.store.load(id) {
             Ok(r) => r,
-            Err(Error::Config { .. }) if force => return self.store.remove(id),
+            // A create that was killed before it finished leaves a directory
+            // without state.json: --force cleans up what it may have made.
+            Err(Error::NotFound(_) | Error::Config { .. }) if force && self.store.dir(id).is_dir() => {
+                let spec = super::load_saved_spec(&self.store, id).ok();
+                let path = super::cgroup_path(spec.as_ref().and_then(|s| s.linux().as_ref()), id);
+                let cg = cgroups::manager(&cgroups::Layout::detect()?, &path);
+                cg.kill_all()?;
+                cg.destroy()?;
+                return self.store.remove(id);
+            }
             Err(e) => return Err(e),
         };
         let status = self.status(&rec);
