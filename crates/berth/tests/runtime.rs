@@ -565,6 +565,15 @@ fn a_program_that_does_not_exist() {
 }
 
 #[test]
+fn a_program_the_user_may_not_execute() {
+    let b = bundle(&["/bin/busybox", "true"]);
+    b.edit(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
+    std::fs::set_permissions(b.rootfs().join("bin/busybox"), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap();
+    expect_failure(&b, "exec: \"/bin/busybox\": Permission denied");
+}
+
+#[test]
 fn a_sysctl_that_would_change_the_host() {
     let b = bundle(&["true"]);
     b.edit(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}));

@@ -281,6 +281,12 @@ fn finalize(cfg: &Config, slave: Option<OwnedFd>, program: &CString, env: &[CStr
     io_step("prctl(PR_SET_KEEPCAPS)", sys::prctl(libc::PR_SET_KEEPCAPS, 1))?;
     io_step("process.user", user::switch(&p.user, cfg.may_setgroups))?;
     io_step("prctl(PR_SET_KEEPCAPS)", sys::prctl(libc::PR_SET_KEEPCAPS, 0))?;
+    // As the container's user now: may it execute the program? Failing here
+    // gives a clear error instead of a 127 from the stub after the exec.
+    // SAFETY: faccessat with a valid C string.
+    if unsafe { libc::faccessat(libc::AT_FDCWD, program.as_ptr(), libc::X_OK, libc::AT_EACCESS) } < 0 {
+        return Err(format!("exec: {:?}: {}", p.args[0], std::io::Error::last_os_error()));
+    }
     io_step("process.capabilities", caps::set(p.caps.effective, p.caps.permitted, p.caps.inheritable))?;
     // The kernel only lets a capability into the ambient set when it is both
     // permitted and inheritable; like runc, specs that list more (older

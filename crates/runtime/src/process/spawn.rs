@@ -76,6 +76,11 @@ pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Resul
         config.cgroup = Some(handles);
     }
     let into = config.cgroup.as_ref().and_then(|h| h.clone_into.as_ref()).map(|fd| fd.as_raw_fd());
+    // The child must be non-dumpable from its first instruction (it may be
+    // born straight into a container's pid namespace, visible to its
+    // processes): the flag is copied by the clone, so set it around it.
+    let dumpable = sys::prctl(libc::PR_GET_DUMPABLE, 0).unwrap_or(1);
+    sys::prctl(libc::PR_SET_DUMPABLE, 0).ctx("prctl(PR_SET_DUMPABLE)")?;
     // SAFETY: the runtime checked above that this process is single-threaded.
     let mut forked = unsafe { sys::clone_fork(req.clone_flags as u64, into) };
     if into.is_some() && forked.is_err() {
@@ -89,6 +94,7 @@ pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Resul
         drop(parent);
         init::main(config, req.mode, child);
     }
+    let _ = sys::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong);
     // Our own children are born in our pid namespace again.
     if let Some(own) = own_pid_ns {
         sys::setns(own.as_raw_fd(), libc::CLONE_NEWPID).ctx("returning to our pid namespace")?;
