@@ -272,6 +272,49 @@ fn uid_mapping_in_a_user_namespace() {
 }
 
 #[test]
+fn joining_a_pod_sandboxes_user_and_network_namespaces_with_a_new_pid_namespace() {
+    // A "sandbox" container owns a user namespace (mapped to 100000) and a
+    // network namespace; a second container joins both by path and gets new
+    // pid, mount, ipc and uts namespaces, owned by the joined user namespace,
+    // so its root can still mount its own /proc.
+    let rt = Rt::new();
+    let userns = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    };
+    let sandbox = bundle(&["sleep", "60"]);
+    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(sandbox.rootfs()).status().unwrap().success());
+    sandbox.edit(userns);
+    let sid = unique("sandbox");
+    rt.create_and_start(&sandbox, &sid);
+    let spid = rt.state(&sid)["pid"].as_i64().unwrap();
+
+    let b = bundle(&["sh", "-c", "echo $$; cat /proc/self/uid_map; ls /proc | grep -c '^[0-9]'"]);
+    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(b.rootfs()).status().unwrap().success());
+    b.edit(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            if n["type"] == "network" {
+                n["path"] = json!(format!("/proc/{spid}/ns/net"));
+            }
+        }
+        ns.retain(|n| n["type"] != "cgroup");
+        ns.push(json!({"type": "user", "path": format!("/proc/{spid}/ns/user")}));
+    });
+    let id = unique("member");
+    let out = rt.run(&b, &id);
+    let o = stdout(&out);
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines.first(), Some(&"1"), "{o} {}", stderr(&out));
+    assert_eq!(lines.get(1).map(|l| l.split_whitespace().collect::<Vec<_>>()), Some(vec!["0", "100000", "65536"]));
+    assert_no_leftovers(&id, b.path());
+    assert!(rt.exec(&["delete", "-f", &sid]).status.success());
+    assert_no_leftovers(&sid, sandbox.path());
+    rt.assert_empty();
+}
+
+#[test]
 fn no_host_file_descriptor_reaches_the_container() {
     let out = sh("for f in /proc/$$/fd/*; do echo \"$f -> $(readlink $f)\"; done", |_| {});
     let o = stdout(&out);

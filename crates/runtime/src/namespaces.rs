@@ -39,10 +39,10 @@ pub fn proc_name(flag: i32) -> &'static str {
     }
 }
 
-/// The order in which joined namespaces are entered: user first (it decides
-/// what the others permit), mount last among those that change our view.
+/// The order in which joined namespaces are entered: the user namespace
+/// last, because joining it drops our capabilities over namespaces owned by
+/// the host, while host root may enter any of the others first.
 pub const JOIN_ORDER: [i32; 8] = [
-    libc::CLONE_NEWUSER,
     libc::CLONE_NEWIPC,
     libc::CLONE_NEWUTS,
     libc::CLONE_NEWNET,
@@ -50,6 +50,7 @@ pub const JOIN_ORDER: [i32; 8] = [
     libc::CLONE_NEWCGROUP,
     libc::CLONE_NEWTIME,
     libc::CLONE_NEWNS,
+    libc::CLONE_NEWUSER,
 ];
 
 pub struct Join {
@@ -81,20 +82,18 @@ impl Plan {
             }
         }
         plan.joins.sort_by_key(|j| JOIN_ORDER.iter().position(|&f| f == j.flag));
-        if plan.joins.iter().any(|j| j.flag == libc::CLONE_NEWUSER) && plan.clone_flags & libc::CLONE_NEWPID != 0 {
-            // A pid namespace created by our clone would be owned by the host's
-            // user namespace rather than the joined one; root in the container
-            // could then not even mount its own /proc.
-            return Err(invalid(
-                "linux.namespaces",
-                "joining a user namespace by path together with a new pid namespace is not supported yet",
-            ));
-        }
         Ok(plan)
     }
 
     pub fn joins_user(&self) -> bool {
         self.joins.iter().any(|j| j.flag == libc::CLONE_NEWUSER)
+    }
+
+    /// New namespaces must belong to a joined user namespace, so they are
+    /// created only after joining it, by a second clone (which also puts the
+    /// init in a new pid namespace owned by that user namespace).
+    pub fn needs_second_clone(&self) -> bool {
+        self.joins_user() && self.clone_flags != 0
     }
 
     pub fn new_user(&self) -> bool {

@@ -193,6 +193,9 @@ impl Runtime {
             )
         });
         let pid_ns = ns.take_pid_join();
+        let in_userns = ns.new_user() || ns.joins_user();
+        let (clone_flags, second_clone) =
+            if ns.needs_second_clone() { (0, Some(ns.clone_flags)) } else { (ns.clone_flags, None) };
         let config = init::Config {
             joins: std::mem::take(&mut ns.joins),
             new_cgroupns: ns.new_cgroup,
@@ -213,20 +216,15 @@ impl Runtime {
             sysctls: sysctls(&spec),
             process,
             may_setgroups: true,
-            in_userns: ns.new_user() || ns.joins_user(),
+            in_userns,
             console_socket,
             stdio: opts.stdio,
             preserve_fds: opts.preserve_fds,
             stub,
             cgroup: None,
+            second_clone,
         };
-        let req = Request {
-            config,
-            mode: Mode::Init { rootfs: Box::new(plan), start },
-            clone_flags: ns.clone_flags,
-            pid_ns,
-            id_maps,
-        };
+        let req = Request { config, mode: Mode::Init { rootfs: Box::new(plan), start }, clone_flags, pid_ns, id_maps };
         crate::timing::mark("spawning");
         let (child, chan) = spawn::spawn(req, rollback.cgroup.as_deref())?;
         crate::timing::mark("spawned (joined, Go sent)");

@@ -98,6 +98,7 @@ impl Runtime {
             preserve_fds: opts.preserve_fds,
             stub: stub::sealed().ctx("preparing the exec stub")?,
             cgroup: None,
+            second_clone: None,
         };
         let cg = self.cgroup(&rec)?;
         let req = Request { config, mode: Mode::Exec { root }, clone_flags: 0, pid_ns, id_maps: None };

@@ -52,6 +52,10 @@ pub struct Config {
     pub stub: OwnedFd,
     /// Set by spawn: the cgroup to enter first thing (see cgroups::JoinHandles).
     pub cgroup: Option<cgroups::JoinHandles>,
+    /// CLONE_NEW* flags for a second clone after the joins (see
+    /// `namespaces::Plan::needs_second_clone`); the first child then only
+    /// reports the new child's pid and exits.
+    pub second_clone: Option<i32>,
 }
 
 type Step<T> = Result<T, String>;
@@ -114,6 +118,23 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
         let r =
             sys::cvt(unsafe { libc::setresgid(0, 0, 0) }).and_then(|_| sys::cvt(unsafe { libc::setresuid(0, 0, 0) }));
         io_step("becoming root in the user namespace (is container id 0 mapped?)", r)?;
+    }
+    if let Some(flags) = cfg.second_clone {
+        // SAFETY: this child is single-threaded, like its parent was.
+        match unsafe { sys::clone_fork(flags as u64, None) } {
+            Ok(0) => {
+                // The new init. Its parent exits now and it is re-parented to
+                // the runtime (a subreaper); a vanished runtime shows up as
+                // end-of-file on the channel instead of a parent-death signal.
+                crate::timing::mark("child: second clone");
+            }
+            Ok(pid) => {
+                let _ = chan.send(&Msg::Pid(pid));
+                // SAFETY: the intermediate's job is done.
+                unsafe { libc::_exit(0) }
+            }
+            Err(e) => return Err(format!("creating the namespaces under the joined user namespace: {e}")),
+        }
     }
     if cfg.new_cgroupns {
         io_step("unshare(CLONE_NEWCGROUP)", sys::unshare(libc::CLONE_NEWCGROUP))?;

@@ -53,6 +53,11 @@ impl Drop for ChildGuard {
 /// Clones the child, joins it to `cgroup` and releases it with Go.
 pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Result<(ChildGuard, Channel)> {
     let threads = sys::thread_count();
+    let second_clone = req.config.second_clone.is_some();
+    if second_clone {
+        // The init will be our grandchild: adopt it when its parent exits.
+        sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).ctx("prctl(PR_SET_CHILD_SUBREAPER)")?;
+    }
     if threads > 1 {
         return Err(Error::Threaded(threads));
     }
@@ -115,7 +120,18 @@ pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Resul
         write_proc(pid, "gid_map", gid_map).ctx("linux.gidMappings: writing gid_map")?;
     }
     parent.send(&Msg::Go).ctx("releasing the container's init")?;
-    Ok((guard, parent))
+    if !second_clone {
+        return Ok((guard, parent));
+    }
+    let init = match parent.recv().ctx("waiting for the container's init")? {
+        Some((Msg::Pid(p), _)) => p,
+        Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
+        _ => return Err(Error::Init("the intermediate process exited without starting the init".into())),
+    };
+    // Reap the intermediate (it exits at once) and adopt the init.
+    let first = guard.disarm();
+    let _ = sys::waitpid(first, 0);
+    Ok((ChildGuard { pid: init, armed: true }, parent))
 }
 
 fn write_proc(pid: libc::pid_t, file: &str, text: &str) -> std::io::Result<()> {
