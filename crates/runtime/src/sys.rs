@@ -97,55 +97,7 @@ pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<libc::
     }
 }
 
-/// Which symlinks an in-root lookup may follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Follow {
-    /// Follow symlinks, but only ever inside the root (a `..` or an absolute
-    /// link target is re-rooted at the root, as in a chroot).
-    InRoot,
-    /// Refuse a symlink in the last component (O_NOFOLLOW); earlier ones are
-    /// still resolved inside the root.
-    NotLast,
-}
-
-/// Opens `path` relative to `root` with every component (symlinks and `..`
-/// included) resolved inside `root`, never outside it, and never through
-/// /proc magic links. This is the guard against the symlink-swap escapes of
-/// runc's CVE-2025-31133/52565 family: a container can plant symlinks in its
-/// own rootfs or in a shared volume, but cannot make us open a host path.
-pub fn openat_in_root(root: RawFd, path: &Path, flags: i32, mode: u32, follow: Follow) -> io::Result<OwnedFd> {
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    let c = path_cstring(rel)?;
-    let mut oflags = flags | libc::O_CLOEXEC;
-    if follow == Follow::NotLast {
-        oflags |= libc::O_NOFOLLOW;
-    }
-    let how = OpenHow {
-        flags: oflags as u64,
-        mode: mode as u64,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    retry(|| {
-        // SAFETY: `c` is a valid NUL-terminated string and `how` a valid open_how
-        // for the duration of the call; the returned fd is owned by us.
-        let fd = unsafe {
-            libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
-        };
-        if fd < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            // SAFETY: the kernel just returned this fd to us and nobody else owns it.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-        }
-    })
-}
+pub use inroot::{open as openat_in_root, Follow};
 
 pub fn open(path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     let c = path_cstring(path)?;
