@@ -315,6 +315,67 @@ fn joining_a_pod_sandboxes_user_and_network_namespaces_with_a_new_pid_namespace(
 }
 
 #[test]
+fn a_pod_member_joining_the_sandboxes_pid_namespace_is_tracked_by_its_host_pid() {
+    // User, network and pid namespaces joined by path plus a new mount
+    // namespace: the init comes from a second clone, and the runtime must
+    // record the pid that it has in *our* pid namespace.
+    let rt = Rt::new();
+    let userns = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    };
+    let sandbox = bundle(&["sleep", "60"]);
+    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(sandbox.rootfs()).status().unwrap().success());
+    sandbox.edit(userns);
+    let sid = unique("sandbox");
+    rt.create_and_start(&sandbox, &sid);
+    let spid = rt.state(&sid)["pid"].as_i64().unwrap();
+
+    let b = bundle(&["sleep", "60"]);
+    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(b.rootfs()).status().unwrap().success());
+    b.edit(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            if n["type"] == "network" || n["type"] == "pid" {
+                let name = if n["type"] == "network" { "net" } else { "pid" };
+                n["path"] = json!(format!("/proc/{spid}/ns/{name}"));
+            }
+        }
+        ns.retain(|n| n["type"] != "cgroup");
+        ns.push(json!({"type": "user", "path": format!("/proc/{spid}/ns/user")}));
+    });
+    let id = unique("member");
+    rt.create_and_start(&b, &id);
+    let mpid = rt.state(&id)["pid"].as_i64().unwrap();
+    let ns = |pid: i64, n: &str| std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+    assert_eq!(ns(mpid, "pid"), ns(spid, "pid"), "the recorded pid is the member's init, in the sandbox's pid ns");
+    assert_ne!(ns(mpid, "mnt"), ns(spid, "mnt"));
+    assert!(read(format!("/proc/{mpid}/cmdline")).starts_with("sleep"), "{}", read(format!("/proc/{mpid}/cmdline")));
+    assert!(rt.exec(&["delete", "-f", &id]).status.success());
+    assert_eq!(rt.state(&sid)["status"], "running", "deleting the member leaves the sandbox alone");
+    assert!(rt.exec(&["delete", "-f", &sid]).status.success());
+    assert_no_leftovers(&id, b.path());
+    assert_no_leftovers(&sid, sandbox.path());
+    rt.assert_empty();
+}
+
+#[test]
+fn a_cgroup_in_use_is_refused() {
+    let rt = Rt::new();
+    let first = bundle(&["sleep", "60"]);
+    let fid = unique("owner");
+    rt.create_and_start(&first, &fid);
+    let b = bundle(&["true"]);
+    let fid2 = fid.clone();
+    b.edit(move |c| c["linux"]["cgroupsPath"] = json!(format!("/berth/{fid2}")));
+    expect_failure(&b, "linux.cgroupsPath: cgroup berth/");
+    assert_eq!(rt.state(&fid)["status"], "running", "the other container was not touched");
+    assert!(rt.exec(&["delete", "-f", &fid]).status.success());
+    assert_no_leftovers(&fid, first.path());
+}
+
+#[test]
 fn no_host_file_descriptor_reaches_the_container() {
     let out = sh("for f in /proc/$$/fd/*; do echo \"$f -> $(readlink $f)\"; done", |_| {});
     let o = stdout(&out);
@@ -398,12 +459,26 @@ fn exec_joins_the_same_namespaces_and_cgroup() {
     // and the exec'd process sits in the container's cgroup (seen from the
     // host: inside, the cgroup namespace shows it as "/")
     let pid_file = b.path().join("exec.pid");
-    let out =
-        rt.cmd().args(["exec", "--detach", "--pid-file"]).arg(&pid_file).args([&id, "sleep", "30"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Detached, it keeps the stdio it was given: not our pipes, or we would
+    // wait for it.
+    let st = rt
+        .cmd()
+        .args(["exec", "--detach", "--pid-file"])
+        .arg(&pid_file)
+        .args([&id, "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
     let pid = read(&pid_file);
     let cgroups = read(format!("/proc/{pid}/cgroup"));
     assert!(cgroups.contains(&format!("berth/{id}")), "{cgroups}");
+    // A detached exec outlives `berth exec` (no parent-death signal left on it).
+    std::thread::sleep(Duration::from_millis(200));
+    let stat = read(format!("/proc/{pid}/stat"));
+    let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next()).unwrap_or(None);
+    assert!(matches!(state, Some('S') | Some('R')), "exec -d process should still run: {stat}");
     let out = rt.exec(&["delete", "--force", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_no_leftovers(&id, b.path());

@@ -57,6 +57,10 @@ pub enum Follow {
     /// Refuse a symlink in the last component (O_NOFOLLOW); earlier ones are
     /// still resolved inside the root.
     NotLast,
+    /// Refuse every symlink and any `..` that would climb above the root
+    /// (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): for unpacking archives, whose
+    /// entries have no business passing through symlinks at all.
+    Never,
 }
 
 /// Opens `path` relative to `root` with every component (symlinks and `..`
@@ -81,20 +85,30 @@ pub fn open(root: RawFd, path: &Path, flags: i32, mode: u32, follow: Follow) -> 
     let how = OpenHow {
         flags: oflags as u64,
         mode: mode as u64,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        resolve: match follow {
+            Follow::Never => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+            _ => libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        },
     };
-    retry(|| {
+    // openat2 answers EAGAIN when a rename or mount anywhere on the system
+    // races with a lookup that goes through "..": try again a few times.
+    let mut again = 0;
+    retry(|| loop {
         // SAFETY: `c` is a valid NUL-terminated string and `how` a valid open_how
         // for the duration of the call; the returned fd is owned by us.
         let fd = unsafe {
             libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
         };
         if fd < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            // SAFETY: the kernel just returned this fd to us and nobody else owns it.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EAGAIN) && again < 16 {
+                again += 1;
+                continue;
+            }
+            break Err(e);
         }
+        // SAFETY: the kernel just returned this fd to us and nobody else owns it.
+        break Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
     })
 }
 
@@ -122,7 +136,12 @@ pub fn open_path(root: RawFd, path: &Path) -> io::Result<OwnedFd> {
 /// Opens the directory at `path`, creating it and any missing parents (mode
 /// 0755) first. Returns an O_PATH fd of the directory.
 pub fn mkdir_all(root: RawFd, path: &Path) -> io::Result<OwnedFd> {
-    match open(root, path, libc::O_PATH | libc::O_DIRECTORY, 0, Follow::InRoot) {
+    mkdir_all_with(root, path, Follow::InRoot)
+}
+
+/// `mkdir_all` with a choice of how symlinks on the way are treated.
+pub fn mkdir_all_with(root: RawFd, path: &Path, follow: Follow) -> io::Result<OwnedFd> {
+    match open(root, path, libc::O_PATH | libc::O_DIRECTORY, 0, follow) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         other => return other,
     }
@@ -141,7 +160,7 @@ pub fn mkdir_all(root: RawFd, path: &Path) -> io::Result<OwnedFd> {
                 return Err(e);
             }
         }
-        dir = open(root, &cur, libc::O_PATH | libc::O_DIRECTORY, 0, Follow::InRoot)?;
+        dir = open(root, &cur, libc::O_PATH | libc::O_DIRECTORY, 0, follow)?;
     }
     Ok(dir)
 }
@@ -241,6 +260,19 @@ mod tests {
         let host = open_root(Path::new("/")).unwrap();
         let e = open_path(host.as_raw_fd(), Path::new("/proc/self/fd/0")).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+    }
+
+    #[test]
+    fn never_refuses_any_symlink_on_the_way() {
+        let (dir, fd) = root();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        symlink("real", dir.path().join("link")).unwrap();
+        let e = mkdir_all_with(fd.as_raw_fd(), Path::new("link/sub"), Follow::Never).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        assert!(!dir.path().join("real/sub").exists());
+        let e = open(fd.as_raw_fd(), Path::new("../x"), libc::O_PATH, 0, Follow::Never).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EXDEV));
+        mkdir_all_with(fd.as_raw_fd(), Path::new("real/sub"), Follow::Never).unwrap();
     }
 
     #[test]

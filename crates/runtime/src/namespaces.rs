@@ -89,11 +89,13 @@ impl Plan {
         self.joins.iter().any(|j| j.flag == libc::CLONE_NEWUSER)
     }
 
-    /// New namespaces must belong to a joined user namespace, so they are
-    /// created only after joining it, by a second clone (which also puts the
-    /// init in a new pid namespace owned by that user namespace).
+    /// A second clone, after the joins, is needed when new namespaces must
+    /// belong to a joined user namespace (they can only be created after
+    /// joining it), and when a new user namespace comes with namespaces
+    /// joined by path (host root must join those before it gives up its
+    /// privilege by entering the new user namespace).
     pub fn needs_second_clone(&self) -> bool {
-        self.joins_user() && self.clone_flags != 0
+        (self.joins_user() && self.clone_flags != 0) || (self.new_user() && !self.joins.is_empty())
     }
 
     pub fn new_user(&self) -> bool {

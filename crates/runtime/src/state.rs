@@ -53,11 +53,18 @@ pub struct Record {
     pub rootfs: PathBuf,
     /// Cgroup path relative to each hierarchy root.
     pub cgroup_path: PathBuf,
+    /// The runtime created that cgroup (it did not exist), so delete removes it.
+    #[serde(default = "yes")]
+    pub cgroup_owned: bool,
     /// Seconds since the epoch.
     pub created: u64,
     pub owner: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The OCI runtime-spec state, as `state` prints it.
@@ -140,7 +147,12 @@ impl Store {
     /// creates of one id cannot both succeed.
     pub fn claim(&self, id: &str) -> Result<PathBuf> {
         check_id(id)?;
-        fs::create_dir_all(&self.root).with_ctx(|| format!("creating state root {}", self.root.display()))?;
+        if !self.root.is_dir() {
+            fs::create_dir_all(&self.root).with_ctx(|| format!("creating state root {}", self.root.display()))?;
+            // The saved specs hold the containers' environments: root only.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700));
+        }
         let dir = self.dir(id);
         match fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
@@ -166,7 +178,7 @@ impl Store {
         let dir = self.dir(&rec.id);
         let tmp = dir.join(".state.json.tmp");
         let json = serde_json::to_vec(rec).map_err(|e| Error::Init(format!("encoding state: {e}")))?;
-        let mut f = fs::File::create(&tmp).with_ctx(|| format!("writing {}", tmp.display()))?;
+        let mut f = private_file(&tmp).with_ctx(|| format!("writing {}", tmp.display()))?;
         f.write_all(&json).with_ctx(|| format!("writing {}", tmp.display()))?;
         fs::rename(&tmp, dir.join(STATE_FILE)).with_ctx(|| format!("renaming {}", tmp.display()))
     }
@@ -213,6 +225,12 @@ impl Store {
         }
         Status::Running
     }
+}
+
+/// Creates (truncating) a file only its owner can read.
+pub fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
 }
 
 /// True if `pid` is still the process that started at `start_time` and has
@@ -277,6 +295,7 @@ mod tests {
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             cgroup_path: "berth/c2".into(),
+            cgroup_owned: true,
             created: 0,
             owner: "root".into(),
             annotations: HashMap::new(),

@@ -293,6 +293,7 @@ pub fn locked_mount_flags(fd: RawFd) -> io::Result<libc::c_ulong> {
     let f = unsafe { st.assume_init() }.f_flag;
     let mut flags = 0;
     for (st_flag, ms_flag) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
         (libc::ST_NOSUID, libc::MS_NOSUID),
         (libc::ST_NODEV, libc::MS_NODEV),
         (libc::ST_NOEXEC, libc::MS_NOEXEC),

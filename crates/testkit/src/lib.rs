@@ -123,3 +123,98 @@ pub fn assert_no_leftovers(id: &str, bundle: &Path) {
     assert_eq!(cgroup_dirs(id), Vec::<PathBuf>::new(), "cgroups left for {id}");
     assert_eq!(processes_mentioning(&b), Vec::<u32>::new(), "processes left for {b}");
 }
+
+/// A real registry (Debian's docker-registry, distribution 2.8) on a free
+/// loopback port with its own storage, stopped and removed on drop.
+pub struct Registry {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    pub addr: String,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Registry::start_with("")
+    }
+
+    /// `extra` is appended to the registry's YAML config (e.g. an auth section).
+    pub fn start_with(extra: &str) -> Registry {
+        let bin = ensure_tool("docker-registry", "docker-registry");
+        let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().expect("temp dir");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).expect("registry config");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).expect("log"))
+            .spawn()
+            .expect("starting docker-registry");
+        let reg = Registry { child, dir, addr };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(&reg.addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "registry did not start: {}", reg.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        reg
+    }
+
+    /// Where blobs live on disk (tests corrupt them there on purpose).
+    pub fn blob_data(&self, hex: &str) -> PathBuf {
+        self.dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on loopback (bound, then released for the caller).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The path of `tool`, installing Debian package `package` if it is missing.
+pub fn ensure_tool(tool: &str, package: &str) -> PathBuf {
+    let find = || {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    };
+    if let Some(p) = find() {
+        return p;
+    }
+    let st = Command::new("apt-get")
+        .args(["install", "-y", "-qq", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("running apt-get");
+    assert!(st.success(), "could not install {package} for {tool}");
+    find().unwrap_or_else(|| panic!("{tool} not found after installing {package}"))
+}
+
+/// A tarball of a busybox rootfs (scripts/make-bundle's), for `import`.
+pub fn busybox_rootfs_tar(berth: &Path, dest: &Path) {
+    let b = Bundle::busybox(berth, &["sh"]);
+    let st = Command::new("tar").arg("-C").arg(b.rootfs()).arg("-cf").arg(dest).arg(".").status().expect("tar");
+    assert!(st.success(), "tar of the busybox rootfs failed");
+}

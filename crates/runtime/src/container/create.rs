@@ -49,6 +49,8 @@ struct Rollback {
     store: Store,
     id: String,
     cgroup: Option<Box<dyn cgroups::CgroupManager>>,
+    /// We created the cgroup (it did not exist before), so we remove it.
+    owns_cgroup: bool,
     child: Option<ChildGuard>,
     armed: bool,
 }
@@ -61,7 +63,9 @@ impl Rollback {
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.kill_all();
             crate::timing::mark("killed all");
-            let _ = cg.destroy();
+            if self.owns_cgroup {
+                let _ = cg.destroy();
+            }
             crate::timing::mark("destroyed cgroup");
         }
         let _ = self.store.remove(&self.id);
@@ -146,17 +150,40 @@ impl Runtime {
 
         crate::timing::mark("spec loaded, planned");
         let dir = self.store.claim(&opts.id)?;
-        let mut rollback =
-            Rollback { store: self.store.clone(), id: opts.id.clone(), cgroup: None, child: None, armed: true };
-        fs::write(dir.join(state::CONFIG_FILE), &spec_bytes)
+        let mut rollback = Rollback {
+            store: self.store.clone(),
+            id: opts.id.clone(),
+            cgroup: None,
+            owns_cgroup: false,
+            child: None,
+            armed: true,
+        };
+        state::private_file(&dir.join(state::CONFIG_FILE))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &spec_bytes))
             .with_ctx(|| format!("saving the spec in {}", dir.display()))?;
 
         crate::timing::mark("state dir + config saved");
         let cg_path = cgroup_path(linux, &opts.id);
         let layout = cgroups::Layout::detect()?;
         let cg = cgroups::manager(&layout, &cg_path);
+        // A cgroup that exists already is only reused when empty: kill_all and
+        // destroy on rollback or delete must never reach someone else's
+        // processes (runc refuses a non-empty cgroup too).
+        let existed = cg.paths().iter().any(|p| p.exists());
+        if existed {
+            let has_children = cg.paths().iter().any(|p| {
+                fs::read_dir(p).into_iter().flatten().flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            });
+            if has_children || !cg.procs().unwrap_or_default().is_empty() {
+                return Err(invalid(
+                    "linux.cgroupsPath",
+                    format!("cgroup {} is in use (it has processes or child groups)", cg_path.display()),
+                ));
+            }
+        }
         cg.create()?;
         rollback.cgroup = Some(cg);
+        rollback.owns_cgroup = !existed;
         let plan = rootfs_plan(&spec, &bundle, &rootfs_path, &ns, &layout, &cg_path, &process)?;
         if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
             let res = with_default_device_rules(res, &plan);
@@ -184,18 +211,27 @@ impl Runtime {
         if console_socket.is_some() && !process.terminal {
             return Err(invalid("process.terminal", "a console socket was given but the process has no terminal"));
         }
+        if fifo && process.terminal && console_socket.is_none() {
+            // Nobody would hold the terminal's master once create returns.
+            return Err(invalid("process.terminal", "create needs --console-socket when the process has a terminal"));
+        }
 
-        let id_maps = ns.new_user().then(|| {
+        let maps = ns.new_user().then(|| {
             let l = linux.expect("validated: user namespaces need linux");
             (
                 spawn::id_map(l.uid_mappings().as_deref().unwrap_or_default()),
                 spawn::id_map(l.gid_mappings().as_deref().unwrap_or_default()),
             )
         });
-        let pid_ns = ns.take_pid_join();
+        let second = ns.needs_second_clone();
+        // With a second clone the intermediate enters a joined pid namespace
+        // itself (for its child only), so it stays in ours and the pid it
+        // reports is one we can use.
+        let pid_ns = if second { None } else { ns.take_pid_join() };
         let in_userns = ns.new_user() || ns.joins_user();
-        let (clone_flags, second_clone) =
-            if ns.needs_second_clone() { (0, Some(ns.clone_flags)) } else { (ns.clone_flags, None) };
+        let (clone_flags, second_clone, id_maps, id_maps_for_second) =
+            if second { (0, Some(ns.clone_flags), None, maps) } else { (ns.clone_flags, None, maps, None) };
+        let oom_score_adj = process.oom_score_adj;
         let config = init::Config {
             joins: std::mem::take(&mut ns.joins),
             new_cgroupns: ns.new_cgroup,
@@ -215,7 +251,7 @@ impl Runtime {
                 .ctx("domainname")?,
             sysctls: sysctls(&spec),
             process,
-            may_setgroups: true,
+            may_setgroups: None,
             in_userns,
             console_socket,
             stdio: opts.stdio,
@@ -224,7 +260,15 @@ impl Runtime {
             cgroup: None,
             second_clone,
         };
-        let req = Request { config, mode: Mode::Init { rootfs: Box::new(plan), start }, clone_flags, pid_ns, id_maps };
+        let req = Request {
+            config,
+            mode: Mode::Init { rootfs: Box::new(plan), start },
+            clone_flags,
+            pid_ns,
+            id_maps,
+            id_maps_for_second,
+            oom_score_adj,
+        };
         crate::timing::mark("spawning");
         let (child, chan) = spawn::spawn(req, rollback.cgroup.as_deref())?;
         crate::timing::mark("spawned (joined, Go sent)");
@@ -238,6 +282,7 @@ impl Runtime {
             bundle,
             rootfs: rootfs_path,
             cgroup_path: cg_path,
+            cgroup_owned: rollback.owns_cgroup,
             created: state::now(),
             owner: state::owner(),
             annotations: spec.annotations().clone().unwrap_or_default(),

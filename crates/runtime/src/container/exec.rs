@@ -91,7 +91,7 @@ impl Runtime {
             domainname: None,
             sysctls: vec![],
             process,
-            may_setgroups,
+            may_setgroups: Some(may_setgroups),
             in_userns: namespaces::differs(pid, "user"),
             console_socket,
             stdio: opts.stdio,
@@ -101,7 +101,16 @@ impl Runtime {
             second_clone: None,
         };
         let cg = self.cgroup(&rec)?;
-        let req = Request { config, mode: Mode::Exec { root }, clone_flags: 0, pid_ns, id_maps: None };
+        let oom_score_adj = opts.process.oom_score_adj();
+        let req = Request {
+            config,
+            mode: Mode::Exec { root },
+            clone_flags: 0,
+            pid_ns,
+            id_maps: None,
+            id_maps_for_second: None,
+            oom_score_adj,
+        };
         let (child, chan) = spawn::spawn(req, Some(cg.as_ref()))?;
         let signals = if opts.detach { None } else { Some(Signals::block().ctx("blocking signals")?) };
         let pty = spawn::await_exec(&chan)?;

@@ -95,7 +95,9 @@ impl Runtime {
             // Stragglers of a container without its own pid namespace.
             cg.kill_all()?;
         }
-        cg.destroy()?;
+        if rec.cgroup_owned {
+            cg.destroy()?;
+        }
         self.store.remove(id)
     }
 

@@ -40,8 +40,9 @@ pub struct Config {
     /// (spec key, /proc/sys path, value)
     pub sysctls: Vec<(String, PathBuf, String)>,
     pub process: ProcessPlan,
-    /// In a user namespace whose setgroups is denied, setgroups(2) fails.
-    pub may_setgroups: bool,
+    /// Whether setgroups(2) is allowed (a user namespace may deny it);
+    /// None: the child reads /proc/self/setgroups itself.
+    pub may_setgroups: Option<bool>,
     /// The process runs in a user namespace other than the host's.
     pub in_userns: bool,
     pub console_socket: Option<OwnedFd>,
@@ -110,14 +111,9 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
         let name = namespaces::proc_name(j.flag);
         io_step(&format!("joining the {name} namespace"), sys::setns(j.fd.as_raw_fd(), j.flag))?;
     }
-    if cfg.in_userns {
-        // Our ids are still the host's, which the new namespace does not map:
-        // become its root, or nothing we create (mount points, device files)
-        // could be owned by anyone (EOVERFLOW).
-        // SAFETY: plain syscalls with integer arguments.
-        let r =
-            sys::cvt(unsafe { libc::setresgid(0, 0, 0) }).and_then(|_| sys::cvt(unsafe { libc::setresuid(0, 0, 0) }));
-        io_step("becoming root in the user namespace (is container id 0 mapped?)", r)?;
+    let second_makes_user = cfg.second_clone.is_some_and(|f| f & libc::CLONE_NEWUSER != 0);
+    if cfg.in_userns && !second_makes_user {
+        become_userns_root()?;
     }
     if let Some(flags) = cfg.second_clone {
         // SAFETY: this child is single-threaded, like its parent was.
@@ -126,16 +122,32 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
                 // The new init. Its parent exits now and it is re-parented to
                 // the runtime (a subreaper); a vanished runtime shows up as
                 // end-of-file on the channel instead of a parent-death signal.
+                // SAFETY: a new session, so a terminal can become ours.
+                unsafe { libc::setsid() };
                 crate::timing::mark("child: second clone");
+                if second_makes_user {
+                    // The runtime writes our id maps, then says Go again.
+                    match chan.recv() {
+                        Ok(Some((Msg::Go, _))) => {}
+                        // SAFETY: the runtime gave up; leave quietly.
+                        _ => unsafe { libc::_exit(1) },
+                    }
+                    become_userns_root()?;
+                }
             }
             Ok(pid) => {
                 let _ = chan.send(&Msg::Pid(pid));
                 // SAFETY: the intermediate's job is done.
                 unsafe { libc::_exit(0) }
             }
-            Err(e) => return Err(format!("creating the namespaces under the joined user namespace: {e}")),
+            Err(e) => return Err(format!("creating the container's namespaces after joining the others: {e}")),
         }
     }
+    // In a user namespace whose setgroups is "deny", setgroups(2) fails.
+    // Read through the host's procfs now, before the root changes.
+    let may_setgroups = cfg
+        .may_setgroups
+        .unwrap_or_else(|| std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true));
     if cfg.new_cgroupns {
         io_step("unshare(CLONE_NEWCGROUP)", sys::unshare(libc::CLONE_NEWCGROUP))?;
     }
@@ -222,7 +234,16 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
         wait_for_start(start, chan)?;
     }
 
-    finalize(&cfg, slave, &program, &env)
+    finalize(&cfg, slave, &program, &env, may_setgroups)
+}
+
+/// Our ids are still the host's, which a new or joined user namespace does
+/// not map: become its root, or nothing we create (mount points, device
+/// files) could be owned by anyone (EOVERFLOW).
+fn become_userns_root() -> Step<()> {
+    // SAFETY: plain syscalls with integer arguments.
+    let r = sys::cvt(unsafe { libc::setresgid(0, 0, 0) }).and_then(|_| sys::cvt(unsafe { libc::setresuid(0, 0, 0) }));
+    io_step("becoming root in the user namespace (is container id 0 mapped?)", r.map(|_| ()))
 }
 
 fn wait_for_start(start: StartTrigger, chan: &Channel) -> Step<()> {
@@ -277,21 +298,19 @@ fn find_program(root: RawFd, p: &ProcessPlan) -> Step<CString> {
 /// The last steps, in the order that keeps each one possible: limits and
 /// the bounding set while we are still root, then the user switch with
 /// capabilities kept, then the final capability sets, then seccomp, then exec.
-fn finalize(cfg: &Config, slave: Option<OwnedFd>, program: &CString, env: &[CString]) -> Step<Never> {
+fn finalize(
+    cfg: &Config,
+    slave: Option<OwnedFd>,
+    program: &CString,
+    env: &[CString],
+    may_setgroups: bool,
+) -> Step<Never> {
     let p = &cfg.process;
+    // Whatever happens to the runtime from now on, this process is the
+    // container's (exec --detach included).
+    io_step("prctl(PR_SET_PDEATHSIG)", sys::prctl(libc::PR_SET_PDEATHSIG, 0))?;
     if let Err((i, e)) = rlimits::apply(&p.rlimits) {
         return Err(format!("process.rlimits[{i}]: {e}"));
-    }
-    if let Some(adj) = p.oom_score_adj {
-        // Written by ourselves: our /proc may be the container's own now.
-        let r = sys::open(Path::new("/proc/self/oom_score_adj"), libc::O_WRONLY, 0)
-            .and_then(|fd| sys::write_all_fd(fd.as_raw_fd(), adj.to_string().as_bytes()));
-        if let Err(e) = r {
-            // Without /proc in the container there is nowhere to write it.
-            if e.raw_os_error() != Some(libc::ENOENT) {
-                return Err(format!("process.oomScoreAdj: {e}"));
-            }
-        }
     }
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the
     // user switch below may drop: install it first (runc does the same).
@@ -300,7 +319,7 @@ fn finalize(cfg: &Config, slave: Option<OwnedFd>, program: &CString, env: &[CStr
     }
     io_step("process.capabilities.bounding", caps::drop_bounding(p.caps.bounding))?;
     io_step("prctl(PR_SET_KEEPCAPS)", sys::prctl(libc::PR_SET_KEEPCAPS, 1))?;
-    io_step("process.user", user::switch(&p.user, cfg.may_setgroups))?;
+    io_step("process.user", user::switch(&p.user, may_setgroups))?;
     io_step("prctl(PR_SET_KEEPCAPS)", sys::prctl(libc::PR_SET_KEEPCAPS, 0))?;
     // As the container's user now: may it execute the program? Failing here
     // gives a clear error instead of a 127 from the stub after the exec.
@@ -349,10 +368,10 @@ fn finalize(cfg: &Config, slave: Option<OwnedFd>, program: &CString, env: &[CStr
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
+    crate::timing::mark("child: exec");
     if let (Some(f), true) = (&p.seccomp, p.no_new_privs) {
         f.install().map_err(|e| format!("linux.seccomp: {e}"))?;
     }
-    crate::timing::mark("child: exec");
     let e = stub::exec(&cfg.stub, &argv, &envp, program);
     Err(format!("exec {:?}: {e}", program))
 }

@@ -17,8 +17,12 @@ pub struct Request {
     pub clone_flags: i32,
     /// A pid namespace to be born into (a joined one, or the container's for exec).
     pub pid_ns: Option<OwnedFd>,
-    /// uid_map and gid_map contents for a new user namespace.
+    /// uid_map and gid_map contents for a user namespace created by the
+    /// first clone, and for one created by a second clone.
     pub id_maps: Option<(String, String)>,
+    pub id_maps_for_second: Option<(String, String)>,
+    /// Written by us through the host's /proc, before the child runs.
+    pub oom_score_adj: Option<i32>,
 }
 
 pub struct Spawned {
@@ -54,6 +58,7 @@ impl Drop for ChildGuard {
 pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Result<(ChildGuard, Channel)> {
     let threads = sys::thread_count();
     let second_clone = req.config.second_clone.is_some();
+    let second_makes_user = req.config.second_clone.is_some_and(|f| f & libc::CLONE_NEWUSER != 0);
     if second_clone {
         // The init will be our grandchild: adopt it when its parent exits.
         sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).ctx("prctl(PR_SET_CHILD_SUBREAPER)")?;
@@ -119,6 +124,10 @@ pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Resul
         write_proc(pid, "uid_map", uid_map).ctx("linux.uidMappings: writing uid_map")?;
         write_proc(pid, "gid_map", gid_map).ctx("linux.gidMappings: writing gid_map")?;
     }
+    // Inherited by a second clone's init too.
+    if let Some(adj) = req.oom_score_adj {
+        write_proc(pid, "oom_score_adj", &adj.to_string()).ctx("process.oomScoreAdj")?;
+    }
     parent.send(&Msg::Go).ctx("releasing the container's init")?;
     if !second_clone {
         return Ok((guard, parent));
@@ -128,10 +137,17 @@ pub fn spawn(req: Request, cgroup: Option<&dyn cgroups::CgroupManager>) -> Resul
         Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
         _ => return Err(Error::Init("the intermediate process exited without starting the init".into())),
     };
-    // Reap the intermediate (it exits at once) and adopt the init.
+    // Reap the intermediate (it exits at once) and adopt the init. Its pid is
+    // one of ours: the intermediate stayed in our pid namespace.
     let first = guard.disarm();
     let _ = sys::waitpid(first, 0);
-    Ok((ChildGuard { pid: init, armed: true }, parent))
+    let guard = ChildGuard { pid: init, armed: true };
+    if let (Some((uid_map, gid_map)), true) = (&req.id_maps_for_second, second_makes_user) {
+        write_proc(init, "uid_map", uid_map).ctx("linux.uidMappings: writing uid_map")?;
+        write_proc(init, "gid_map", gid_map).ctx("linux.gidMappings: writing gid_map")?;
+        parent.send(&Msg::Go).ctx("releasing the container's init")?;
+    }
+    Ok((guard, parent))
 }
 
 fn write_proc(pid: libc::pid_t, file: &str, text: &str) -> std::io::Result<()> {

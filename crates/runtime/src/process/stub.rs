@@ -32,11 +32,14 @@ pub fn exec(stub: &OwnedFd, argv: &[*const libc::c_char], envp: &[*const libc::c
     }
     let e = io::Error::last_os_error();
     if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::ENOSYS) {
-        // A seccomp profile that forbids execveat: exec the program directly.
-        // The stub's protection is lost here, but such a profile was asked for.
-        // SAFETY: as above, with the program's own argv (skip the stub's argv[0]).
-        unsafe { libc::execve(path.as_ptr(), argv[1..].as_ptr(), envp.as_ptr()) };
+        // A seccomp profile that allows execve but not execveat: reach the
+        // same sealed stub through /proc/self/fd. Never exec the program
+        // directly from here, where /proc/self/exe is still the host's berth.
+        let via_proc = format!("/proc/self/fd/{}\0", stub.as_raw_fd());
+        // SAFETY: a NUL-terminated path and the arrays described above.
+        unsafe { libc::execve(via_proc.as_ptr().cast(), argv.as_ptr(), envp.as_ptr()) };
         return io::Error::last_os_error();
     }
+    let _ = path;
     e
 }

@@ -30,9 +30,6 @@ pub fn open_in_root(root: RawFd, size: Option<(u16, u16)>, console: bool) -> Res
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads an int from the pointer.
     wrap("unlocking the pty", cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) }))?;
-    let mut n: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes the pty number to the pointer.
-    wrap("reading the pty number", cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) }))?;
     // TIOCGPTPEER opens the slave through the master, with no path lookup.
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
     // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
@@ -48,9 +45,9 @@ pub fn open_in_root(root: RawFd, size: Option<(u16, u16)>, console: bool) -> Res
     }
     let console = resolve::create_file(root, Path::new("/dev/console"), 0o666)
         .map_err(|e| format!("process.terminal: creating /dev/console: {e}"))?;
-    let pts = sys::openat_in_root(root, Path::new(&format!("/dev/pts/{n}")), libc::O_PATH, 0, Follow::InRoot)
-        .map_err(|e| format!("process.terminal: /dev/pts/{n}: {e}"))?;
-    dev::bind_fd(pts.as_raw_fd(), console.as_raw_fd())
+    // Bind the very inode we hold (the slave from TIOCGPTPEER), not whatever
+    // /dev/pts/N names by the time it is looked up.
+    dev::bind_fd(slave.as_raw_fd(), console.as_raw_fd())
         .map_err(|e| format!("process.terminal: binding /dev/console: {e}"))?;
     Ok((master, slave))
 }

@@ -77,16 +77,19 @@ pub fn create(root: RawFd, dev: &Device, userns: bool) -> io::Result<()> {
     }
     let (dir, name) = resolve::parent_and_name(root, &dev.path)?;
     let devno = libc::makedev(dev.major, dev.minor);
+    // umask 0 for the call, so the node gets exactly the spec's mode with no
+    // chmod afterwards (a chmod by name could follow a symlink swapped in).
+    // SAFETY: umask cannot fail; this process is single-threaded.
+    let old = unsafe { libc::umask(0) };
     // SAFETY: `dir` is a directory fd inside the root and `name` one component.
     let r = unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), dev.kind | dev.mode, devno) };
+    let err = io::Error::last_os_error();
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
     if r < 0 {
-        let e = io::Error::last_os_error();
         // An image that ships its own node keeps it (runc does the same).
-        return if e.raw_os_error() == Some(libc::EEXIST) { Ok(()) } else { Err(e) };
+        return if err.raw_os_error() == Some(libc::EEXIST) { Ok(()) } else { Err(err) };
     }
-    // mknod is subject to the umask; set the exact mode the spec asked for.
-    // SAFETY: as above; the name is the node we just created.
-    cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), dev.mode, 0) })?;
     if dev.uid.is_some() || dev.gid.is_some() {
         let uid = dev.uid.unwrap_or(u32::MAX);
         let gid = dev.gid.unwrap_or(u32::MAX);

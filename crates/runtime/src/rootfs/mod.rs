@@ -64,8 +64,17 @@ fn step<T>(what: impl FnOnce() -> String, r: std::io::Result<T>) -> Step<T> {
 /// Everything up to and including pivot_root. Errors are plain strings that
 /// name the step; the child sends them to the parent.
 pub fn prepare(plan: &Plan) -> Step<Prepared> {
-    // Nothing we mount may leak back to the host.
-    step(|| "making / a recursive slave".into(), sys::mount(None, c"/", None, libc::MS_REC | libc::MS_SLAVE, None))?;
+    // Nothing we mount may leak back to the host, unless the spec asks for
+    // shared propagation (e.g. Kubernetes' Bidirectional mounts): runc's rule.
+    let propagation = plan.propagation.unwrap_or(libc::MS_REC | libc::MS_SLAVE);
+    step(
+        || "linux.rootfsPropagation: setting the propagation of /".into(),
+        sys::mount(None, c"/", None, propagation, None),
+    )?;
+    if propagation & libc::MS_SHARED != 0 {
+        // pivot_root refuses a new root whose parent mount is shared.
+        step(|| "making the rootfs' parent mount private".into(), make_parent_private(&plan.rootfs))?;
+    }
     let rootfs = step(|| "rootfs path".into(), sys::path_cstring(&plan.rootfs))?;
     step(
         || format!("bind-mounting the rootfs {}", plan.rootfs.display()),
@@ -110,10 +119,27 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
             sys::mount(None, c"/", None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked, None),
         )?;
     }
-    if let Some(p) = plan.propagation {
-        step(|| "linux.rootfsPropagation".into(), sys::mount(None, c"/", None, p, None))?;
-    }
     Ok(Prepared { pty })
+}
+
+/// Makes the mount holding `path` private if it is shared (from mountinfo:
+/// the longest mount point that is a prefix of `path`).
+fn make_parent_private(path: &Path) -> std::io::Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in info.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let Some(mp) = f.get(4) else { continue };
+        let mp = PathBuf::from(mp.replace("\\040", " "));
+        if path.starts_with(&mp) && best.as_ref().is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len()) {
+            let shared = f.iter().skip(6).take_while(|x| **x != "-").any(|x| x.starts_with("shared:"));
+            best = Some((mp, shared));
+        }
+    }
+    if let Some((mp, true)) = best {
+        sys::mount(None, &sys::path_cstring(&mp)?, None, libc::MS_PRIVATE, None)?;
+    }
+    Ok(())
 }
 
 fn mount_one(root: RawFd, m: &MountPlan, plan: &Plan) -> std::io::Result<()> {
@@ -239,12 +265,22 @@ fn readonly_paths(root: RawFd, paths: &[String]) -> Step<()> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(format!("linux.readonlyPaths: {p}: {e}")),
         };
-        let r = (|| match sys::open_tree_clone(fd.as_raw_fd(), true) {
-            Ok(tree) => {
-                sys::mount_setattr(tree.as_raw_fd(), sys::mount_attr::RDONLY, 0, true)?;
-                sys::move_mount(tree.as_raw_fd(), fd.as_raw_fd())
+        let new_api = || -> std::io::Result<bool> {
+            let tree = match sys::open_tree_clone(fd.as_raw_fd(), true) {
+                Ok(t) => t,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            match sys::mount_setattr(tree.as_raw_fd(), sys::mount_attr::RDONLY, 0, true) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Ok(false),
+                other => other?,
             }
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            sys::move_mount(tree.as_raw_fd(), fd.as_raw_fd())?;
+            Ok(true)
+        };
+        let r = (|| match new_api() {
+            Ok(true) => Ok(()),
+            Ok(false) => {
                 let path = sys::fd_path(fd.as_raw_fd());
                 sys::mount(Some(&path), &path, None, libc::MS_BIND | libc::MS_REC, None)?;
                 let top = sys::openat_in_root(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot)?;
@@ -272,7 +308,16 @@ fn pivot(root: &OwnedFd) -> Step<()> {
     let r = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
     if r < 0 {
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINVAL) {
+        // pivot_root cannot leave a ramfs/tmpfs initial root (initramfs); that
+        // is the only case where MS_MOVE + chroot stands in for it. Anything
+        // else (a runtime started inside a chroot, odd propagation) is an
+        // error, since a chroot leaves the host's mounts reachable.
+        const RAMFS_MAGIC: i64 = 0x8584_58f6;
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        let host_root = sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+            .and_then(|fd| sys::fstatfs_magic(fd.as_raw_fd()));
+        let initramfs = matches!(host_root, Ok(RAMFS_MAGIC) | Ok(TMPFS_MAGIC));
+        if e.raw_os_error() != Some(libc::EINVAL) || !initramfs {
             return Err(format!("pivot_root: {e}"));
         }
         step(|| "moving the rootfs to /".into(), sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None))?;

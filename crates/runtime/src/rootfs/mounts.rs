@@ -205,44 +205,53 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path) -> Result<MountPlan> {
 /// then attach it on the target fd — no path is looked up twice. Falls back to
 /// mount(2) plus a remount on kernels without the new mount API.
 pub fn bind(source: RawFd, target: RawFd, recursive: bool, plan: &MountPlan, root: RawFd) -> io::Result<()> {
-    match sys::open_tree_clone(source, recursive) {
-        Ok(tree) => {
-            if plan.attr_set != 0 || plan.attr_clear != 0 {
-                sys::mount_setattr(tree.as_raw_fd(), plan.attr_set, plan.attr_clear, plan.attr_recursive)?;
-            }
-            sys::move_mount(tree.as_raw_fd(), target)?;
-            for &p in &plan.propagation {
-                sys::mount(None, &sys::fd_path(tree.as_raw_fd()), None, p, None)?;
-            }
-            Ok(())
-        }
-        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
-            let mut flags = libc::MS_BIND;
-            if recursive {
-                flags |= libc::MS_REC;
-            }
-            sys::mount(Some(&sys::fd_path(source)), &sys::fd_path(target), None, flags, None)?;
-            // The target fd still names the covered inode; look the path up
-            // again (inside the root) to reach the new mount on top.
-            let top = resolve::open_path(root, &plan.destination)?;
-            let remount = plan.flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
-            if remount != 0 {
-                let locked = sys::locked_mount_flags(top.as_raw_fd())?;
-                sys::mount(
-                    None,
-                    &sys::fd_path(top.as_raw_fd()),
-                    None,
-                    libc::MS_BIND | libc::MS_REMOUNT | remount | locked,
-                    None,
-                )?;
-            }
-            for &p in &plan.propagation {
-                sys::mount(None, &sys::fd_path(top.as_raw_fd()), None, p, None)?;
-            }
-            Ok(())
-        }
-        Err(e) => Err(e),
+    if bind_new_api(source, target, recursive, plan)? {
+        return Ok(());
     }
+    let mut flags = libc::MS_BIND;
+    if recursive {
+        flags |= libc::MS_REC;
+    }
+    sys::mount(Some(&sys::fd_path(source)), &sys::fd_path(target), None, flags, None)?;
+    // The target fd still names the covered inode; look the path up
+    // again (inside the root) to reach the new mount on top.
+    let top = resolve::open_path(root, &plan.destination)?;
+    let remount = plan.flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    if remount != 0 {
+        let locked = sys::locked_mount_flags(top.as_raw_fd())?;
+        sys::mount(
+            None,
+            &sys::fd_path(top.as_raw_fd()),
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | remount | locked,
+            None,
+        )?;
+    }
+    for &p in &plan.propagation {
+        sys::mount(None, &sys::fd_path(top.as_raw_fd()), None, p, None)?;
+    }
+    Ok(())
+}
+
+/// The race-free way (Linux 5.12+). Ok(false) when the kernel lacks a piece
+/// of the new mount API, so the caller falls back to mount(2).
+fn bind_new_api(source: RawFd, target: RawFd, recursive: bool, plan: &MountPlan) -> io::Result<bool> {
+    let tree = match sys::open_tree_clone(source, recursive) {
+        Ok(t) => t,
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if plan.attr_set != 0 || plan.attr_clear != 0 {
+        match sys::mount_setattr(tree.as_raw_fd(), plan.attr_set, plan.attr_clear, plan.attr_recursive) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Ok(false),
+            other => other?,
+        }
+    }
+    sys::move_mount(tree.as_raw_fd(), target)?;
+    for &p in &plan.propagation {
+        sys::mount(None, &sys::fd_path(tree.as_raw_fd()), None, p, None)?;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -89,15 +89,12 @@ impl CapSets {
     }
 }
 
-/// The highest capability this kernel knows.
-pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
-}
-
 /// Drops every capability not in `bounding` from the bounding set. Needs
 /// CAP_SETPCAP, so it runs before the user switch.
 pub fn drop_bounding(bounding: u64) -> std::io::Result<()> {
-    for cap in 0..=last_cap().min(63) {
+    // Capabilities the kernel does not know answer EINVAL, so no lookup of
+    // cap_last_cap in /proc (which may be the container's by now) is needed.
+    for cap in 0..64u32 {
         if bounding & (1 << cap) == 0 {
             match sys::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong) {
                 // A capability this kernel lacks is already absent.
@@ -143,10 +140,15 @@ pub fn set(effective: u64, permitted: u64, inheritable: u64) -> std::io::Result<
 
 /// Raises the ambient set (which must be within permitted ∩ inheritable).
 pub fn set_ambient(ambient: u64) -> std::io::Result<()> {
+    // Start from nothing: an ambient set inherited from the runtime's caller
+    // must not leak into the container.
+    let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong;
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes integer arguments only.
+    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, clear, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
     if ambient == 0 {
         return Ok(());
     }
-    for cap in 0..=last_cap().min(63) {
+    for cap in 0..64u32 {
         if ambient & (1 << cap) != 0 {
             // SAFETY: PR_CAP_AMBIENT_RAISE takes integer arguments only.
             let r = unsafe {

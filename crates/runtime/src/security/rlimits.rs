@@ -2,7 +2,13 @@
 
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 
-pub fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+/// glibc types the resource argument as an enum, musl as an int.
+#[cfg(target_env = "gnu")]
+pub type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+pub type Resource = libc::c_int;
+
+pub fn resource(t: PosixRlimitType) -> Resource {
     match t {
         PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
         PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
@@ -24,7 +30,7 @@ pub fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 }
 
 /// One limit ready to apply: (resource, soft, hard).
-pub type Rlimit = (libc::__rlimit_resource_t, u64, u64);
+pub type Rlimit = (Resource, u64, u64);
 
 pub fn from_spec(limits: Option<&Vec<PosixRlimit>>) -> Vec<Rlimit> {
     limits.into_iter().flatten().map(|r| (resource(r.typ()), r.soft(), r.hard())).collect()

@@ -40,8 +40,13 @@ pub fn home_dir(root: &Path, uid: u32) -> String {
     else {
         return "/".into();
     };
+    // The container owns this file: only a regular file, and only so much of
+    // it (a FIFO would hang us, /dev/zero would never end).
+    if !sys::fstat(fd.as_raw_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
+        return "/".into();
+    }
     let mut text = String::new();
-    let _ = io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text);
+    let _ = io::Read::read_to_string(&mut io::Read::take(std::fs::File::from(fd), 4 << 20), &mut text);
     home_from_passwd(&text, uid).unwrap_or_else(|| "/".into())
 }
 

@@ -1,0 +1,626 @@
+//! Image commands: pull, push, tag, images, rmi, image inspect/history/prune,
+//! save, load, import, login, logout — docker's names, flags and output.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use image::manifest::Platform;
+use image::registry::{self, Credentials, RegistryOptions};
+use image::{ImageRecord, ImageStore, Reference};
+
+use super::format::{self, Row};
+use super::progress::Display;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryFlags {
+    /// Use plain HTTP (or skip certificate checks) for this registry.
+    #[arg(long)]
+    insecure: bool,
+    /// podman's spelling of --insecure.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    tls_verify: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    image: String,
+    /// os/arch[/variant] to pull from a multi-platform image.
+    #[arg(long)]
+    platform: Option<String>,
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    image: String,
+    #[arg(short, long)]
+    quiet: bool,
+    /// Upload layers in chunks of this many bytes (PATCH), not one request.
+    #[arg(long)]
+    chunk_size: Option<u64>,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only images of this repository (or repository:tag).
+    reference: Option<String>,
+    #[arg(short, long)]
+    quiet: bool,
+    #[arg(long)]
+    digests: bool,
+    /// Go-template-style format, e.g. "{{.Repository}}:{{.Tag}}" or "table …".
+    #[arg(long)]
+    format: Option<String>,
+    /// Show untagged images too (they are always shown; accepted for docker compatibility).
+    #[arg(short, long)]
+    all: bool,
+    #[arg(long)]
+    no_trunc: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    images: Vec<String>,
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    #[arg(required = true)]
+    images: Vec<String>,
+    /// Write to a file instead of stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// docker (docker-archive, default) or oci (OCI layout).
+    #[arg(long, default_value = "docker")]
+    format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from a file instead of stdin.
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A rootfs tarball, or - for stdin.
+    file: String,
+    reference: Option<String>,
+    /// Dockerfile-style change: CMD, ENTRYPOINT, ENV, WORKDIR (repeatable).
+    #[arg(short, long)]
+    change: Vec<String>,
+    #[arg(short, long)]
+    message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    server: Option<String>,
+    #[arg(short, long)]
+    username: Option<String>,
+    #[arg(short, long)]
+    password: Option<String>,
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+    /// Push an image to a registry.
+    Push(PushArgs),
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove images.
+    Rm(RmiArgs),
+    /// Create a tag TARGET that refers to SOURCE.
+    Tag { source: String, target: String },
+    /// Detailed information on images, as JSON.
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// The history of an image.
+    History {
+        image: String,
+        #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+        human: bool,
+        #[arg(long)]
+        no_trunc: bool,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove unused images and blobs.
+    Prune {
+        /// Remove all images without a tag... and, with -a, every image no container uses.
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        force: bool,
+    },
+    Save(SaveArgs),
+    Load(LoadArgs),
+    Import(ImportArgs),
+}
+
+fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
+    let mut o = RegistryOptions::default();
+    o.insecure = flags.insecure || flags.tls_verify == Some(false);
+    if let Ok(t) = std::env::var("BERTH_REGISTRY_TIMEOUT").map(|s| s.parse::<u64>()) {
+        if let Ok(secs) = t {
+            o.read_timeout = Duration::from_secs(secs);
+            o.connect_timeout = Duration::from_secs(secs);
+        }
+    }
+    o
+}
+
+fn with_credentials(mut o: RegistryOptions, registry_host: &str) -> RegistryOptions {
+    if o.credentials.is_none() {
+        o.credentials = registry::load_credentials(&registry::default_config_path(), registry_host).ok().flatten();
+    }
+    o
+}
+
+pub fn run(root: &Path, cmd: ImageCmd) -> Result<u8> {
+    let store = ImageStore::open(root).with_context(|| format!("opening the image store in {}", root.display()))?;
+    match cmd {
+        ImageCmd::Pull(a) => pull(&store, a),
+        ImageCmd::Push(a) => push(&store, a),
+        ImageCmd::Ls(a) => images(&store, a),
+        ImageCmd::Rm(a) => rmi(&store, a),
+        ImageCmd::Tag { source, target } => {
+            let target: Reference = target.parse()?;
+            store.tag(&source, &target)?;
+            Ok(0)
+        }
+        ImageCmd::Inspect { images, format } => inspect(&store, &images, format.as_deref()),
+        ImageCmd::History { image, human, no_trunc, quiet } => history(&store, &image, human, no_trunc, quiet),
+        ImageCmd::Prune { all, force: _ } => prune(&store, all),
+        ImageCmd::Save(a) => save(&store, a),
+        ImageCmd::Load(a) => load(&store, a),
+        ImageCmd::Import(a) => import(&store, a),
+    }
+}
+
+fn pull(store: &ImageStore, a: PullArgs) -> Result<u8> {
+    let reference: Reference = a.image.parse()?;
+    let platform = match &a.platform {
+        Some(p) => Platform::parse(p).map_err(|e| anyhow!(e))?,
+        None => Platform::host(),
+    };
+    let display = Display::new(a.quiet);
+    let opts = image::pull::PullOptions {
+        platform,
+        registry: with_credentials(registry_options(&a.registry), &reference.registry),
+        progress: &display,
+        concurrency: 3,
+    };
+    let pulled = image::pull::pull(store, &reference, &opts)?;
+    if a.quiet {
+        println!("{}", reference.full());
+    } else {
+        let status = if pulled.downloaded { "Downloaded newer image for" } else { "Image is up to date for" };
+        println!("Status: {status} {reference}");
+        println!("{}", reference.full());
+    }
+    Ok(0)
+}
+
+fn push(store: &ImageStore, a: PushArgs) -> Result<u8> {
+    let target: Reference = a.image.parse()?;
+    let display = Display::new(a.quiet);
+    let opts = image::push::PushOptions {
+        registry: with_credentials(registry_options(&a.registry), &target.registry),
+        progress: &display,
+        chunk_size: a.chunk_size,
+        concurrency: 5,
+    };
+    image::push::push(store, &a.image, &target, &opts)?;
+    Ok(0)
+}
+
+/// One row per tag (and one for an untagged image), newest first.
+fn image_rows(store: &ImageStore, filter: Option<&str>, no_trunc: bool) -> Result<Vec<(Row, ImageRecord)>> {
+    let filter: Option<Reference> = filter.map(|f| f.parse()).transpose()?;
+    let explicit_tag = filter.as_ref().is_some_and(|_| filter.as_ref().and_then(|r| r.tag.as_deref()) != Some("latest"));
+    let now = format::now_secs();
+    let mut rows = Vec::new();
+    for (rec, tags) in store.images()? {
+        let id = if no_trunc { rec.id.to_string() } else { rec.id.short().to_string() };
+        let created = format::parse_rfc3339(&rec.created);
+        let base = |repo: String, tag: String, digest: String| -> Row {
+            let mut r = Row::new();
+            r.insert("Repository", repo);
+            r.insert("Tag", tag);
+            r.insert("ID", id.clone());
+            r.insert("Digest", digest);
+            r.insert("CreatedSince", created.map_or("N/A".into(), |c| format::ago(c, now)));
+            r.insert("CreatedAt", rec.created.clone());
+            r.insert("Size", format::human_size(rec.size));
+            r
+        };
+        let digest_for = |name: &str| {
+            rec.repo_digests.iter().find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string)).unwrap_or_else(|| "<none>".into())
+        };
+        if tags.is_empty() {
+            if filter.is_none() {
+                rows.push((base("<none>".into(), "<none>".into(), "<none>".into()), rec.clone()));
+            }
+            continue;
+        }
+        for t in tags {
+            if let Some(f) = &filter {
+                if f.name() != t.name() || (explicit_tag && f.tag != t.tag) {
+                    continue;
+                }
+            }
+            rows.push((base(t.familiar_name(), t.tag.clone().unwrap_or_default(), digest_for(&t.name())), rec.clone()));
+        }
+    }
+    rows.sort_by(|a, b| b.1.created.cmp(&a.1.created).then(a.0["Repository"].cmp(&b.0["Repository"])));
+    Ok(rows)
+}
+
+fn images(store: &ImageStore, a: ImagesArgs) -> Result<u8> {
+    let rows = image_rows(store, a.reference.as_deref(), a.no_trunc)?;
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for (r, _) in &rows {
+            if seen.insert(r["ID"].clone()) {
+                writeln!(out, "{}", r["ID"])?;
+            }
+        }
+        return Ok(0);
+    }
+    let fmt = a.format.clone().unwrap_or_else(|| {
+        if a.digests {
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
+        } else {
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
+        }
+    });
+    let rows: Vec<Row> = rows.into_iter().map(|(r, _)| r).collect();
+    let text = format::render(&fmt, &rows, &[("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT")])
+        .map_err(|e| anyhow!(e))?;
+    if !text.is_empty() {
+        writeln!(out, "{text}")?;
+    }
+    Ok(0)
+}
+
+fn rmi(store: &ImageStore, a: RmiArgs) -> Result<u8> {
+    let mut failed = false;
+    for name in &a.images {
+        match store.remove(name, a.force) {
+            Ok((untagged, deleted)) => {
+                for t in untagged {
+                    let r: Reference = t.parse()?;
+                    println!("Untagged: {r}");
+                }
+                if let Some(id) = deleted {
+                    println!("Deleted: {id}");
+                }
+            }
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    gc(store)?;
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn gc(store: &ImageStore) -> Result<u64> {
+    let keep = image::snapshot::layers_in_use(store)?;
+    Ok(store.gc(&keep)?)
+}
+
+fn prune(store: &ImageStore, all: bool) -> Result<u8> {
+    let victims: Vec<image::Digest> = if all { store.images()?.into_iter().map(|(r, _)| r.id).collect() } else { store.dangling()? };
+    let in_use = image::snapshot::layers_in_use(store)?;
+    let mut deleted = Vec::new();
+    for id in victims {
+        let rec = store.resolve(&id.to_string())?;
+        // An image whose top layer a container uses stays (docker: in use by a container).
+        if rec.layers.last().is_some_and(|l| in_use.contains(&l.chain_id)) {
+            continue;
+        }
+        if let Ok((untagged, Some(d))) = store.remove(&id.to_string(), true) {
+            for t in untagged {
+                println!("untagged: {t}");
+            }
+            deleted.push(d);
+        }
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Images:");
+        for d in &deleted {
+            println!("deleted: {d}");
+        }
+        println!();
+    }
+    let freed = gc(store)?;
+    println!("Total reclaimed space: {}", format::human_size(freed));
+    Ok(0)
+}
+
+fn inspect(store: &ImageStore, names: &[String], fmt: Option<&str>) -> Result<u8> {
+    let mut docs = Vec::new();
+    let mut missing = false;
+    for n in names {
+        match store.resolve(n) {
+            Ok(rec) => docs.push(inspect_doc(store, &rec)?),
+            Err(image::Error::ImageNotFound(_)) => {
+                eprintln!("Error: No such image: {n}");
+                missing = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match fmt {
+        Some(f) => {
+            for d in &docs {
+                println!("{}", render_json_template(f, d)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&docs)?),
+    }
+    Ok(if missing { 1 } else { 0 })
+}
+
+/// `--format` over a JSON document: `{{.Field.Sub}}` and `{{json .Field}}`.
+fn render_json_template(f: &str, doc: &serde_json::Value) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = f;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").ok_or_else(|| anyhow!("template: unclosed {{{{"))? + start;
+        let action = rest[start + 2..end].trim();
+        let (json, path) = match action.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, action),
+        };
+        let mut v = doc;
+        for part in path.trim_start_matches('.').split('.').filter(|p| !p.is_empty()) {
+            v = v.get(part).ok_or_else(|| anyhow!("template: can't evaluate field {part}"))?;
+        }
+        match (json, v) {
+            (false, serde_json::Value::String(s)) => out.push_str(s),
+            (false, serde_json::Value::Null) => out.push_str("<no value>"),
+            _ => out.push_str(&serde_json::to_string(v)?),
+        }
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The docker-shaped `image inspect` document.
+fn inspect_doc(store: &ImageStore, rec: &ImageRecord) -> Result<serde_json::Value> {
+    let cfg_bytes = store.content().read(&rec.id)?;
+    let cfg: serde_json::Value = serde_json::from_slice(&cfg_bytes)?;
+    let tags: Vec<String> = store.tags_of(&rec.id)?.iter().map(|t| t.to_string()).collect();
+    let digests: Vec<String> = rec
+        .repo_digests
+        .iter()
+        .map(|d| match d.split_once('@') {
+            Some((name, dg)) => match format!("{name}:x").parse::<Reference>() {
+                Ok(r) => format!("{}@{dg}", r.familiar_name()),
+                Err(_) => d.clone(),
+            },
+            None => d.clone(),
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "Id": rec.id.to_string(),
+        "RepoTags": tags,
+        "RepoDigests": digests,
+        "Parent": "",
+        "Comment": cfg.pointer("/history/0/comment").cloned().unwrap_or(serde_json::Value::String(String::new())),
+        "Created": rec.created,
+        "DockerVersion": cfg.get("docker_version").cloned().unwrap_or(serde_json::Value::String(String::new())),
+        "Author": cfg.get("author").cloned().unwrap_or(serde_json::Value::String(String::new())),
+        "Config": cfg.get("config").cloned().unwrap_or(serde_json::json!({})),
+        "Architecture": rec.platform.architecture,
+        "Variant": rec.platform.variant,
+        "Os": rec.platform.os,
+        "Size": rec.size,
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "LowerDir": rec.layers.iter().rev().map(|l| store.layer_diff(&l.chain_id).display().to_string()).collect::<Vec<_>>().join(":")
+        }},
+        "RootFS": {"Type": "layers", "Layers": rec.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
+        "Metadata": {"LastTagTime": ""},
+        "Descriptor": {"mediaType": rec.manifest.media_type, "digest": rec.manifest.digest.to_string(), "size": rec.manifest.size},
+    }))
+}
+
+fn history(store: &ImageStore, name: &str, human: bool, no_trunc: bool, quiet: bool) -> Result<u8> {
+    let rec = store.resolve(name)?;
+    let cfg = image::config::ImageConfig::parse(&store.content().read(&rec.id)?, &rec.id)?;
+    let now = format::now_secs();
+    let mut sizes = rec.layers.iter().map(|l| store.layer_meta(&l.chain_id).map(|m| m.size).unwrap_or(0));
+    let mut rows = Vec::new();
+    let n = cfg.history.len();
+    for (i, h) in cfg.history.iter().enumerate() {
+        let size = if h.empty_layer { 0 } else { sizes.next().unwrap_or(0) };
+        let id = if i + 1 == n { rec.id.short().to_string() } else { "<missing>".to_string() };
+        let created = h.created.as_deref().unwrap_or("");
+        let created = match (human, format::parse_rfc3339(created)) {
+            (true, Some(t)) => format::ago(t, now),
+            _ => created.to_string(),
+        };
+        let mut by = h.created_by.clone().unwrap_or_default();
+        if !no_trunc && by.chars().count() > 45 {
+            by = by.chars().take(44).collect::<String>() + "…";
+        }
+        let mut r = Row::new();
+        r.insert("ID", id);
+        r.insert("CreatedSince", created);
+        r.insert("CreatedBy", by);
+        r.insert("Size", if human { format::human_size(size) } else { size.to_string() });
+        r.insert("Comment", h.comment.clone().unwrap_or_default());
+        rows.push(r);
+    }
+    rows.reverse();
+    if quiet {
+        for r in &rows {
+            println!("{}", r["ID"]);
+        }
+        return Ok(0);
+    }
+    let text = format::render(
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        &rows,
+        &[("ID", "IMAGE"), ("CreatedSince", "CREATED")],
+    )
+    .map_err(|e| anyhow!(e))?;
+    println!("{text}");
+    Ok(0)
+}
+
+fn save(store: &ImageStore, a: SaveArgs) -> Result<u8> {
+    let fmt = match a.format.as_str() {
+        "docker" | "docker-archive" => image::archive::Format::Docker,
+        "oci" | "oci-archive" => image::archive::Format::Oci,
+        other => bail!("unknown archive format {other:?}: use docker or oci"),
+    };
+    let names: Vec<&str> = a.images.iter().map(String::as_str).collect();
+    match &a.output {
+        Some(path) => {
+            let tmp = path.with_extension("berth-partial");
+            let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+            let r = image::archive::save(store, &names, fmt, &mut f).map_err(anyhow::Error::from).and_then(|_| Ok(f.flush()?));
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            image::archive::save(store, &names, fmt, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+fn load(store: &ImageStore, a: LoadArgs) -> Result<u8> {
+    let loaded = match &a.input {
+        Some(p) => {
+            let mut f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?);
+            image::archive::load(store, &mut f)?
+        }
+        None => {
+            let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+            image::archive::load(store, &mut stdin)?
+        }
+    };
+    for l in loaded {
+        if l.tags.is_empty() {
+            println!("Loaded image ID: {}", l.id);
+        }
+        for t in l.tags {
+            println!("Loaded image: {t}");
+        }
+    }
+    Ok(0)
+}
+
+fn import(store: &ImageStore, a: ImportArgs) -> Result<u8> {
+    let tag: Option<Reference> = a.reference.as_deref().map(str::parse).transpose()?;
+    let mut config = image::archive::ImportConfig { message: a.message.clone(), ..Default::default() };
+    for c in &a.change {
+        let (instr, arg) = c.trim().split_once(char::is_whitespace).ok_or_else(|| anyhow!("--change {c:?}: expected INSTRUCTION ARGS"))?;
+        let arg = arg.trim();
+        let list = |s: &str| -> Vec<String> {
+            serde_json::from_str::<Vec<String>>(s).unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), s.to_string()])
+        };
+        match instr.to_ascii_uppercase().as_str() {
+            "CMD" => config.cmd = Some(list(arg)),
+            "ENTRYPOINT" => config.entrypoint = Some(list(arg)),
+            "ENV" => config.env.push(match arg.split_once(['=', ' ']) {
+                Some((k, v)) => format!("{k}={}", v.trim()),
+                None => bail!("--change {c:?}: ENV needs KEY=VALUE"),
+            }),
+            "WORKDIR" => config.workdir = Some(arg.to_string()),
+            other => bail!("--change {c:?}: {other} is not supported by import (CMD, ENTRYPOINT, ENV, WORKDIR are)"),
+        }
+    }
+    let rec = if a.file == "-" {
+        let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+        image::archive::import(store, &mut stdin, tag.as_ref(), config)?
+    } else {
+        let mut f: Box<dyn Read> =
+            Box::new(std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file))?));
+        image::archive::import(store, &mut f, tag.as_ref(), config)?
+    };
+    println!("{}", rec.id);
+    Ok(0)
+}
+
+pub fn login(a: LoginArgs) -> Result<u8> {
+    let server = a.server.clone().unwrap_or_else(|| "docker.io".into());
+    let host = server.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let host = if host == "index.docker.io/v1" || host == "registry-1.docker.io" { "docker.io".to_string() } else { host };
+    let username = match a.username {
+        Some(u) => u,
+        None => bail!("login needs --username (interactive prompts are not supported)"),
+    };
+    let password = match (a.password, a.password_stdin) {
+        (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => bail!("login needs --password or --password-stdin"),
+    };
+    let creds = Credentials { username, password };
+    let mut opts = registry_options(&a.registry);
+    opts.credentials = Some(creds.clone());
+    let client = registry::Client::new(&host, opts)?;
+    client.ping().map_err(|e| anyhow!("Error response from registry: login attempt to {host} failed: {e}"))?;
+    registry::store_credentials(&registry::default_config_path(), &host, &creds)?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+pub fn logout(server: Option<String>) -> Result<u8> {
+    let host = server.unwrap_or_else(|| "docker.io".into());
+    let host = host.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
+    if registry::remove_credentials(&registry::default_config_path(), &host)? {
+        println!("Removing login credentials for {host}");
+    } else {
+        println!("Not logged in to {host}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,20 @@
+//! Images: content-addressed blobs, references, manifests, unpacked layers,
+//! overlay snapshots, a registry client and image archives.
+
+pub mod archive;
+pub mod config;
+pub mod content;
+pub mod digest;
+pub mod error;
+pub mod layer;
+pub mod manifest;
+pub mod progress;
+pub mod reference;
+pub mod snapshot;
+pub mod store;
+
+pub use content::ContentStore;
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use reference::Reference;
+pub use store::{ImageRecord, ImageStore, LayerRecord};
