@@ -9,7 +9,10 @@ pub mod error;
 pub mod layer;
 pub mod manifest;
 pub mod progress;
+pub mod pull;
+pub mod push;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 

@@ -106,7 +106,13 @@ fn fetch_blob(client: &Client, repo: &str, desc: &Descriptor, store: &ImageStore
 
 /// Fetches and unpacks the missing layers with `opts.concurrency` workers.
 /// Returns whether anything was downloaded.
-fn fetch_layers(client: &Client, repo: &str, store: &ImageStore, layers: &[LayerRecord], opts: &PullOptions) -> Result<bool> {
+fn fetch_layers(
+    client: &Client,
+    repo: &str,
+    store: &ImageStore,
+    layers: &[LayerRecord],
+    opts: &PullOptions,
+) -> Result<bool> {
     let mut todo = Vec::new();
     for l in layers {
         let id = l.blob.digest.short();
@@ -149,7 +155,13 @@ fn fetch_layers(client: &Client, repo: &str, store: &ImageStore, layers: &[Layer
 /// only the unpacked layer is missing) through a tee into the content store
 /// while it is decompressed and unpacked. The blob is published only once
 /// its digest and size check out, and the layer only after that.
-fn fetch_layer(client: &Client, repo: &str, store: &ImageStore, l: &LayerRecord, progress: &dyn Progress) -> Result<()> {
+fn fetch_layer(
+    client: &Client,
+    repo: &str,
+    store: &ImageStore,
+    l: &LayerRecord,
+    progress: &dyn Progress,
+) -> Result<()> {
     let id = l.blob.digest.short();
     let compression = Compression::of_layer(&l.blob.media_type).unwrap_or(Compression::Gzip);
     if store.content().exists(&l.blob.digest) {

@@ -35,7 +35,8 @@ pub fn push(store: &ImageStore, source: &str, target: &Reference, opts: &PushOpt
         .find(|(reg, path)| *reg == target.registry && path != repo)
         .map(|(_, path)| path);
 
-    let mut blobs: Vec<(Digest, u64, bool)> = image.layers.iter().map(|l| (l.blob.digest.clone(), l.blob.size, true)).collect();
+    let mut blobs: Vec<(Digest, u64, bool)> =
+        image.layers.iter().map(|l| (l.blob.digest.clone(), l.blob.size, true)).collect();
     let manifest_bytes = store.content().read(&image.manifest.digest)?;
     let manifest: crate::manifest::Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| Error::Invalid(format!("stored manifest {}: {e}", image.manifest.digest)))?;
@@ -64,15 +65,24 @@ pub fn push(store: &ImageStore, source: &str, target: &Reference, opts: &PushOpt
                                 opts.progress.layer(id, Event::Pushing { current: n, total: *size });
                             }
                         };
-                        let outcome =
-                            client.push_blob(repo, digest, *size, &mut body, opts.chunk_size, mount_from.as_deref(), &mut report)?;
+                        let outcome = client.push_blob(
+                            repo,
+                            digest,
+                            *size,
+                            &mut body,
+                            opts.chunk_size,
+                            mount_from.as_deref(),
+                            &mut report,
+                        )?;
                         if *is_layer {
                             opts.progress.layer(
                                 id,
                                 match outcome {
                                     PushOutcome::Uploaded => Event::Pushed,
                                     PushOutcome::Existed => Event::LayerExists,
-                                    PushOutcome::Mounted => Event::Mounted { from: mount_from.clone().unwrap_or_default() },
+                                    PushOutcome::Mounted => {
+                                        Event::Mounted { from: mount_from.clone().unwrap_or_default() }
+                                    }
                                 },
                             );
                         }

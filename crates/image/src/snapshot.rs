@@ -470,8 +470,8 @@ mod tests {
                 assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) }, 0);
                 fs::create_dir_all(d.join("d")).unwrap();
                 let c = CString::new(d.join("d").to_str().unwrap()).unwrap();
-                // SAFETY: valid path and value.
                 assert_eq!(
+                    // SAFETY: valid path and value.
                     unsafe {
                         libc::lsetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), b"y".as_ptr().cast(), 1, 0)
                     },

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The repository root (for scripts/).
 pub fn repo_root() -> PathBuf {
@@ -217,4 +217,96 @@ pub fn busybox_rootfs_tar(berth: &Path, dest: &Path) {
     let b = Bundle::busybox(berth, &["sh"]);
     let st = Command::new("tar").arg("-C").arg(b.rootfs()).arg("-cf").arg(dest).arg(".").status().expect("tar");
     assert!(st.success(), "tar of the busybox rootfs failed");
+}
+
+/// Builds OCI image layouts layer by layer (for skopeo to push to a registry,
+/// so pulls can be tested against images made here, offline).
+pub mod oci {
+    use super::*;
+    use sha2::Digest as _;
+
+    fn sha256(b: &[u8]) -> String {
+        let d = sha2::Sha256::digest(b);
+        d.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// A layer: files (path, contents, mode) in a tar, gzip-compressed.
+    pub fn layer(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data, mode) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(*mode);
+            h.set_mtime(1_700_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, path, *data).expect("tar entry");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    /// A layer from a directory tree on disk (e.g. a busybox rootfs).
+    pub fn layer_from_dir(dir: &Path) -> Vec<u8> {
+        let out = Command::new("tar").arg("-C").arg(dir).args(["-cf", "-", "."]).output().expect("tar");
+        assert!(out.status.success(), "tar of {} failed", dir.display());
+        out.stdout
+    }
+
+    /// Writes an OCI layout at `layout` holding one image tagged `tag`
+    /// whose layers are `tars` (plain tar bytes, bottom first), gzipped.
+    /// Returns (manifest digest, config digest) as "sha256:<hex>".
+    pub fn write_image(layout: &Path, tag: &str, tars: &[Vec<u8>], cmd: &[&str]) -> (String, String) {
+        let blobs = layout.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).expect("layout dirs");
+        let put = |b: &[u8]| -> String {
+            let h = sha256(b);
+            std::fs::write(blobs.join(&h), b).expect("blob");
+            format!("sha256:{h}")
+        };
+        let mut layers = Vec::new();
+        let mut diff_ids = Vec::new();
+        for t in tars {
+            diff_ids.push(format!("sha256:{}", sha256(t)));
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, t).expect("gzip");
+            let gz = gz.finish().expect("gzip");
+            layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(&gz), "size": gz.len()}));
+        }
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64", "os": "linux", "created": "2026-11-01T00:00:00Z",
+            "config": {"Cmd": cmd, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": tars.iter().map(|_| json!({"created": "2026-11-01T00:00:00Z", "created_by": "testkit layer"})).collect::<Vec<_>>()
+        }))
+        .expect("config json");
+        let config_digest = put(&config);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": layers
+        }))
+        .expect("manifest json");
+        let manifest_digest = put(&manifest);
+        std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
+        let index = json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag}
+        }]});
+        std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).expect("index")).expect("index.json");
+        (manifest_digest, config_digest)
+    }
+
+    /// Pushes `oci:<layout>:<tag>` to `docker://<dest>` with skopeo (plain HTTP).
+    pub fn skopeo_push(layout: &Path, tag: &str, dest: &str, extra: &[&str]) {
+        let skopeo = ensure_tool("skopeo", "skopeo");
+        let out = Command::new(skopeo)
+            .args(["copy", "--dest-tls-verify=false"])
+            .args(extra)
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{dest}"))
+            .output()
+            .expect("skopeo");
+        assert!(out.status.success(), "skopeo push failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

@@ -28,7 +28,8 @@ pub fn render(format: &str, rows: &[Row], headers: &[(&str, &str)]) -> Result<St
             if field == "json ." {
                 return serde_json::to_string(row).map_err(|e| e.to_string());
             }
-            let name = field.strip_prefix('.').ok_or_else(|| format!("template: unsupported action {{{{{field}}}}}"))?;
+            let name =
+                field.strip_prefix('.').ok_or_else(|| format!("template: unsupported action {{{{{field}}}}}"))?;
             row.get(name).cloned().ok_or_else(|| format!("template: can't evaluate field {name}"))
         })?);
     }
@@ -42,10 +43,12 @@ pub fn render(format: &str, rows: &[Row], headers: &[(&str, &str)]) -> Result<St
 fn header(field: &str) -> String {
     let name = field.trim_start_matches('.');
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if i > 0 && c.is_uppercase() && !name[..i].ends_with(|p: char| p.is_uppercase()) {
+    let mut prev_upper = true;
+    for c in name.chars() {
+        if c.is_uppercase() && !prev_upper {
             out.push(' ');
         }
+        prev_upper = c.is_uppercase();
         out.extend(c.to_uppercase());
     }
     out
@@ -100,7 +103,13 @@ pub fn human_size(bytes: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    let s = if v >= 100.0 || u == 0 { format!("{v:.0}") } else if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") };
+    let s = if v >= 100.0 || u == 0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
     let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     format!("{s}{}", units[u])
 }
@@ -108,7 +117,13 @@ pub fn human_size(bytes: u64) -> String {
 /// "3 days ago", as docker's CREATED column.
 pub fn ago(then_secs: i64, now_secs: i64) -> String {
     let d = (now_secs - then_secs).max(0);
-    let plural = |n: i64, unit: &str| if n == 1 { format!("{} {unit} ago", if unit == "hour" { "An" } else { "1" }) } else { format!("{n} {unit}s ago") };
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("{} {unit} ago", if unit == "hour" { "An" } else { "1" })
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
     match d {
         0..=59 => "Less than a minute ago".into(),
         60..=3599 => plural(d / 60, "minute"),
@@ -164,7 +179,10 @@ mod tests {
         r.insert("Repository", "busybox".into());
         r.insert("Tag", "latest".into());
         assert_eq!(render("{{.Repository}}:{{.Tag}}", &[r.clone()], &[]).unwrap(), "busybox:latest");
-        assert_eq!(render("table {{.Repository}}\\t{{.Tag}}", &[r.clone()], &[]).unwrap(), "REPOSITORY   TAG\nbusybox      latest");
+        assert_eq!(
+            render("table {{.Repository}}\\t{{.Tag}}", &[r.clone()], &[]).unwrap(),
+            "REPOSITORY   TAG\nbusybox      latest"
+        );
         assert_eq!(render("table {{.Tag}}", &[r.clone()], &[("Tag", "LABEL")]).unwrap(), "LABEL\nlatest");
         assert_eq!(render("{{json .}}", &[r.clone()], &[]).unwrap(), r#"{"Repository":"busybox","Tag":"latest"}"#);
         assert!(render("{{.Nope}}", &[r], &[]).unwrap_err().contains("can't evaluate field Nope"));

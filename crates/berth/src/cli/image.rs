@@ -133,7 +133,10 @@ pub enum ImageCmd {
     /// Remove images.
     Rm(RmiArgs),
     /// Create a tag TARGET that refers to SOURCE.
-    Tag { source: String, target: String },
+    Tag {
+        source: String,
+        target: String,
+    },
     /// Detailed information on images, as JSON.
     Inspect {
         #[arg(required = true)]
@@ -165,13 +168,11 @@ pub enum ImageCmd {
 }
 
 fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
-    let mut o = RegistryOptions::default();
-    o.insecure = flags.insecure || flags.tls_verify == Some(false);
-    if let Ok(t) = std::env::var("BERTH_REGISTRY_TIMEOUT").map(|s| s.parse::<u64>()) {
-        if let Ok(secs) = t {
-            o.read_timeout = Duration::from_secs(secs);
-            o.connect_timeout = Duration::from_secs(secs);
-        }
+    let mut o = RegistryOptions { insecure: flags.insecure || flags.tls_verify == Some(false), ..Default::default() };
+    // For scripts and tests that want a registry that hangs to fail fast.
+    if let Some(secs) = std::env::var("BERTH_REGISTRY_TIMEOUT").ok().and_then(|s| s.parse::<u64>().ok()) {
+        o.read_timeout = Duration::from_secs(secs);
+        o.connect_timeout = Duration::from_secs(secs);
     }
     o
 }
@@ -244,7 +245,8 @@ fn push(store: &ImageStore, a: PushArgs) -> Result<u8> {
 /// One row per tag (and one for an untagged image), newest first.
 fn image_rows(store: &ImageStore, filter: Option<&str>, no_trunc: bool) -> Result<Vec<(Row, ImageRecord)>> {
     let filter: Option<Reference> = filter.map(|f| f.parse()).transpose()?;
-    let explicit_tag = filter.as_ref().is_some_and(|_| filter.as_ref().and_then(|r| r.tag.as_deref()) != Some("latest"));
+    let explicit_tag =
+        filter.as_ref().is_some_and(|_| filter.as_ref().and_then(|r| r.tag.as_deref()) != Some("latest"));
     let now = format::now_secs();
     let mut rows = Vec::new();
     for (rec, tags) in store.images()? {
@@ -262,7 +264,10 @@ fn image_rows(store: &ImageStore, filter: Option<&str>, no_trunc: bool) -> Resul
             r
         };
         let digest_for = |name: &str| {
-            rec.repo_digests.iter().find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string)).unwrap_or_else(|| "<none>".into())
+            rec.repo_digests
+                .iter()
+                .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string))
+                .unwrap_or_else(|| "<none>".into())
         };
         if tags.is_empty() {
             if filter.is_none() {
@@ -303,8 +308,9 @@ fn images(store: &ImageStore, a: ImagesArgs) -> Result<u8> {
         }
     });
     let rows: Vec<Row> = rows.into_iter().map(|(r, _)| r).collect();
-    let text = format::render(&fmt, &rows, &[("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT")])
-        .map_err(|e| anyhow!(e))?;
+    let text =
+        format::render(&fmt, &rows, &[("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT")])
+            .map_err(|e| anyhow!(e))?;
     if !text.is_empty() {
         writeln!(out, "{text}")?;
     }
@@ -340,7 +346,8 @@ fn gc(store: &ImageStore) -> Result<u64> {
 }
 
 fn prune(store: &ImageStore, all: bool) -> Result<u8> {
-    let victims: Vec<image::Digest> = if all { store.images()?.into_iter().map(|(r, _)| r.id).collect() } else { store.dangling()? };
+    let victims: Vec<image::Digest> =
+        if all { store.images()?.into_iter().map(|(r, _)| r.id).collect() } else { store.dangling()? };
     let in_use = image::snapshot::layers_in_use(store)?;
     let mut deleted = Vec::new();
     for id in victims {
@@ -512,8 +519,13 @@ fn save(store: &ImageStore, a: SaveArgs) -> Result<u8> {
     match &a.output {
         Some(path) => {
             let tmp = path.with_extension("berth-partial");
-            let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
-            let r = image::archive::save(store, &names, fmt, &mut f).map_err(anyhow::Error::from).and_then(|_| Ok(f.flush()?));
+            let mut f = std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+            );
+            let r = image::archive::save(store, &names, fmt, &mut f)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| Ok(f.flush()?));
             if let Err(e) = r {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e);
@@ -535,7 +547,10 @@ fn save(store: &ImageStore, a: SaveArgs) -> Result<u8> {
 fn load(store: &ImageStore, a: LoadArgs) -> Result<u8> {
     let loaded = match &a.input {
         Some(p) => {
-            let mut f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?);
+            let mut f = std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+            );
             image::archive::load(store, &mut f)?
         }
         None => {
@@ -558,10 +573,14 @@ fn import(store: &ImageStore, a: ImportArgs) -> Result<u8> {
     let tag: Option<Reference> = a.reference.as_deref().map(str::parse).transpose()?;
     let mut config = image::archive::ImportConfig { message: a.message.clone(), ..Default::default() };
     for c in &a.change {
-        let (instr, arg) = c.trim().split_once(char::is_whitespace).ok_or_else(|| anyhow!("--change {c:?}: expected INSTRUCTION ARGS"))?;
+        let (instr, arg) = c
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| anyhow!("--change {c:?}: expected INSTRUCTION ARGS"))?;
         let arg = arg.trim();
         let list = |s: &str| -> Vec<String> {
-            serde_json::from_str::<Vec<String>>(s).unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), s.to_string()])
+            serde_json::from_str::<Vec<String>>(s)
+                .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), s.to_string()])
         };
         match instr.to_ascii_uppercase().as_str() {
             "CMD" => config.cmd = Some(list(arg)),
@@ -578,8 +597,10 @@ fn import(store: &ImageStore, a: ImportArgs) -> Result<u8> {
         let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
         image::archive::import(store, &mut stdin, tag.as_ref(), config)?
     } else {
-        let mut f: Box<dyn Read> =
-            Box::new(std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file))?));
+        let mut f: Box<dyn Read> = Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file))?,
+        ));
         image::archive::import(store, &mut f, tag.as_ref(), config)?
     };
     println!("{}", rec.id);
@@ -589,7 +610,8 @@ fn import(store: &ImageStore, a: ImportArgs) -> Result<u8> {
 pub fn login(a: LoginArgs) -> Result<u8> {
     let server = a.server.clone().unwrap_or_else(|| "docker.io".into());
     let host = server.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
-    let host = if host == "index.docker.io/v1" || host == "registry-1.docker.io" { "docker.io".to_string() } else { host };
+    let host =
+        if host == "index.docker.io/v1" || host == "registry-1.docker.io" { "docker.io".to_string() } else { host };
     let username = match a.username {
         Some(u) => u,
         None => bail!("login needs --username (interactive prompts are not supported)"),

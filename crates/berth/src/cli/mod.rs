@@ -1,25 +1,68 @@
 //! Command-line surface. One module per command group.
 
+mod format;
+mod image;
+mod progress;
 mod runtime;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "Containers, images and clusters in one program")]
 pub struct Cli {
+    /// State directory for images and containers.
+    #[arg(long, default_value = "/var/lib/berth", env = "BERTH_ROOT")]
+    root: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Pull an image from a registry.
+    Pull(image::PullArgs),
+    /// Push an image to a registry.
+    Push(image::PushArgs),
+    /// Create a tag TARGET that refers to SOURCE.
+    Tag { source: String, target: String },
+    /// List images.
+    Images(image::ImagesArgs),
+    /// Remove images.
+    Rmi(image::RmiArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image::ImageCmd),
+    /// Save images to a tar archive (docker-archive or OCI layout).
+    Save(image::SaveArgs),
+    /// Load images from a tar archive.
+    Load(image::LoadArgs),
+    /// Create an image from a rootfs tarball.
+    Import(image::ImportArgs),
+    /// Log in to a registry.
+    Login(image::LoginArgs),
+    /// Log out from a registry.
+    Logout { server: Option<String> },
     /// The OCI runtime, with runc's commands and flags, on bundle directories.
     Runtime(runtime::RuntimeArgs),
 }
 
 /// Runs a command; the result is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let root = cli.root;
     match cli.command {
+        Command::Pull(a) => image::run(&root, image::ImageCmd::Pull(a)),
+        Command::Push(a) => image::run(&root, image::ImageCmd::Push(a)),
+        Command::Tag { source, target } => image::run(&root, image::ImageCmd::Tag { source, target }),
+        Command::Images(a) => image::run(&root, image::ImageCmd::Ls(a)),
+        Command::Rmi(a) => image::run(&root, image::ImageCmd::Rm(a)),
+        Command::Image(c) => image::run(&root, c),
+        Command::Save(a) => image::run(&root, image::ImageCmd::Save(a)),
+        Command::Load(a) => image::run(&root, image::ImageCmd::Load(a)),
+        Command::Import(a) => image::run(&root, image::ImageCmd::Import(a)),
+        Command::Login(a) => image::login(a),
+        Command::Logout { server } => image::logout(server),
         Command::Runtime(args) => runtime::run(args),
     }
 }

@@ -20,7 +20,10 @@ impl Display {
         if quiet {
             Display::Silent
         } else if std::io::stdout().is_terminal() {
-            Display::Bars { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()), bars: Mutex::new(HashMap::new()) }
+            Display::Bars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+                bars: Mutex::new(HashMap::new()),
+            }
         } else {
             Display::Lines { last: Mutex::new(HashMap::new()) }
         }
@@ -57,7 +60,10 @@ impl Progress for Display {
                 let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
                 let bar = bars.entry(id.to_string()).or_insert_with(|| {
                     let b = multi.add(ProgressBar::new(0));
-                    b.set_style(ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                    b.set_style(
+                        ProgressStyle::with_template("{prefix}: {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
                     b.set_prefix(id.to_string());
                     b
                 });
@@ -75,9 +81,19 @@ impl Progress for Display {
                         bar.set_message(text(&event));
                     }
                     _ => {
-                        bar.set_style(ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                        bar.set_style(
+                            ProgressStyle::with_template("{prefix}: {msg}")
+                                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        );
                         bar.set_message(text(&event));
-                        if matches!(event, Event::PullComplete | Event::AlreadyExists | Event::Pushed | Event::LayerExists | Event::Mounted { .. }) {
+                        if matches!(
+                            event,
+                            Event::PullComplete
+                                | Event::AlreadyExists
+                                | Event::Pushed
+                                | Event::LayerExists
+                                | Event::Mounted { .. }
+                        ) {
                             bar.finish();
                         }
                     }

@@ -8,8 +8,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use crate::config::{History, ImageConfig, RootFs, RunConfig};
+use serde::Serialize;
+use serde_json::ser::CharEscape;
+
 use crate::content::BlobWriter;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layer;
 use crate::manifest::{media, Compression, Descriptor, Manifest, Platform};
@@ -63,29 +66,22 @@ pub fn import(
 
     let created = rfc3339_now();
     let platform = Platform::host();
-    let image_config = ImageConfig {
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone(),
-        created: Some(created.clone()),
-        author: None,
-        config: RunConfig {
-            env: (!config.env.is_empty()).then(|| config.env.clone()),
-            entrypoint: config.entrypoint.clone(),
-            cmd: config.cmd.clone(),
-            working_dir: config.workdir.clone(),
-            ..RunConfig::default()
+    let comment = config.message.clone().unwrap_or_else(|| "Imported from tarball".into());
+    let image_config = GoImage {
+        created: &created,
+        architecture: &platform.architecture,
+        os: &platform.os,
+        variant: platform.variant.as_deref(),
+        config: GoConfig {
+            env: &config.env,
+            entrypoint: config.entrypoint.as_deref().unwrap_or_default(),
+            cmd: config.cmd.as_deref().unwrap_or_default(),
+            working_dir: config.workdir.as_deref().unwrap_or_default(),
         },
-        rootfs: RootFs { kind: "layers".into(), diff_ids: vec![diff_id] },
-        history: vec![History {
-            created: Some(created.clone()),
-            created_by: Some("berth import".into()),
-            author: None,
-            comment: Some(config.message.clone().unwrap_or_else(|| "Imported from tarball".into())),
-            empty_layer: false,
-        }],
+        rootfs: GoRootFs { kind: "layers", diff_ids: std::slice::from_ref(&diff_id) },
+        history: [GoHistory { created: &created, created_by: "berth import", comment: &comment }],
     };
-    let config_bytes = serde_json::to_vec(&image_config).map_err(|e| Error::Invalid(e.to_string()))?;
+    let config_bytes = go_json(&image_config)?;
     let id = store.content().put(&config_bytes)?;
     let manifest = Manifest {
         schema_version: 2,
@@ -151,5 +147,127 @@ impl Drop for Staging {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+// ---- the config, as Go writes it ----
+//
+// Peers written in Go (skopeo, containerd, podman) re-encode a config with
+// `json.Marshal` of the image-spec structs when they convert an image from
+// docker to OCI. An imported image's config is written exactly that way
+// (field order, omitted empty fields, Go's string escapes, RFC 3339 with
+// trailing zeros trimmed), so such a conversion gives back the same bytes
+// and the image keeps its id.
+
+#[derive(Serialize)]
+struct GoImage<'a> {
+    created: &'a str,
+    architecture: &'a str,
+    os: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+    config: GoConfig<'a>,
+    rootfs: GoRootFs<'a>,
+    history: [GoHistory<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GoConfig<'a> {
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    env: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    entrypoint: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    cmd: &'a [String],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    working_dir: &'a str,
+}
+
+#[derive(Serialize)]
+struct GoRootFs<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    diff_ids: &'a [Digest],
+}
+
+#[derive(Serialize)]
+struct GoHistory<'a> {
+    created: &'a str,
+    created_by: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    comment: &'a str,
+}
+
+/// JSON as Go's encoding/json writes it: compact, `<`, `>`, `&`, U+2028 and
+/// U+2029 escaped, and control characters other than \n, \r, \t as \u00XX.
+fn go_json(value: &impl Serialize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
+    value.serialize(&mut ser).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok(out)
+}
+
+struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        let mut rest = fragment;
+        while let Some(i) = rest.find(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+            w.write_all(&rest.as_bytes()[..i])?;
+            let c = rest[i..].chars().next().unwrap_or_default();
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + Write>(&mut self, w: &mut W, escape: CharEscape) -> io::Result<()> {
+        let s: &[u8] = match escape {
+            CharEscape::Quote => b"\\\"",
+            CharEscape::ReverseSolidus => b"\\\\",
+            CharEscape::Solidus => b"/",
+            CharEscape::LineFeed => b"\\n",
+            CharEscape::CarriageReturn => b"\\r",
+            CharEscape::Tab => b"\\t",
+            CharEscape::Backspace => b"\\u0008",
+            CharEscape::FormFeed => b"\\u000c",
+            CharEscape::AsciiControl(c) => return write!(w, "\\u{:04x}", c),
+        };
+        w.write_all(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_escaped_like_go() {
+        let v = serde_json::json!({"s": "a<b>&c\u{2028}\"\\\n\t\u{8}\u{c}\u{1}é/"});
+        assert_eq!(
+            String::from_utf8(go_json(&v).unwrap()).unwrap(),
+            r#"{"s":"a\u003cb\u003e\u0026c\u2028\"\\\n\t\u0008\u000c\u0001é/"}"#
+        );
+    }
+
+    #[test]
+    fn empty_fields_are_left_out_as_go_does() {
+        let d = Digest::of(b"x");
+        let img = GoImage {
+            created: "2024-01-01T00:00:00Z",
+            architecture: "amd64",
+            os: "linux",
+            variant: None,
+            config: GoConfig { env: &[], entrypoint: &[], cmd: &["sh".to_string()], working_dir: "" },
+            rootfs: GoRootFs { kind: "layers", diff_ids: std::slice::from_ref(&d) },
+            history: [GoHistory { created: "2024-01-01T00:00:00Z", created_by: "berth import", comment: "" }],
+        };
+        assert_eq!(
+            String::from_utf8(go_json(&img).unwrap()).unwrap(),
+            format!(
+                r#"{{"created":"2024-01-01T00:00:00Z","architecture":"amd64","os":"linux","config":{{"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["{d}"]}},"history":[{{"created":"2024-01-01T00:00:00Z","created_by":"berth import"}}]}}"#
+            )
+        );
     }
 }

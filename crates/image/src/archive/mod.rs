@@ -130,6 +130,17 @@ pub fn load(store: &ImageStore, input: &mut dyn Read) -> Result<Vec<Loaded>> {
         return Err(not_an_archive("it has neither manifest.json (docker-archive) nor index.json (OCI layout)"));
     };
     merge_plans(&mut plans);
+    // An image the store already has keeps its record (its manifest, and the
+    // repo digests that name it): the archive only adds tags.
+    for p in &mut plans {
+        if let Ok(existing) = store.resolve(&p.record.id.to_string()) {
+            if existing.id == p.record.id && existing.layers.iter().all(|l| store.content().exists(&l.blob.digest)) {
+                p.record = existing;
+                p.files.clear();
+                p.docs.clear();
+            }
+        }
+    }
     for p in &plans {
         for path in &p.files {
             files.publish(store, path)?;
@@ -314,7 +325,8 @@ fn layer_compression(l: &LayerRecord) -> Compression {
     Compression::of_layer(&l.blob.media_type).unwrap_or(Compression::Gzip)
 }
 
-/// Now, in RFC 3339 with nanoseconds, as docker writes `created`.
+/// Now, in RFC 3339 with nanoseconds, trailing zeros trimmed (Go's
+/// RFC3339Nano, as docker and the OCI tools write `created`).
 fn rfc3339_now() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
@@ -333,7 +345,9 @@ fn rfc3339(secs: i64, nanos: u32) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let fraction = format!(".{nanos:09}");
+    let fraction = fraction.trim_end_matches('0').trim_end_matches('.');
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -342,7 +356,8 @@ mod tests {
 
     #[test]
     fn rfc3339_dates() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(0, 120_000_000), "1970-01-01T00:00:00.12Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(rfc3339(1_700_000_000, 123_456_789), "2023-11-14T22:13:20.123456789Z");
     }

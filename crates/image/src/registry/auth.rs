@@ -168,7 +168,8 @@ pub fn parse_token_response(body: &[u8]) -> Result<Token, String> {
         access_token: Option<String>,
         expires_in: Option<u64>,
     }
-    let a: Answer = serde_json::from_slice(body).map_err(|e| format!("the token server's answer is not valid JSON: {e}"))?;
+    let a: Answer =
+        serde_json::from_slice(body).map_err(|e| format!("the token server's answer is not valid JSON: {e}"))?;
     let token = a
         .token
         .filter(|t| !t.is_empty())
@@ -287,7 +288,10 @@ mod tests {
         let schemes: Vec<&str> = c.iter().map(|c| c.scheme.as_str()).collect();
         assert_eq!(schemes, ["basic", "bearer", "digest"]);
         assert_eq!(params(&c[0]), [("realm", "Registry Realm")]);
-        assert_eq!(params(&c[1]), [("error", "insufficient_scope"), ("realm", "http://a/t?x=1,2"), ("service", "plain")]);
+        assert_eq!(
+            params(&c[1]),
+            [("error", "insufficient_scope"), ("realm", "http://a/t?x=1,2"), ("service", "plain")]
+        );
         assert_eq!(params(&c[2]), [("nonce", "abc"), ("realm", r#"a "quoted" b"#)]);
         assert_eq!(pick_challenge(&c).unwrap().scheme, "bearer");
         assert_eq!(c[1].general().params.len(), 2, "error is dropped from the remembered challenge");
@@ -295,11 +299,23 @@ mod tests {
 
     #[test]
     fn odd_headers_do_not_panic_or_loop() {
-        for h in ["", ",,,", "Bearer", "Bearer realm=", "Bearer realm=\"unterminated", "Negotiate abc==", "=,=,\"", "Basic realm=\"x\",,,Bearer"] {
+        for h in [
+            "",
+            ",,,",
+            "Bearer",
+            "Bearer realm=",
+            "Bearer realm=\"unterminated",
+            "Negotiate abc==",
+            "=,=,\"",
+            "Basic realm=\"x\",,,Bearer",
+        ] {
             let _ = parse_challenges(h);
         }
         let c = parse_challenges("Negotiate abc==, Basic realm=x");
-        assert_eq!(pick_challenge(&c).unwrap(), Challenge { scheme: "basic".into(), params: [("realm".into(), "x".into())].into() });
+        assert_eq!(
+            pick_challenge(&c).unwrap(),
+            Challenge { scheme: "basic".into(), params: [("realm".into(), "x".into())].into() }
+        );
         assert_eq!(parse_challenges("Bearer")[0].params.len(), 0);
         // A Bearer challenge without a realm cannot be answered.
         assert_eq!(pick_challenge(&parse_challenges("Bearer service=x")), None);
@@ -309,7 +325,10 @@ mod tests {
     fn scopes_for_pull_push_and_mount() {
         assert_eq!(pull_scopes("library/busybox"), ["repository:library/busybox:pull"]);
         assert_eq!(push_scopes("team/app", None), ["repository:team/app:pull,push"]);
-        assert_eq!(push_scopes("team/app", Some("base/img")), ["repository:team/app:pull,push", "repository:base/img:pull"]);
+        assert_eq!(
+            push_scopes("team/app", Some("base/img")),
+            ["repository:team/app:pull,push", "repository:base/img:pull"]
+        );
         assert_eq!(push_scopes("team/app", Some("team/app")), ["repository:team/app:pull,push"]);
         let ch = &parse_challenges(r#"Bearer realm="r",scope="repository:team/app:pull repository:x:pull""#)[0];
         assert_eq!(token_scopes(&pull_scopes("team/app"), ch), ["repository:team/app:pull", "repository:x:pull"]);
@@ -324,16 +343,23 @@ mod tests {
         );
         assert_eq!(token_query(None, &[], None), "");
         let f = token_form(Some("s"), &pull_scopes("a"), "rt/1", "berth");
-        assert_eq!(f, "grant_type=refresh_token&refresh_token=rt%2F1&client_id=berth&service=s&scope=repository%3Aa%3Apull");
+        assert_eq!(
+            f,
+            "grant_type=refresh_token&refresh_token=rt%2F1&client_id=berth&service=s&scope=repository%3Aa%3Apull"
+        );
     }
 
     #[test]
     fn token_responses() {
-        let t = parse_token_response(br#"{"token":"abc","expires_in":300,"issued_at":"2024-01-01T00:00:00Z"}"#).unwrap();
+        let t =
+            parse_token_response(br#"{"token":"abc","expires_in":300,"issued_at":"2024-01-01T00:00:00Z"}"#).unwrap();
         assert_eq!(t, Token { token: "abc".into(), lifetime: Duration::from_secs(300) });
         let t = parse_token_response(br#"{"access_token":"xyz"}"#).unwrap();
         assert_eq!(t, Token { token: "xyz".into(), lifetime: Duration::from_secs(60) });
-        assert_eq!(parse_token_response(br#"{"token":"","access_token":"b","expires_in":5}"#).unwrap().lifetime, Duration::from_secs(60));
+        assert_eq!(
+            parse_token_response(br#"{"token":"","access_token":"b","expires_in":5}"#).unwrap().lifetime,
+            Duration::from_secs(60)
+        );
         assert!(parse_token_response(br#"{"token":""}"#).unwrap_err().contains("no token"));
         assert!(parse_token_response(b"<html>").unwrap_err().contains("not valid JSON"));
         assert!(parse_token_response(b"{\"token\":\"a\\nb\"}").is_err());

@@ -156,10 +156,28 @@ mod tests {
 
     #[test]
     fn plain_http_only_for_loopback_or_insecure() {
-        for local in ["localhost", "localhost:5000", "LOCALHOST:1", "127.0.0.1", "127.0.0.1:5000", "127.3.4.5:80", "[::1]:5000", "::1", "[::1]"] {
+        for local in [
+            "localhost",
+            "localhost:5000",
+            "LOCALHOST:1",
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "127.3.4.5:80",
+            "[::1]:5000",
+            "::1",
+            "[::1]",
+        ] {
             assert!(use_plain_http(local, false), "{local}");
         }
-        for remote in ["docker.io", "ghcr.io", "10.0.0.1:5000", "128.0.0.1", "[::2]:5000", "localhost.example.com", "my-localhost"] {
+        for remote in [
+            "docker.io",
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "128.0.0.1",
+            "[::2]:5000",
+            "localhost.example.com",
+            "my-localhost",
+        ] {
             assert!(!use_plain_http(remote, false), "{remote}");
             assert!(use_plain_http(remote, true), "{remote}");
         }
@@ -189,7 +207,10 @@ mod tests {
         let base = "http://127.0.0.1:5000/v2/app/blobs/uploads/?a=b";
         assert_eq!(resolve(base, "https://s3.example.com/x?sig=1"), "https://s3.example.com/x?sig=1");
         assert_eq!(resolve(base, "//cdn.example.com/y"), "http://cdn.example.com/y");
-        assert_eq!(resolve(base, "/v2/app/blobs/uploads/u1?_state=z"), "http://127.0.0.1:5000/v2/app/blobs/uploads/u1?_state=z");
+        assert_eq!(
+            resolve(base, "/v2/app/blobs/uploads/u1?_state=z"),
+            "http://127.0.0.1:5000/v2/app/blobs/uploads/u1?_state=z"
+        );
         assert_eq!(resolve(base, "u2"), "http://127.0.0.1:5000/v2/app/blobs/uploads/u2");
         assert_eq!(resolve("http://h", "u3"), "http://h/u3");
         assert_eq!(resolve("http://h/a/b", "c"), "http://h/a/c");
