@@ -36,7 +36,7 @@ pub struct Unpacked {
 }
 
 /// Wraps a layer stream in its decompressor.
-pub fn decompress<'a, R: Read + 'a>(stream: R, compression: Compression) -> Result<Box<dyn Read + 'a>> {
+pub fn decompress<'a, R: Read + Send + 'a>(stream: R, compression: Compression) -> Result<Box<dyn Read + Send + 'a>> {
     Ok(match compression {
         Compression::None => Box::new(stream),
         Compression::Gzip => {
@@ -51,27 +51,156 @@ pub fn decompress<'a, R: Read + 'a>(stream: R, compression: Compression) -> Resu
 
 /// Unpacks the (possibly compressed) tar `stream` into `dest`, an empty
 /// directory. `layer` names the layer in errors.
-pub fn unpack(stream: impl Read, compression: Compression, dest: &Path, layer: &str) -> Result<Unpacked> {
-    let plain = decompress(stream, compression)?;
-    let mut hashing = HashingReader::new(plain);
+///
+/// Two stages on two threads, joined by a small bounded channel: one reads
+/// the stream (in a pull: the network, the compressed digest and the blob
+/// file behind it), decompresses and hashes the diff ID; the other parses the
+/// tar and writes files. Each stage is about half the work.
+pub fn unpack(stream: impl Read + Send, compression: Compression, dest: &Path, layer: &str) -> Result<Unpacked> {
     let root = inroot::open_root(dest).map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
     let mut u =
         Unpacker { root: root.as_raw_fd(), layer, as_root: is_root(), parent: None, dirs: VecDeque::new(), entries: 0 };
-    {
-        let mut archive = tar::Archive::new(&mut hashing);
-        let entries = archive.entries().map_err(|e| u.err("", format!("reading the tar stream: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| u.stream_err(e))?;
-            u.entry(&mut entry)?;
-            u.entries += 1;
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+        let producer = s.spawn(move || -> Result<()> {
+            let mut plain = decompress(stream, compression)?;
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                match read_full(&mut plain, &mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.send(Ok(buf)).is_err() {
+                            return Ok(()); // the tar side stopped (an error of its own)
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                        return Err(Error::Layer {
+                            layer: layer.to_string(),
+                            entry: String::new(),
+                            reason: format!("corrupt or truncated layer stream: {e}"),
+                        });
+                    }
+                }
+            }
+        });
+        // The diff ID is hashed on this side, which balances the two threads
+        // (decompression is the heavier stage).
+        let mut reader = HashingReader::new(ChannelReader { rx, buf: Vec::new(), pos: 0 });
+        let consumed = (|| -> Result<()> {
+            let mut archive = tar::Archive::new(&mut reader);
+            let entries = archive.entries().map_err(|e| u.err("", format!("reading the tar stream: {e}")))?;
+            for entry in entries {
+                let mut entry = entry.map_err(|e| u.stream_err(e))?;
+                u.entry(&mut entry)?;
+                u.entries += 1;
+            }
+            // The diff ID covers the whole stream, the tar trailer included.
+            io::copy(&mut reader, &mut io::sink()).map_err(|e| u.stream_err(e))?;
+            Ok(())
+        })();
+        let (diff_id, size) = reader.finish();
+        let produced = producer.join().unwrap_or_else(|_| Err(Error::Invalid("layer decompression panicked".into())));
+        // A stream error explains a tar error, so it is the one reported.
+        produced?;
+        consumed?;
+        u.finish_dirs()?;
+        Ok(Unpacked { diff_id, size, entries: u.entries })
+    })
+}
+
+const CHUNK: usize = 256 << 10;
+/// Chunks in flight between two stages: 8 MiB, enough to ride out a run of
+/// small files on one side and a large file on the other, small enough that
+/// a pull's memory stays flat whatever the layer size.
+const DEPTH: usize = 32;
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    // The diff ID covers the whole stream, including the tar trailer padding.
-    io::copy(&mut hashing, &mut io::sink()).map_err(|e| u.stream_err(e))?;
-    u.finish_dirs()?;
-    let entries = u.entries;
-    let (diff_id, size) = hashing.finish();
-    Ok(Unpacked { diff_id, size, entries })
+    Ok(n)
+}
+
+/// Runs `f` over `reader` while another thread does the reading (in a pull:
+/// the network, hashing and writing the blob), so that work overlaps with
+/// what `f` does with the bytes. Returns `f`'s result and the reader, which
+/// has been read to its end unless `f` stopped early or reading failed.
+pub fn with_readahead<R: Read + Send, T>(reader: R, f: impl FnOnce(&mut ChannelReader) -> T) -> (T, io::Result<R>) {
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+        let reading = s.spawn(move || -> io::Result<R> {
+            let mut reader = reader;
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                match read_full(&mut reader, &mut buf) {
+                    Ok(0) => return Ok(reader),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.send(Ok(buf)).is_err() {
+                            return Ok(reader);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                        return Err(e);
+                    }
+                }
+            }
+        });
+        let mut channel = ChannelReader { rx, buf: Vec::new(), pos: 0 };
+        let out = f(&mut channel);
+        drop(channel);
+        let reader = reading.join().unwrap_or_else(|_| Err(io::Error::other("the reading thread panicked")));
+        (out, reader)
+    })
+}
+
+/// Reads the chunks another thread sends.
+pub struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Copies a file's data with large writes; read errors are the stream's
+/// (truncated, corrupt), write errors the disk's.
+fn copy_data(from: &mut impl Read, to: &mut std::fs::File) -> std::result::Result<(), (bool, io::Error)> {
+    use std::io::Write;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = read_full(from, &mut buf).map_err(|e| (true, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).map_err(|e| (false, e))?;
+    }
 }
 
 fn is_root() -> bool {
@@ -212,8 +341,8 @@ impl Unpacker<'_> {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let fd = create_file(pfd, &cname).map_err(|e| self.err(&shown, format!("create: {e}")))?;
                 let mut f = std::fs::File::from(fd);
-                io::copy(entry, &mut f).map_err(|e| {
-                    if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
+                copy_data(entry, &mut f).map_err(|(stream, e)| {
+                    if stream {
                         self.stream_err(e)
                     } else {
                         self.err(&shown, format!("write: {e}"))
@@ -468,7 +597,7 @@ pub fn ensure_unpacked(store: &crate::ImageStore, layers: &[crate::LayerRecord])
 /// publishes it under its chain ID.
 pub fn unpack_layer(
     store: &crate::ImageStore,
-    stream: impl Read,
+    stream: impl Read + Send,
     compression: Compression,
     l: &crate::LayerRecord,
 ) -> Result<Unpacked> {
@@ -505,7 +634,7 @@ impl Drop for Staged {
 
 pub fn stage_layer(
     store: &crate::ImageStore,
-    stream: impl Read,
+    stream: impl Read + Send,
     compression: Compression,
     l: &crate::LayerRecord,
 ) -> Result<Staged> {

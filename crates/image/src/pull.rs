@@ -173,9 +173,13 @@ fn fetch_layer(
     }
     let body = client.get_blob(repo, &l.blob.digest)?;
     let writer = store.content().writer(Some(l.blob.digest.clone()), Some(l.blob.size))?;
-    let mut tee = Tee { body, writer: Some(writer), seen: 0, total: l.blob.size, id, progress, last: 0 };
-    let staged = layer::stage_layer(store, &mut tee, compression, l)?;
-    // The decompressor may stop before the end (trailing padding): drain.
+    let tee = Tee { body, writer: Some(writer), seen: 0, total: l.blob.size, id, progress, last: 0 };
+    // Three stages overlap: download + blob digest + blob file (here, on the
+    // read-ahead thread), decompression + diff digest, and the tar itself.
+    let (staged, tee) = layer::with_readahead(tee, |r| layer::stage_layer(store, r, compression, l));
+    let mut tee = tee.map_err(|e| Error::io(format!("downloading {}", l.blob.digest), e))?;
+    let staged = staged?;
+    // Whatever the unpacker did not need (padding after the tar) still counts.
     io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::io(format!("downloading {}", l.blob.digest), e))?;
     let writer = tee.writer.take().ok_or_else(|| Error::Invalid("blob writer gone".into()))?;
     writer.commit()?;

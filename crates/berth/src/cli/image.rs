@@ -554,7 +554,7 @@ fn load(store: &ImageStore, a: LoadArgs) -> Result<u8> {
             image::archive::load(store, &mut f)?
         }
         None => {
-            let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+            let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
             image::archive::load(store, &mut stdin)?
         }
     };
@@ -594,10 +594,10 @@ fn import(store: &ImageStore, a: ImportArgs) -> Result<u8> {
         }
     }
     let rec = if a.file == "-" {
-        let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+        let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
         image::archive::import(store, &mut stdin, tag.as_ref(), config)?
     } else {
-        let mut f: Box<dyn Read> = Box::new(std::io::BufReader::with_capacity(
+        let mut f: Box<dyn Read + Send> = Box::new(std::io::BufReader::with_capacity(
             1 << 20,
             std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file))?,
         ));

@@ -37,7 +37,7 @@ pub struct ImportConfig {
 /// bytes) as a one-layer image for this host's platform, tagged `tag`.
 pub fn import(
     store: &ImageStore,
-    rootfs_tar: &mut dyn Read,
+    rootfs_tar: &mut (dyn Read + Send),
     tag: Option<&Reference>,
     config: ImportConfig,
 ) -> Result<ImageRecord> {
@@ -110,7 +110,7 @@ pub fn import(
 /// Hands the plain tar to the unpacker and writes every byte it reads into
 /// the gzip encoder of the layer blob.
 struct Tee<'a> {
-    inner: Box<dyn Read + 'a>,
+    inner: Box<dyn Read + Send + 'a>,
     gzip: flate2::write::GzEncoder<BlobWriter>,
     /// A failed write to the blob, reported as such rather than as a bad tar.
     failed: Option<io::Error>,

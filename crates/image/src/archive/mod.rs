@@ -120,7 +120,7 @@ fn select(store: &ImageStore, names: &[&str]) -> Result<Vec<Selected>> {
 /// stores its images: blobs verified as they are copied, layers unpacked,
 /// records and tags written. Nothing is recorded unless every image checks
 /// out; blobs that were verified stay (they are content-addressed).
-pub fn load(store: &ImageStore, input: &mut dyn Read) -> Result<Vec<Loaded>> {
+pub fn load(store: &ImageStore, input: &mut (dyn Read + Send)) -> Result<Vec<Loaded>> {
     let mut files = read::collect(store, input)?;
     let mut plans = if files.is_oci() {
         oci::plan(store, &mut files)?
@@ -209,7 +209,7 @@ fn bad(file: &str, why: impl std::fmt::Display) -> Error {
 }
 
 /// `input`, decompressed if its first bytes say gzip or zstd.
-fn sniffed<'a>(input: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>> {
+fn sniffed<'a>(input: &'a mut (dyn Read + Send)) -> Result<Box<dyn Read + Send + 'a>> {
     let mut head = [0u8; 4];
     let mut n = 0;
     while n < head.len() {

@@ -45,7 +45,7 @@ pub(super) struct Files {
     links: BTreeMap<String, String>,
 }
 
-pub(super) fn collect(store: &ImageStore, input: &mut dyn Read) -> Result<Files> {
+pub(super) fn collect(store: &ImageStore, input: &mut (dyn Read + Send)) -> Result<Files> {
     let stream = sniffed(input)?;
     let mut archive = tar::Archive::new(stream);
     let mut files = Files { files: BTreeMap::new(), links: BTreeMap::new() };
