@@ -411,6 +411,23 @@ fn a_blob_whose_content_does_not_match_its_digest() {
 }
 
 #[test]
+fn a_manifest_that_names_a_missing_blob() {
+    let reg = Registry::start();
+    let (dir, manifest, _) = layout(None);
+    oci::skopeo_push(dir.path(), "v1", &format!("{}/missing:1", reg.addr), &[]);
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("blobs/sha256").join(&manifest[7..])).unwrap()).unwrap();
+    let layer_hex = m["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
+    std::fs::remove_file(reg.blob_data(&layer_hex)).unwrap();
+    let b = Berth::new();
+    let out = b.run(&["pull", &format!("{}/missing:1", reg.addr)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&layer_hex[..12]) || stderr(&out).contains("blob unknown"), "{}", stderr(&out));
+    assert!(b.ok(&["images", "-q"]).trim().is_empty());
+    b.assert_no_partial_state();
+}
+
+#[test]
 fn a_registry_that_fails_or_hangs() {
     // A server that answers 500 to everything, and one that never answers.
     let failing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -57,9 +57,19 @@ pub fn decompress<'a, R: Read + Send + 'a>(stream: R, compression: Compression) 
 /// file behind it), decompresses and hashes the diff ID; the other parses the
 /// tar and writes files. Each stage is about half the work.
 pub fn unpack(stream: impl Read + Send, compression: Compression, dest: &Path, layer: &str) -> Result<Unpacked> {
+    unpack_with(stream, compression, dest, layer, is_root())
+}
+
+/// `unpack`, saying whether we may create devices and set owners (root).
+fn unpack_with(
+    stream: impl Read + Send,
+    compression: Compression,
+    dest: &Path,
+    layer: &str,
+    as_root: bool,
+) -> Result<Unpacked> {
     let root = inroot::open_root(dest).map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
-    let mut u =
-        Unpacker { root: root.as_raw_fd(), layer, as_root: is_root(), parent: None, dirs: VecDeque::new(), entries: 0 };
+    let mut u = Unpacker { root: root.as_raw_fd(), layer, as_root, parent: None, dirs: VecDeque::new(), entries: 0 };
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
         let producer = s.spawn(move || -> Result<()> {
@@ -746,6 +756,19 @@ mod tests {
         assert!(std::fs::metadata(l.join("dev/null")).unwrap().file_type().is_char_device());
         assert_eq!(std::fs::metadata(l.join("etc")).unwrap().mtime(), 1_000_000, "dir times set last");
         nothing_outside(&d);
+    }
+
+    #[test]
+    fn device_nodes_need_root() {
+        let tar = Tar::new().raw("dev/sda", tar::EntryType::Block, None, b"", 0o660).bytes();
+        let d = tempfile::tempdir().unwrap();
+        let e = unpack_with(&tar[..], Compression::None, d.path(), "test", false).unwrap_err();
+        assert_eq!(e.to_string(), "layer test: entry \"dev/sda\": device nodes need root");
+        assert!(!d.path().join("dev/sda").exists());
+        // A FIFO is no device: fine without root.
+        let tar = Tar::new().raw("run/fifo", tar::EntryType::Fifo, None, b"", 0o600).bytes();
+        let d = tempfile::tempdir().unwrap();
+        unpack_with(&tar[..], Compression::None, d.path(), "test", false).unwrap();
     }
 
     #[test]
