@@ -249,8 +249,7 @@ fn uid_mapping_in_a_user_namespace() {
     std::fs::set_permissions(shared.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let rt = Rt::new();
     let b = bundle(&["sh", "-c", "id -u; cat /proc/self/uid_map; touch /shared/file"]);
-    // As with podman's user namespaces, the rootfs belongs to the mapped ids.
-    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(b.rootfs()).status().unwrap().success());
+    chown_rootfs(&b);
     b.edit(|c| {
         c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
@@ -271,6 +270,27 @@ fn uid_mapping_in_a_user_namespace() {
     assert_eq!((meta.uid(), meta.gid()), (100000, 100000), "a file made by root inside belongs to the mapped host id");
 }
 
+/// A running "pod sandbox": sleep in a new user namespace mapped to 100000,
+/// with its own network namespace. Returns its bundle, id and pid.
+fn start_userns_sandbox(rt: &Rt) -> (Bundle, String, i64) {
+    let sandbox = bundle(&["sleep", "60"]);
+    chown_rootfs(&sandbox);
+    sandbox.edit(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let sid = unique("sandbox");
+    rt.create_and_start(&sandbox, &sid);
+    let spid = rt.state(&sid)["pid"].as_i64().unwrap();
+    (sandbox, sid, spid)
+}
+
+/// As with podman's user namespaces, the rootfs belongs to the mapped ids.
+fn chown_rootfs(b: &Bundle) {
+    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(b.rootfs()).status().unwrap().success());
+}
+
 #[test]
 fn joining_a_pod_sandboxes_user_and_network_namespaces_with_a_new_pid_namespace() {
     // A "sandbox" container owns a user namespace (mapped to 100000) and a
@@ -278,20 +298,10 @@ fn joining_a_pod_sandboxes_user_and_network_namespaces_with_a_new_pid_namespace(
     // pid, mount, ipc and uts namespaces, owned by the joined user namespace,
     // so its root can still mount its own /proc.
     let rt = Rt::new();
-    let userns = |c: &mut serde_json::Value| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    };
-    let sandbox = bundle(&["sleep", "60"]);
-    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(sandbox.rootfs()).status().unwrap().success());
-    sandbox.edit(userns);
-    let sid = unique("sandbox");
-    rt.create_and_start(&sandbox, &sid);
-    let spid = rt.state(&sid)["pid"].as_i64().unwrap();
+    let (sandbox, sid, spid) = start_userns_sandbox(&rt);
 
     let b = bundle(&["sh", "-c", "echo $$; cat /proc/self/uid_map; ls /proc | grep -c '^[0-9]'"]);
-    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(b.rootfs()).status().unwrap().success());
+    chown_rootfs(&b);
     b.edit(|c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
         for n in ns.iter_mut() {
@@ -320,20 +330,10 @@ fn a_pod_member_joining_the_sandboxes_pid_namespace_is_tracked_by_its_host_pid()
     // namespace: the init comes from a second clone, and the runtime must
     // record the pid that it has in *our* pid namespace.
     let rt = Rt::new();
-    let userns = |c: &mut serde_json::Value| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    };
-    let sandbox = bundle(&["sleep", "60"]);
-    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(sandbox.rootfs()).status().unwrap().success());
-    sandbox.edit(userns);
-    let sid = unique("sandbox");
-    rt.create_and_start(&sandbox, &sid);
-    let spid = rt.state(&sid)["pid"].as_i64().unwrap();
+    let (sandbox, sid, spid) = start_userns_sandbox(&rt);
 
     let b = bundle(&["sleep", "60"]);
-    assert!(Command::new("chown").args(["-R", "100000:100000"]).arg(b.rootfs()).status().unwrap().success());
+    chown_rootfs(&b);
     b.edit(|c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
         for n in ns.iter_mut() {

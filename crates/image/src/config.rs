@@ -79,6 +79,16 @@ pub struct History {
 }
 
 impl ImageConfig {
+    /// The platform this image was built for, from its config.
+    pub fn platform(&self) -> crate::manifest::Platform {
+        crate::manifest::Platform {
+            architecture: self.architecture.clone(),
+            os: self.os.clone(),
+            os_version: None,
+            variant: self.variant.clone(),
+        }
+    }
+
     pub fn parse(bytes: &[u8], digest: &Digest) -> crate::Result<ImageConfig> {
         let c: ImageConfig = serde_json::from_slice(bytes)
             .map_err(|e| crate::Error::Config { digest: digest.clone(), reason: e.to_string() })?;

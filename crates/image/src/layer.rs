@@ -20,6 +20,7 @@ use inroot::Follow;
 
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
+use crate::io::read_full;
 use crate::manifest::Compression;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -125,19 +126,6 @@ const CHUNK: usize = 256 << 10;
 /// small files on one side and a large file on the other, small enough that
 /// a pull's memory stays flat whatever the layer size.
 const DEPTH: usize = 32;
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
 
 /// Runs `f` over `reader` while another thread does the reading (in a pull:
 /// the network, hashing and writing the blob), so that work overlaps with

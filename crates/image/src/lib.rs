@@ -6,6 +6,7 @@ pub mod config;
 pub mod content;
 pub mod digest;
 pub mod error;
+pub mod io;
 pub mod layer;
 pub mod manifest;
 pub mod progress;

@@ -80,12 +80,7 @@ pub fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions) -> Re
         index,
         repo_digests: vec![format!("{}@{digest}", reference.name())],
         layers,
-        platform: Platform {
-            architecture: config.architecture.clone(),
-            os: config.os.clone(),
-            os_version: None,
-            variant: config.variant.clone(),
-        },
+        platform: config.platform(),
         created: config.created.clone().unwrap_or_default(),
         size,
     };

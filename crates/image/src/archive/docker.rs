@@ -21,7 +21,7 @@ use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layer;
-use crate::manifest::{media, Compression, Descriptor, Manifest, Platform};
+use crate::manifest::{media, Compression, Descriptor, Manifest};
 use crate::reference::Reference;
 use crate::store::{ImageRecord, ImageStore};
 
@@ -167,12 +167,7 @@ pub(super) fn plan(store: &ImageStore, files: &mut Files) -> Result<Vec<Plan>> {
             index: None,
             repo_digests: vec![],
             layers,
-            platform: Platform {
-                architecture: config.architecture.clone(),
-                os: config.os.clone(),
-                os_version: None,
-                variant: config.variant.clone(),
-            },
+            platform: config.platform(),
             created: config.created.clone().unwrap_or_default(),
             size: 0,
         };

@@ -184,12 +184,7 @@ pub(super) fn plan(store: &ImageStore, files: &mut Files) -> Result<Vec<Plan>> {
             index: index_desc,
             repo_digests: vec![],
             layers,
-            platform: Platform {
-                architecture: config.architecture.clone(),
-                os: config.os.clone(),
-                os_version: None,
-                variant: config.variant.clone(),
-            },
+            platform: config.platform(),
             created: config.created.clone().unwrap_or_default(),
             size: 0,
         };

@@ -12,6 +12,7 @@ use super::transport::{discard, header, BodyStream, Call, Payload, Shared};
 use super::{Fetched, PushOutcome, RegistryOptions};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::io::read_full;
 use crate::manifest::media;
 
 /// Manifests are small documents; containerd refuses larger ones too, and a
@@ -110,20 +111,6 @@ fn content_type_base(value: Option<&str>) -> String {
 /// The registry's digest header, when it is one we can check against.
 fn digest_header(resp: &ureq::http::Response<ureq::Body>) -> Option<Digest> {
     header(resp, "docker-content-digest").and_then(|d| d.trim().parse().ok())
-}
-
-/// Reads until `buf` is full or the input ends.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Counts what a streamed upload has read from the caller, reports it,
