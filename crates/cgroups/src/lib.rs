@@ -39,7 +39,7 @@ use oci_spec::runtime::LinuxResources;
 
 pub use error::{Error, Result};
 pub use layout::{Layout, V1_CONTROLLERS};
-pub use stats::{CpuStats, MemoryStats, PidsStats, Stats};
+pub use stats::{CpuStats, IoStats, MemoryStats, PidsStats, Stats};
 
 /// How long `freeze`, `thaw` and `kill_all` wait for the kernel before
 /// giving up with [`Error::Timeout`].

@@ -5,6 +5,14 @@ pub struct Stats {
     pub memory: MemoryStats,
     pub cpu: CpuStats,
     pub pids: PidsStats,
+    pub io: IoStats,
+}
+
+/// Bytes read from and written to block devices, all devices summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IoStats {
+    pub read_bytes: u64,
+    pub write_bytes: u64,
 }
 
 /// Bytes.

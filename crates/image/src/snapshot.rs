@@ -237,6 +237,35 @@ fn remove_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// Copies what the image's layers hold at `subpath` into `dest`, as a
+/// container would see it (later layers over earlier ones, whiteouts
+/// applied): how a new volume is populated from the image.
+pub fn copy_image_path(store: &ImageStore, layers: &[Digest], subpath: &str, dest: &Path) -> Result<()> {
+    let rel = subpath.trim_start_matches('/');
+    for l in layers {
+        let src = store.layer_diff(l).join(rel);
+        match fs::symlink_metadata(&src) {
+            Ok(m) if m.is_dir() => {
+                if is_opaque(&src) {
+                    clear_dir(dest).map_err(|e| Error::io(format!("emptying {}", dest.display()), e))?;
+                }
+                apply_diff(&src, dest).map_err(|e| Error::io(format!("copying {subpath} from layer {l}"), e))?;
+            }
+            // A file, symlink or whiteout where the directory was: nothing below.
+            Ok(_) => clear_dir(dest).map_err(|e| Error::io(format!("emptying {}", dest.display()), e))?,
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn clear_dir(dir: &Path) -> io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        remove_any(&e?.path())?;
+    }
+    Ok(())
+}
+
 /// Copies an overlay-format diff onto `dest`, interpreting whiteouts (0/0
 /// character devices delete, opaque directories replace) the way overlayfs
 /// would show them.

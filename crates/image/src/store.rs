@@ -164,6 +164,42 @@ impl ImageStore {
         out
     }
 
+    /// A file of an image as a container would see it, read from the unpacked
+    /// layers top-down (`extra_top`, e.g. a container's upper dir, first):
+    /// the first layer with the path wins, an overlay whiteout (0/0 device)
+    /// or an opaque parent hides what is below. For small files (/etc/passwd,
+    /// /etc/group): None beyond `max` bytes, for symlinks, and for non-files.
+    pub fn read_image_file(
+        &self,
+        layers: &[Digest],
+        extra_top: Option<&Path>,
+        path: &str,
+        max: u64,
+    ) -> Option<Vec<u8>> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let rel = path.trim_start_matches('/');
+        let mut dirs: Vec<PathBuf> = extra_top.into_iter().map(Path::to_path_buf).collect();
+        dirs.extend(layers.iter().rev().map(|c| self.layer_diff(c)));
+        for d in dirs {
+            let p = d.join(rel);
+            if let Ok(m) = fs::symlink_metadata(&p) {
+                if m.file_type().is_char_device() && m.rdev() == 0 {
+                    return None;
+                }
+                if !m.is_file() || m.len() > max {
+                    return None;
+                }
+                return fs::read(&p).ok();
+            }
+            // An opaque directory on the way hides the layers below.
+            let opaque = Path::new(rel).ancestors().skip(1).any(|a| !a.as_os_str().is_empty() && is_opaque(&d.join(a)));
+            if opaque {
+                return None;
+            }
+        }
+        None
+    }
+
     // ---- records ----
 
     fn with_db<T>(&self, write: bool, f: impl FnOnce(&mut Db) -> Result<T>) -> Result<T> {
@@ -364,6 +400,15 @@ impl ImageStore {
             .map(|((b, d), c)| LayerRecord { blob: b.clone(), diff_id: d.clone(), chain_id: c })
             .collect())
     }
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
+    let mut buf = [0u8; 2];
+    // SAFETY: valid path and buffer; lgetxattr does not follow symlinks.
+    let n =
+        unsafe { libc::lgetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    n == 1 && buf[0] == b'y'
 }
 
 fn resolve_in<'a>(db: &'a Db, name: &str) -> Result<&'a ImageRecord> {

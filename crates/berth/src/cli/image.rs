@@ -391,7 +391,7 @@ fn inspect(store: &ImageStore, names: &[String], fmt: Option<&str>) -> Result<u8
     match fmt {
         Some(f) => {
             for d in &docs {
-                println!("{}", render_json_template(f, d)?);
+                println!("{}", super::template::render(f, d)?);
             }
         }
         None => println!("{}", serde_json::to_string_pretty(&docs)?),
@@ -399,35 +399,8 @@ fn inspect(store: &ImageStore, names: &[String], fmt: Option<&str>) -> Result<u8
     Ok(if missing { 1 } else { 0 })
 }
 
-/// `--format` over a JSON document: `{{.Field.Sub}}` and `{{json .Field}}`.
-fn render_json_template(f: &str, doc: &serde_json::Value) -> Result<String> {
-    let mut out = String::new();
-    let mut rest = f;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find("}}").ok_or_else(|| anyhow!("template: unclosed {{{{"))? + start;
-        let action = rest[start + 2..end].trim();
-        let (json, path) = match action.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, action),
-        };
-        let mut v = doc;
-        for part in path.trim_start_matches('.').split('.').filter(|p| !p.is_empty()) {
-            v = v.get(part).ok_or_else(|| anyhow!("template: can't evaluate field {part}"))?;
-        }
-        match (json, v) {
-            (false, serde_json::Value::String(s)) => out.push_str(s),
-            (false, serde_json::Value::Null) => out.push_str("<no value>"),
-            _ => out.push_str(&serde_json::to_string(v)?),
-        }
-        rest = &rest[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// The docker-shaped `image inspect` document.
-fn inspect_doc(store: &ImageStore, rec: &ImageRecord) -> Result<serde_json::Value> {
+pub(super) fn inspect_doc(store: &ImageStore, rec: &ImageRecord) -> Result<serde_json::Value> {
     let cfg_bytes = store.content().read(&rec.id)?;
     let cfg: serde_json::Value = serde_json::from_slice(&cfg_bytes)?;
     let tags: Vec<String> = store.tags_of(&rec.id)?.iter().map(|t| t.to_string()).collect();

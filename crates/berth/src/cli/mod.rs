@@ -1,9 +1,16 @@
 //! Command-line surface. One module per command group.
 
+mod attach;
+mod container;
+mod copy;
 mod format;
 mod image;
+mod network;
 mod progress;
 mod runtime;
+mod stats;
+mod system;
+mod template;
 
 use std::path::PathBuf;
 
@@ -21,6 +28,20 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container::ContainerCmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(network::VolumeCmd),
+    /// Manage berth: disk usage, prune, events.
+    #[command(subcommand)]
+    System(system::SystemCmd),
+    /// Get real time events.
+    Events(system::EventsArgs),
     /// Pull an image from a registry.
     Pull(image::PullArgs),
     /// Push an image to a registry.
@@ -46,12 +67,35 @@ enum Command {
     Logout { server: Option<String> },
     /// The OCI runtime, with runc's commands and flags, on bundle directories.
     Runtime(runtime::RuntimeArgs),
+    /// Processes berth starts for itself (container monitors, network DNS).
+    #[command(hide = true, subcommand)]
+    Internal(Internal),
+    /// Container commands are also top-level, as in docker (`berth run`).
+    #[command(flatten)]
+    Shortcut(container::ContainerCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum Internal {
+    Monitor {
+        id: String,
+    },
+    Dns {
+        network: String,
+    },
+    #[command(subcommand)]
+    Archive(copy::ArchiveCmd),
 }
 
 /// Runs a command; the result is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let root = cli.root;
     match cli.command {
+        Command::Container(c) | Command::Shortcut(c) => container::run(&root, c),
+        Command::Network(c) => network::network(&root, c),
+        Command::Volume(c) => network::volume(&root, c),
+        Command::System(c) => system::run(&root, c),
+        Command::Events(a) => system::events(&root, a),
         Command::Pull(a) => image::run(&root, image::ImageCmd::Pull(a)),
         Command::Push(a) => image::run(&root, image::ImageCmd::Push(a)),
         Command::Tag { source, target } => image::run(&root, image::ImageCmd::Tag { source, target }),
@@ -64,5 +108,17 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Login(a) => image::login(a),
         Command::Logout { server } => image::logout(server),
         Command::Runtime(args) => runtime::run(args),
+        Command::Internal(Internal::Monitor { id }) => Ok(engine::monitor::main(&root, &id).clamp(0, 255) as u8),
+        Command::Internal(Internal::Dns { network }) => Ok(engine::dns::main(&root, &network).clamp(0, 255) as u8),
+        Command::Internal(Internal::Archive(a)) => copy::archive(&root, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -236,7 +236,7 @@ fn create_options(c: CreateArgs) -> CreateOptions {
         console_socket: c.console_socket,
         pid_file: c.pid_file,
         preserve_fds: c.preserve_fds,
-        stdio: None,
+        ..Default::default()
     }
 }
 

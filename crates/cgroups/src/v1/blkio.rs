@@ -79,3 +79,38 @@ fn present<'a>(dir: &Path, field: &'static str, files: &[&'a str]) -> Result<&'a
         reason: format!("not supported on this host: {} are absent", files.join(" and ")),
     })
 }
+
+/// blkio.throttle.io_service_bytes: "MAJ:MIN Read N" lines (the
+/// throttle file counts on every scheduler, unlike blkio.io_service_bytes).
+pub(super) fn stats(dir: Option<&Path>) -> Result<crate::IoStats> {
+    let Some(dir) = dir else { return Ok(Default::default()) };
+    let text = crate::common::read_optional(&dir.join("blkio.throttle.io_service_bytes"))?.unwrap_or_default();
+    Ok(parse_service_bytes(&text))
+}
+
+fn parse_service_bytes(text: &str) -> crate::IoStats {
+    let mut s = crate::IoStats::default();
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(dev), Some(op), Some(n)) = (f.next(), f.next(), f.next()) else { continue };
+        if !dev.contains(':') {
+            continue;
+        }
+        let n: u64 = n.parse().unwrap_or(0);
+        match op {
+            "Read" => s.read_bytes += n,
+            "Write" => s.write_bytes += n,
+            _ => {}
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod stats_tests {
+    #[test]
+    fn service_bytes_sum_devices_and_skip_totals() {
+        let s = super::parse_service_bytes("8:0 Read 100\n8:0 Write 5\n8:16 Read 1\n8:0 Sync 9\nTotal 106\n");
+        assert_eq!((s.read_bytes, s.write_bytes), (101, 5));
+    }
+}

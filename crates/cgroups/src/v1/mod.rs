@@ -171,6 +171,7 @@ impl CgroupManager for Manager {
             memory: memory::stats(dir("memory").as_deref())?,
             cpu: cpu::stats(dir("cpu").as_deref(), dir("cpuacct").as_deref())?,
             pids: v2::pids::stats(dir("pids").as_deref())?,
+            io: blkio::stats(dir("blkio").as_deref())?,
         })
     }
 

@@ -75,3 +75,34 @@ mod tests {
         assert_eq!(c(1000), 10_000);
     }
 }
+
+/// io.stat: "MAJ:MIN rbytes=N wbytes=N ..." per device.
+pub(crate) fn stats(dir: Option<&Path>) -> Result<crate::IoStats> {
+    let Some(dir) = dir else { return Ok(Default::default()) };
+    let text = crate::common::read_optional(&dir.join("io.stat"))?.unwrap_or_default();
+    Ok(parse_io_stat(&text))
+}
+
+fn parse_io_stat(text: &str) -> crate::IoStats {
+    let mut s = crate::IoStats::default();
+    for field in text.split_whitespace() {
+        if let Some((k, v)) = field.split_once('=') {
+            let n: u64 = v.parse().unwrap_or(0);
+            match k {
+                "rbytes" => s.read_bytes += n,
+                "wbytes" => s.write_bytes += n,
+                _ => {}
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod stats_tests {
+    #[test]
+    fn io_stat_sums_devices() {
+        let s = super::parse_io_stat("8:0 rbytes=10 wbytes=2 rios=1 wios=1\n8:16 rbytes=5 wbytes=0 rios=1 wios=0\n");
+        assert_eq!((s.read_bytes, s.write_bytes), (15, 2));
+    }
+}

@@ -151,7 +151,13 @@ impl CgroupManager for Manager {
             return Err(Error::Read { path: leaf, source: std::io::Error::from_raw_os_error(libc::ENOENT) });
         }
         let pids = leaf.join("pids.max").exists().then_some(leaf.as_path());
-        Ok(Stats { memory: memory::stats(&leaf)?, cpu: cpu::stats(&leaf)?, pids: pids::stats(pids)? })
+        let io = leaf.join("io.stat").exists().then_some(leaf.as_path());
+        Ok(Stats {
+            memory: memory::stats(&leaf)?,
+            cpu: cpu::stats(&leaf)?,
+            pids: pids::stats(pids)?,
+            io: io::stats(io)?,
+        })
     }
 
     fn freeze(&self) -> Result<()> {

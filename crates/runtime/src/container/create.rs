@@ -31,6 +31,15 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// fds to use as the container's stdin, stdout, stderr (default: ours).
     pub stdio: Option<[RawFd; 3]>,
+    /// The spec itself, for library callers (the engine): then the bundle's
+    /// config.json is not read (the bundle directory still anchors relative
+    /// paths and is what `state` reports).
+    pub spec: Option<Box<Spec>>,
+    /// A filesystem to mount on the rootfs directory first (an overlay of
+    /// image layers). It is mounted inside the container's own mount
+    /// namespace, so the host never sees it and it goes away with the
+    /// container.
+    pub rootfs_mount: Option<rootfs::RootfsMount>,
 }
 
 /// A container started by `run`, whose init is our child. Dropping it
@@ -118,6 +127,14 @@ impl Runtime {
     /// than a fifo). The container runs until `Running::wait`, or on its own
     /// after `Running::detach`.
     pub fn run(&self, opts: &CreateOptions) -> Result<Running> {
+        self.run_with(opts, |_| Ok(()))
+    }
+
+    /// `run`, calling `created` with the init's pid once the container exists
+    /// (namespaces, cgroup, rootfs) but before its program starts: the moment
+    /// to wire up its network namespace, as the OCI createRuntime hooks do.
+    /// An error from `created` undoes everything.
+    pub fn run_with(&self, opts: &CreateOptions, created: impl FnOnce(libc::pid_t) -> Result<()>) -> Result<Running> {
         let built = self.build(opts, false)?;
         let rollback = built.rollback;
         let signals = Signals::block().ctx("blocking signals")?;
@@ -127,6 +144,7 @@ impl Runtime {
         self.store.save(&rec)?;
         crate::timing::mark("state saved");
         write_pid_file(opts.pid_file.as_deref(), rec.pid)?;
+        created(rec.pid)?;
         built.chan.send(&Msg::Start).ctx("starting the container")?;
         let pty2 = spawn::await_exec(&built.chan)?;
         crate::timing::mark("exec done");
@@ -139,13 +157,23 @@ impl Runtime {
         crate::timing::mark("build start");
         let bundle = fs::canonicalize(&opts.bundle)
             .map_err(|e| Error::Config { path: opts.bundle.clone(), reason: format!("bundle: {e}") })?;
-        let (spec, spec_bytes) = spec::load_with_bytes(&bundle.join("config.json"))?;
+        let (spec, spec_bytes) = match &opts.spec {
+            Some(s) => {
+                ((**s).clone(), serde_json::to_vec(s).map_err(|e| Error::Init(format!("encoding the spec: {e}")))?)
+            }
+            None => spec::load_with_bytes(&bundle.join("config.json"))?,
+        };
         spec::validate(&spec, true)?;
         let rootfs_path = spec::rootfs(&spec, &bundle)?;
         let Some(process) = spec.process() else { return Err(invalid("process", "missing")) };
         let linux = spec.linux().as_ref();
         let mut ns = namespaces::Plan::from_spec(linux.ok_or_else(|| invalid("linux", "missing"))?)?;
-        let process = ProcessPlan::from_spec(process, linux)?;
+        let mut process = ProcessPlan::from_spec(process, linux)?;
+        process.init = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(crate::process::plan::INIT_ANNOTATION))
+            .is_some_and(|v| v == "true");
         let stub = stub::sealed().ctx("preparing the exec stub")?;
 
         crate::timing::mark("spec loaded, planned");
@@ -184,7 +212,8 @@ impl Runtime {
         cg.create()?;
         rollback.cgroup = Some(cg);
         rollback.owns_cgroup = !existed;
-        let plan = rootfs_plan(&spec, &bundle, &rootfs_path, &ns, &layout, &cg_path, &process)?;
+        let mut plan = rootfs_plan(&spec, &bundle, &rootfs_path, &ns, &layout, &cg_path, &process)?;
+        plan.rootfs_mount = opts.rootfs_mount.clone();
         if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
             let res = with_default_device_rules(res, &plan);
             rollback.cgroup.as_ref().map(|c| c.apply(&res)).transpose()?;
@@ -412,6 +441,7 @@ fn rootfs_plan(
         return Err(invalid("linux.namespaces", "a mount namespace is required (the rootfs is built inside it)"));
     }
     Ok(rootfs::Plan {
+        rootfs_mount: None,
         rootfs: rootfs.to_path_buf(),
         mounts,
         devices,

@@ -122,6 +122,12 @@ impl Runtime {
         Ok(self.cgroup(&rec)?.stats()?)
     }
 
+    /// Every process in the container's cgroup (host pids).
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let rec = self.store.load(id)?;
+        Ok(self.cgroup(&rec)?.procs()?)
+    }
+
     pub(crate) fn cgroup(&self, rec: &Record) -> Result<Box<dyn cgroups::CgroupManager>> {
         let layout = cgroups::Layout::detect()?;
         Ok(cgroups::manager(&layout, &rec.cgroup_path))

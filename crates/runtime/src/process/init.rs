@@ -362,7 +362,11 @@ fn finalize(
     }
 
     // Build the exec arrays before seccomp: nothing may allocate afterwards.
-    let mut argv: Vec<*const libc::c_char> = Vec::with_capacity(p.args.len() + 2);
+    let mut argv: Vec<*const libc::c_char> = Vec::with_capacity(p.args.len() + 3);
+    // An empty first argument makes the stub the container's init too.
+    if p.init {
+        argv.push(c"".as_ptr());
+    }
     argv.push(program.as_ptr());
     argv.extend(p.args.iter().map(|a| a.as_ptr()));
     argv.push(std::ptr::null());

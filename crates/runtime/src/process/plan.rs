@@ -30,7 +30,14 @@ pub struct ProcessPlan {
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
     pub seccomp: Option<seccomp::Filter>,
+    /// Run the program under a minimal init that forwards signals and reaps
+    /// orphans (docker's --init; see stub/exec-stub.c). Set from the
+    /// container's `INIT_ANNOTATION`; never for exec'd processes.
+    pub init: bool,
 }
+
+/// The spec annotation ("true") asking for an init process (docker --init).
+pub const INIT_ANNOTATION: &str = "run.berth.init";
 
 impl ProcessPlan {
     pub fn from_spec(p: &Process, linux: Option<&Linux>) -> Result<ProcessPlan> {
@@ -92,6 +99,7 @@ impl ProcessPlan {
             terminal: p.terminal().unwrap_or(false),
             console_size,
             seccomp,
+            init: false,
         })
     }
 }

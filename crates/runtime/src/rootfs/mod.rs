@@ -29,8 +29,18 @@ pub struct CgroupView {
     pub links: Vec<String>,
 }
 
+/// A filesystem mounted on the rootfs directory before anything else (see
+/// `CreateOptions::rootfs_mount`), e.g. overlay with lowerdir=…,upperdir=….
+#[derive(Debug, Clone, Default)]
+pub struct RootfsMount {
+    pub fstype: String,
+    pub source: String,
+    pub data: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Plan {
+    pub rootfs_mount: Option<RootfsMount>,
     pub rootfs: PathBuf,
     pub mounts: Vec<MountPlan>,
     pub devices: Vec<dev::Device>,
@@ -76,6 +86,15 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
         step(|| "making the rootfs' parent mount private".into(), make_parent_private(&plan.rootfs))?;
     }
     let rootfs = step(|| "rootfs path".into(), sys::path_cstring(&plan.rootfs))?;
+    if let Some(m) = &plan.rootfs_mount {
+        let c = |s: &str| sys::cstring(s).map_err(|e| format!("root filesystem mount: {e}"));
+        let (fstype, source, data) = (c(&m.fstype)?, c(&m.source)?, c(&m.data)?);
+        let data = (!m.data.is_empty()).then_some(data.as_c_str());
+        step(
+            || format!("mounting the root filesystem ({}) on {}", m.fstype, plan.rootfs.display()),
+            sys::mount(Some(&source), &rootfs, Some(&fstype), 0, data),
+        )?;
+    }
     step(
         || format!("bind-mounting the rootfs {}", plan.rootfs.display()),
         sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None),

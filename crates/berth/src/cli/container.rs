@@ -1,0 +1,1134 @@
+//! Container commands: run, create, start, stop, restart, kill, rm, ps,
+//! exec, logs, inspect, wait, pause, unpause, rename, port, container prune
+//! — docker's flags, output and error wording.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use engine::model::{Healthcheck, Mount, NetworkAttachment, PortSpec, Resources, RestartPolicy};
+use engine::{Container, ContainerConfig, Engine, NetworkMode, PullPolicy, Status};
+
+use super::format::{self, Row};
+use super::progress::Display;
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateFlags {
+    /// Assign a name to the container.
+    #[arg(long)]
+    name: Option<String>,
+    /// Keep STDIN open.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    tty: bool,
+    /// Set environment variables.
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Read a file of environment variables.
+    #[arg(long)]
+    env_file: Vec<String>,
+    /// Publish a container's port(s) to the host.
+    #[arg(short, long = "publish")]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long)]
+    publish_all: bool,
+    /// Bind mount a volume.
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container.
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory.
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Connect a container to a network (none, host, bridge, NAME, container:NAME).
+    #[arg(long, alias = "net")]
+    network: Vec<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long, alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// Container host name.
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Print help (-h is --hostname, as in docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Memory limit (e.g. 512m, 1g).
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 for unlimited swap.
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<u64>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long)]
+    read_only: bool,
+    /// Restart policy (no, always, on-failure[:N], unless-stopped).
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    init: bool,
+    /// Set meta data on a container.
+    #[arg(short, long = "label")]
+    label: Vec<String>,
+    #[arg(long)]
+    cap_add: Vec<String>,
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    privileged: bool,
+    /// Security options (seccomp=unconfined|PROFILE.json, no-new-privileges).
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Signal to stop the container.
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long)]
+    stop_timeout: Option<u32>,
+    /// Command to run to check health.
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h).
+    #[arg(long)]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h).
+    #[arg(long)]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long)]
+    health_retries: Option<u32>,
+    /// Start period for the container to initialize before counting retries.
+    #[arg(long)]
+    health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long)]
+    no_healthcheck: bool,
+    /// IPC mode (host, container:NAME).
+    #[arg(long)]
+    ipc: Option<String>,
+    /// PID namespace (host, container:NAME).
+    #[arg(long)]
+    pid: Option<String>,
+    /// Pull image before running (missing, never, always).
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Suppress the pull output.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run container in background and print container ID.
+    #[arg(short, long)]
+    detach: bool,
+    #[command(flatten)]
+    create: CreateFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Filter output based on conditions provided (status=, name=, id=, label=, ancestor=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output using a custom template.
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Show the latest created container.
+    #[arg(short, long)]
+    latest: bool,
+    /// Show n last created containers.
+    #[arg(short = 'n', long)]
+    last: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    interactive: bool,
+    #[arg(short, long)]
+    tty: bool,
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    #[arg(short, long)]
+    user: Option<String>,
+    #[arg(short, long)]
+    workdir: Option<String>,
+    container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[arg(short, long)]
+    follow: bool,
+    /// Number of lines to show from the end of the logs ("all").
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show logs since timestamp (RFC 3339) or relative (e.g. 42m).
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long)]
+    until: Option<String>,
+    /// Show timestamps.
+    #[arg(short, long)]
+    timestamps: bool,
+    container: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(CreateFlags),
+    /// Start one or more stopped containers.
+    Start {
+        /// Attach STDOUT/STDERR and forward signals.
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop one or more running containers.
+    Stop {
+        #[arg(short, long)]
+        time: Option<u32>,
+        #[arg(short, long)]
+        signal: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Restart one or more containers.
+    Restart {
+        #[arg(short, long)]
+        time: Option<u32>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Kill one or more running containers.
+    Kill {
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove one or more containers.
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        /// Remove anonymous volumes associated with the container.
+        #[arg(short, long)]
+        volumes: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers.
+    #[command(alias = "list", alias = "ls")]
+    Ps(PsArgs),
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
+    /// Fetch the logs of a container.
+    Logs(LogsArgs),
+    /// Display detailed information on containers.
+    Inspect {
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Block until containers stop, then print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    Rename {
+        container: String,
+        new_name: String,
+    },
+    /// List port mappings.
+    Port {
+        container: String,
+        port: Option<String>,
+    },
+    /// Remove all stopped containers.
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Display a live stream of container resource usage.
+    Stats {
+        /// Show all containers (default shows just running).
+        #[arg(short, long)]
+        all: bool,
+        /// Print one sample and exit.
+        #[arg(long)]
+        no_stream: bool,
+        #[arg(long)]
+        no_trunc: bool,
+        #[arg(long)]
+        format: Option<String>,
+        containers: Vec<String>,
+    },
+    /// Display the running processes of a container.
+    Top {
+        container: String,
+        /// ps options (ignored: berth prints docker's default columns).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_options: Vec<String>,
+    },
+    /// Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST ("-" for a tar stream).
+    Cp {
+        /// Archive mode (keep uid/gid).
+        #[arg(short, long)]
+        archive: bool,
+        /// Follow symbolic links in SRC.
+        #[arg(short = 'L', long)]
+        follow_link: bool,
+        src: String,
+        dest: String,
+    },
+    /// Attach to a running container's standard streams.
+    Attach {
+        /// Do not attach STDIN.
+        #[arg(long)]
+        no_stdin: bool,
+        /// Proxy received signals to the container.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        sig_proxy: bool,
+        container: String,
+    },
+}
+
+/// Commands that need a berth binary behind them (monitors, DNS daemons):
+/// the running binary itself.
+pub fn open_engine(root: &Path) -> Result<Engine> {
+    let mut e = Engine::open(root).with_context(|| format!("opening the state in {}", root.display()))?;
+    let exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
+    e.set_launcher(engine::Launcher {
+        exe,
+        prefix: vec!["--root".into(), root.as_os_str().to_owned(), "internal".into()],
+    });
+    Ok(e)
+}
+
+pub fn run(root: &Path, cmd: ContainerCmd) -> Result<u8> {
+    let mut e = open_engine(root)?;
+    match cmd {
+        ContainerCmd::Run(a) => run_container(&mut e, a),
+        ContainerCmd::Create(f) => {
+            let c = create(&mut e, &f)?;
+            println!("{}", c.id);
+            Ok(0)
+        }
+        ContainerCmd::Start { attach, containers } => {
+            for name in &containers {
+                if attach {
+                    let c = e.container(name)?;
+                    return Ok(e.run_foreground(&c.id, c.config.interactive)?.clamp(0, 255) as u8);
+                }
+                e.start(name)?;
+                println!("{name}");
+            }
+            Ok(0)
+        }
+        ContainerCmd::Stop { time, signal, containers } => {
+            let signal = signal.as_deref().map(engine::ops::parse_signal).transpose()?;
+            each(&containers, |n| Ok(e.stop(n, time, signal)?))
+        }
+        ContainerCmd::Restart { time, containers } => each(&containers, |n| {
+            e.stop(n, time, None)?;
+            e.start(n)?;
+            Ok(())
+        }),
+        ContainerCmd::Kill { signal, containers } => {
+            let sig = engine::ops::parse_signal(&signal)?;
+            each(&containers, |n| Ok(e.kill(n, sig, true)?))
+        }
+        ContainerCmd::Rm { force, volumes, containers } => each(&containers, |n| Ok(e.remove(n, force, volumes)?)),
+        ContainerCmd::Ps(a) => ps(&e, a),
+        ContainerCmd::Exec(a) => exec(&mut e, a),
+        ContainerCmd::Logs(a) => logs(&e, a),
+        ContainerCmd::Inspect { format, containers } => inspect(&mut e, &containers, format.as_deref()),
+        ContainerCmd::Wait { containers } => {
+            let mut failed = false;
+            for n in &containers {
+                match e.wait(n) {
+                    Ok(code) => println!("{code}"),
+                    Err(err) => {
+                        eprintln!("Error response from daemon: {err}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(u8::from(failed))
+        }
+        ContainerCmd::Pause { containers } => each(&containers, |n| Ok(e.pause(n)?)),
+        ContainerCmd::Unpause { containers } => each(&containers, |n| Ok(e.unpause(n)?)),
+        ContainerCmd::Rename { container, new_name } => {
+            e.rename(&container, &new_name)?;
+            Ok(0)
+        }
+        ContainerCmd::Port { container, port } => {
+            let c = e.container(&container)?;
+            for (cport, ip, hport) in &c.state.ports {
+                if port.as_ref().is_none_or(|p| cport == p || cport.split('/').next() == Some(p)) {
+                    println!("{cport} -> {ip}:{hport}");
+                }
+            }
+            Ok(0)
+        }
+        ContainerCmd::Prune { force: _ } => {
+            let removed = e.prune()?;
+            if !removed.is_empty() {
+                println!("Deleted Containers:");
+                for (id, _) in &removed {
+                    println!("{id}");
+                }
+                println!();
+            }
+            println!("Total reclaimed space: {}", format::human_size(removed.iter().map(|(_, b)| b).sum()));
+            Ok(0)
+        }
+        ContainerCmd::Stats { all, no_stream, no_trunc, format, containers } => {
+            super::stats::stats(&e, all, no_stream, no_trunc, format.as_deref(), &containers)
+        }
+        ContainerCmd::Top { container, ps_options: _ } => top(&e, &container),
+        ContainerCmd::Cp { archive, follow_link, src, dest } => {
+            super::copy::cp(&mut e, &src, &dest, archive, follow_link)
+        }
+        ContainerCmd::Attach { no_stdin, sig_proxy, container } => {
+            super::attach::attach(&e, &container, !no_stdin, sig_proxy)
+        }
+    }
+}
+
+fn top(e: &Engine, key: &str) -> Result<u8> {
+    let procs = e.top(key)?;
+    let hz = engine::stats::ticks_per_second();
+    let boot = boot_time();
+    let mut lines = vec!["UID\tPID\tPPID\tC\tSTIME\tTTY\tTIME\tCMD".to_string()];
+    for p in &procs {
+        let started = boot + (p.start_ticks / hz) as i64;
+        let stime = runtime::state::rfc3339(started as u64);
+        let cpu = p.cpu_ticks / hz;
+        lines.push(format!(
+            "{}\t{}\t{}\t0\t{}\t{}\t{:02}:{:02}:{:02}\t{}",
+            user_name(p.uid),
+            p.pid,
+            p.ppid,
+            &stime[11..16],
+            p.tty,
+            cpu / 3600,
+            cpu / 60 % 60,
+            cpu % 60,
+            p.cmd
+        ));
+    }
+    println!("{}", format::align(&lines));
+    Ok(0)
+}
+
+fn boot_time() -> i64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("btime "))?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A host user name for a uid (as `ps` prints), else the number.
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// Runs `f` for each name, printing the name on success and docker's error
+/// line on failure; exit 1 if any failed.
+fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<u8> {
+    let mut failed = false;
+    for n in names {
+        match f(n) {
+            Ok(()) => println!("{n}"),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+fn run_container(e: &mut Engine, a: RunArgs) -> Result<u8> {
+    if a.detach && a.create.rm && !a.create.restart.is_empty() && a.create.restart != "no" {
+        bail!("Conflicting options: --restart and --rm");
+    }
+    let c = create(e, &a.create)?;
+    if a.detach {
+        if let Err(err) = e.start(&c.id) {
+            if a.create.rm {
+                let _ = e.remove(&c.id, true, true);
+            }
+            return Err(err.into());
+        }
+        println!("{}", c.id);
+        return Ok(0);
+    }
+    let code = e.run_foreground(&c.id, a.create.interactive)?;
+    Ok(code.clamp(0, 255) as u8)
+}
+
+fn create(e: &mut Engine, f: &CreateFlags) -> Result<Container> {
+    let config = config_from_flags(f)?;
+    let display = Display::new(f.quiet);
+    let pull = match f.pull.as_str() {
+        "never" => PullPolicy::Never,
+        "missing" | "always" => PullPolicy::Missing(&display, Default::default()),
+        other => bail!("invalid pull policy {other:?}: use missing, always or never"),
+    };
+    if f.pull == "always" {
+        let reference: image::Reference = f.image.parse()?;
+        let opts = image::pull::PullOptions {
+            platform: image::manifest::Platform::host(),
+            registry: Default::default(),
+            progress: &display,
+            concurrency: 3,
+        };
+        image::pull::pull(e.images(), &reference, &opts)?;
+    }
+    e.create(f.name.as_deref(), config, pull).map_err(|err| match err {
+        engine::Error::Image(image::Error::ImageNotFound(name)) => anyhow!("Unable to find image '{name}' locally"),
+        other => other.into(),
+    })
+}
+
+/// Docker's size strings: 512m, 1g, 100k, 1024b, plain bytes.
+pub fn parse_bytes(s: &str) -> Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = match t.chars().last() {
+        Some('b') => (&t[..t.len() - 1], 1),
+        Some('k') => (&t[..t.len() - 1], 1 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1i64 << 40),
+        _ => (t.as_str(), 1),
+    };
+    let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
+    if n < 0.0 {
+        bail!("invalid size: '{s}'");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// Durations like docker's flags: 30s, 1m30s, 500ms, 2h.
+pub fn parse_duration(s: &str) -> Result<f64> {
+    let mut total = 0.0;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let unit = if c == 'm' && chars.peek() == Some(&'s') {
+            chars.next();
+            0.001
+        } else {
+            match c {
+                'h' => 3600.0,
+                'm' => 60.0,
+                's' => 1.0,
+                _ => bail!("invalid duration {s:?}"),
+            }
+        };
+        total += num.parse::<f64>().map_err(|_| anyhow!("invalid duration {s:?}"))? * unit;
+        num.clear();
+    }
+    if !num.is_empty() {
+        bail!("invalid duration {s:?}: missing unit in duration");
+    }
+    Ok(total)
+}
+
+fn parse_volume(v: &str, tmp_anonymous: &mut dyn FnMut() -> String) -> Result<Mount> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, target, opts) = match parts.as_slice() {
+        [t] => ("", *t, ""),
+        [s, t] => (*s, *t, ""),
+        [s, t, o] => (*s, *t, *o),
+        _ => bail!("invalid volume specification: '{v}'"),
+    };
+    if !target.starts_with('/') {
+        bail!("invalid volume specification: '{v}': invalid mount config for type \"volume\": invalid mount path: '{target}' mount path must be absolute");
+    }
+    let readonly = opts.split(',').any(|o| o == "ro");
+    if let Some(bad) = opts.split(',').find(|o| !o.is_empty() && !["ro", "rw", "z", "Z"].contains(o)) {
+        bail!("invalid volume specification: '{v}': invalid mode: {bad}");
+    }
+    Ok(if src.is_empty() {
+        Mount::Volume { name: tmp_anonymous(), target: target.into(), readonly, anonymous: true }
+    } else if src.starts_with('/') {
+        Mount::Bind { source: src.into(), target: target.into(), readonly }
+    } else if src.starts_with('.') {
+        bail!("invalid volume specification: '{v}': a bind mount source must be an absolute path");
+    } else {
+        engine::volume::check_volume_name(src)?;
+        Mount::Volume { name: src.into(), target: target.into(), readonly, anonymous: false }
+    })
+}
+
+fn parse_mount(m: &str, anon: &mut dyn FnMut() -> String) -> Result<Mount> {
+    let mut kv = BTreeMap::new();
+    let mut readonly = false;
+    for part in m.split(',') {
+        match part.split_once('=') {
+            Some((k, v)) => {
+                kv.insert(k.trim(), v.trim());
+            }
+            None if part == "readonly" || part == "ro" => readonly = true,
+            None => bail!("invalid argument for --mount: {m:?}: unexpected key {part:?}"),
+        }
+    }
+    if kv.get("readonly").is_some_and(|v| *v == "true" || *v == "1") || kv.get("ro").is_some_and(|v| *v == "true") {
+        readonly = true;
+    }
+    let target = kv
+        .get("target")
+        .or(kv.get("dst"))
+        .or(kv.get("destination"))
+        .ok_or_else(|| anyhow!("invalid argument for --mount: {m:?}: target is required"))?
+        .to_string();
+    if !target.starts_with('/') {
+        bail!("invalid mount config: mount path must be absolute: {target}");
+    }
+    let source = kv.get("source").or(kv.get("src")).map(|s| s.to_string());
+    Ok(match kv.get("type").copied().unwrap_or("volume") {
+        "bind" => Mount::Bind {
+            source: source
+                .ok_or_else(|| anyhow!("invalid mount config for type \"bind\": field Source must not be empty"))?,
+            target,
+            readonly,
+        },
+        "volume" => match source {
+            Some(s) => {
+                engine::volume::check_volume_name(&s)?;
+                Mount::Volume { name: s, target, readonly, anonymous: false }
+            }
+            None => Mount::Volume { name: anon(), target, readonly, anonymous: true },
+        },
+        "tmpfs" => {
+            let mut options = Vec::new();
+            if let Some(sz) = kv.get("tmpfs-size") {
+                options.push(format!("size={}", parse_bytes(sz)?));
+            }
+            if let Some(mode) = kv.get("tmpfs-mode") {
+                options.push(format!("mode={mode}"));
+            }
+            Mount::Tmpfs { target, options }
+        }
+        other => bail!("invalid mount type {other:?}: use bind, volume or tmpfs"),
+    })
+}
+
+fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
+    let mut env = Vec::new();
+    for path in &f.env_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            env.push(if line.contains('=') {
+                line.to_string()
+            } else {
+                format!("{line}={}", std::env::var(line).unwrap_or_default())
+            });
+        }
+    }
+    for e in &f.env {
+        env.push(if e.contains('=') {
+            e.clone()
+        } else {
+            match std::env::var(e) {
+                Ok(v) => format!("{e}={v}"),
+                Err(_) => continue,
+            }
+        });
+    }
+    let mut anon = engine::names::new_id;
+    let mut mounts = Vec::new();
+    for v in &f.volume {
+        mounts.push(parse_volume(v, &mut anon)?);
+    }
+    for m in &f.mount {
+        mounts.push(parse_mount(m, &mut anon)?);
+    }
+    for t in &f.tmpfs {
+        let (target, opts) = t.split_once(':').unwrap_or((t, ""));
+        if !target.starts_with('/') {
+            bail!("invalid mount config: mount path must be absolute: {target}");
+        }
+        mounts.push(Mount::Tmpfs {
+            target: target.into(),
+            options: opts.split(',').filter(|o| !o.is_empty()).map(str::to_string).collect(),
+        });
+    }
+    let mut ports = Vec::new();
+    for p in &f.publish {
+        for (host_ip, host_port, container_port, proto) in net::parse_publish(p).map_err(|e| anyhow!("{e}"))? {
+            ports.push(PortSpec {
+                host_ip: host_ip.map(|i| i.to_string()),
+                host_port,
+                container_port,
+                protocol: if proto == net::Protocol::Udp { "udp".into() } else { "tcp".into() },
+            });
+        }
+    }
+    let network = match f.network.first().map(String::as_str) {
+        None | Some("default") => None,
+        Some("none") => Some(NetworkMode::None),
+        Some("host") => Some(NetworkMode::Host),
+        Some(n) if n.starts_with("container:") => Some(NetworkMode::Container(n["container:".len()..].to_string())),
+        Some(_) => Some(NetworkMode::Networks(
+            f.network
+                .iter()
+                .map(|n| NetworkAttachment { network: n.clone(), aliases: f.network_alias.clone() })
+                .collect(),
+        )),
+    };
+    if !f.network_alias.is_empty() && !matches!(network, Some(NetworkMode::Networks(_))) {
+        bail!("network-scoped aliases are only supported for user-defined networks");
+    }
+    if matches!(network, Some(NetworkMode::Host | NetworkMode::None)) && (!ports.is_empty() || f.publish_all) {
+        // docker ignores them with a warning on host; refuse clearly for none.
+        if matches!(network, Some(NetworkMode::None)) {
+            bail!("conflicting options: port publishing and the container type network mode");
+        }
+    }
+    let memory = f.memory.as_deref().map(parse_bytes).transpose()?;
+    if let Some(m) = memory {
+        if m < 6 << 20 {
+            bail!("Minimum memory limit allowed is 6MB");
+        }
+    }
+    let memory_swap = match f.memory_swap.as_deref() {
+        Some("-1") => Some(-1),
+        Some(s) => Some(parse_bytes(s)?),
+        None => None,
+    };
+    if let (Some(sw), Some(m)) = (memory_swap, memory) {
+        if sw != -1 && sw < m {
+            bail!("Minimum memoryswap limit should be larger than memory limit, see usage");
+        }
+    }
+    let cpus = match &f.cpus {
+        Some(c) => {
+            let v: f64 = c.parse().map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag"))?;
+            let host = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+            if v <= 0.0 || v > host {
+                bail!("Range of CPUs is from 0.01 to {host:.2}, as there are only {host} CPUs available");
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let mut labels = BTreeMap::new();
+    for l in &f.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut seccomp = None;
+    let mut no_new_privileges = false;
+    for o in &f.security_opt {
+        match o.split_once(['=', ':']) {
+            Some(("seccomp", "unconfined")) => seccomp = Some("unconfined".to_string()),
+            Some(("seccomp", path)) => {
+                seccomp =
+                    Some(std::fs::read_to_string(path).with_context(|| format!("opening seccomp profile ({path})"))?)
+            }
+            Some(("no-new-privileges", v)) => no_new_privileges = v != "false",
+            None if o == "no-new-privileges" => no_new_privileges = true,
+            Some(("label" | "apparmor", _)) => {}
+            _ => bail!("Invalid --security-opt: {o:?}"),
+        }
+    }
+    let healthcheck = if f.no_healthcheck {
+        Some(Healthcheck { test: vec!["NONE".into()], ..Default::default() })
+    } else {
+        match &f.health_cmd {
+            Some(cmd) => Some(Healthcheck {
+                test: vec!["CMD-SHELL".into(), cmd.clone()],
+                interval_secs: f.health_interval.as_deref().map(parse_duration).transpose()?.unwrap_or(30.0),
+                timeout_secs: f.health_timeout.as_deref().map(parse_duration).transpose()?.unwrap_or(30.0),
+                start_period_secs: f.health_start_period.as_deref().map(parse_duration).transpose()?.unwrap_or(0.0),
+                retries: f.health_retries.unwrap_or(3),
+            }),
+            None => None,
+        }
+    };
+    Ok(ContainerConfig {
+        image: f.image.clone(),
+        entrypoint: f.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
+        cmd: (!f.command.is_empty()).then(|| f.command.clone()),
+        env,
+        workdir: f.workdir.clone().unwrap_or_default(),
+        user: f.user.clone().unwrap_or_default(),
+        hostname: f.hostname.clone().unwrap_or_default(),
+        labels,
+        tty: f.tty,
+        interactive: f.interactive,
+        network,
+        ports,
+        publish_all: f.publish_all,
+        mounts,
+        resources: Resources { memory, memory_swap, cpus, cpu_shares: f.cpu_shares, pids_limit: f.pids_limit },
+        read_only: f.read_only,
+        restart: RestartPolicy::parse(&f.restart).map_err(|e| anyhow!(e))?,
+        auto_remove: f.rm,
+        init: f.init,
+        cap_add: f.cap_add.clone(),
+        cap_drop: f.cap_drop.clone(),
+        privileged: f.privileged,
+        seccomp,
+        no_new_privileges,
+        stop_signal: f.stop_signal.clone(),
+        stop_timeout: f.stop_timeout,
+        healthcheck,
+        ipc: f.ipc.clone(),
+        pid: f.pid.clone(),
+        ..Default::default()
+    })
+}
+
+/// docker's STATUS column.
+pub fn status_text(c: &Container, now: i64) -> String {
+    let since = |t: &str| format::parse_rfc3339(t).map_or_else(|| "a while".to_string(), |s| human_duration(now - s));
+    let health = c
+        .state
+        .health
+        .as_ref()
+        .map(|h| format!(" ({})", if h.status == "starting" { "health: starting" } else { &h.status }));
+    match c.state.status {
+        Status::Running => format!("Up {}{}", since(&c.state.started_at), health.unwrap_or_default()),
+        Status::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
+        Status::Restarting => format!("Restarting ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
+        Status::Exited | Status::Dead => format!("Exited ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+    }
+}
+
+fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", s / 3600),
+        172_800..=1_209_599 => format!("{} days", s / 86_400),
+        1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
+        5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
+        _ => format!("{} years", s / 31_536_000),
+    }
+}
+
+fn ports_text(c: &Container) -> String {
+    if !matches!(c.state.status, Status::Running | Status::Paused) {
+        return String::new();
+    }
+    let mut out: Vec<String> = c.state.ports.iter().map(|(cp, ip, hp)| format!("{ip}:{hp}->{cp}")).collect();
+    for e in &c.config.exposed_ports {
+        if !c.state.ports.iter().any(|(cp, _, _)| cp == e) {
+            out.push(e.clone());
+        }
+    }
+    out.join(", ")
+}
+
+fn matches_filter(c: &Container, f: &str) -> Result<bool> {
+    let (k, v) = f.split_once('=').ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))?;
+    Ok(match k {
+        "status" => c.state.status.to_string() == v,
+        "name" => c.name.contains(v),
+        "id" => c.id.starts_with(v),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.config.labels.get(lk).is_some_and(|x| x == lv),
+            None => c.config.labels.contains_key(v),
+        },
+        "ancestor" => {
+            c.config.image == v
+                || c.config.image_id.starts_with(v)
+                || c.config.image_id.trim_start_matches("sha256:").starts_with(v)
+        }
+        "exited" => c.state.status == Status::Exited && c.state.exit_code.to_string() == v,
+        "health" => c.state.health.as_ref().is_some_and(|h| h.status == v),
+        _ => bail!("invalid filter '{k}'"),
+    })
+}
+
+fn ps(e: &Engine, a: PsArgs) -> Result<u8> {
+    let now = format::now_secs();
+    let mut list: Vec<Container> = e.containers()?;
+    if !a.all && a.filter.is_empty() && !a.latest && a.last.is_none() {
+        list.retain(|c| matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting));
+    }
+    for f in &a.filter {
+        let mut keep = Vec::new();
+        for c in list {
+            if matches_filter(&c, f)? {
+                keep.push(c);
+            }
+        }
+        list = keep;
+    }
+    if a.latest {
+        list.truncate(1);
+    }
+    if let Some(n) = a.last {
+        list.truncate(n);
+    }
+    let rows: Vec<Row> = list
+        .iter()
+        .map(|c| {
+            let mut r = Row::new();
+            r.insert("ID", if a.no_trunc { c.id.clone() } else { c.id[..12].to_string() });
+            r.insert("Image", c.config.image.clone());
+            let cmd = shell_join(&c.config.args);
+            r.insert("Command", if a.no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", truncate(&cmd, 20)) });
+            r.insert("CreatedAt", runtime::state::rfc3339(c.created as u64));
+            r.insert("RunningFor", format!("{} ago", human_duration(now - c.created)));
+            r.insert("Status", status_text(c, now));
+            r.insert("State", c.state.status.to_string());
+            r.insert("Ports", ports_text(c));
+            r.insert("Names", c.name.clone());
+            r.insert("Labels", c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+            r.insert(
+                "Networks",
+                match &c.config.network {
+                    Some(NetworkMode::Networks(l)) => {
+                        l.iter().map(|n| n.network.as_str()).collect::<Vec<_>>().join(",")
+                    }
+                    Some(NetworkMode::Host) => "host".into(),
+                    Some(NetworkMode::None) => "none".into(),
+                    _ => String::new(),
+                },
+            );
+            r
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for r in &rows {
+            writeln!(out, "{}", r["ID"])?;
+        }
+        return Ok(0);
+    }
+    let fmt = a.format.clone().unwrap_or_else(|| {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into()
+    });
+    let text =
+        format::render(&fmt, &rows, &[("ID", "CONTAINER ID"), ("RunningFor", "CREATED"), ("CreatedAt", "CREATED AT")])
+            .map_err(|e| anyhow!(e))?;
+    if !text.is_empty() {
+        writeln!(out, "{text}")?;
+    }
+    Ok(0)
+}
+
+fn shell_join(args: &[String]) -> String {
+    args.join(" ")
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    } else {
+        s.to_string()
+    }
+}
+
+fn exec(e: &mut Engine, a: ExecArgs) -> Result<u8> {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::File::open("/dev/null")?;
+    let stdin = if a.interactive || a.tty { 0 } else { null.as_raw_fd() };
+    let req = engine::ExecRequest {
+        args: a.command.clone(),
+        env: a.env.clone(),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        tty: a.tty,
+        detach: a.detach,
+        stdio: if a.tty { None } else { Some([stdin, 1, 2]) },
+    };
+    match e.exec(&a.container, &req)? {
+        runtime::ExecOutcome::Exited(code) => Ok(code.clamp(0, 255) as u8),
+        runtime::ExecOutcome::Detached(_) => Ok(0),
+    }
+}
+
+fn logs(e: &Engine, a: LogsArgs) -> Result<u8> {
+    let c = e.container(&a.container)?;
+    let tail = if a.tail == "all" {
+        None
+    } else {
+        Some(a.tail.parse::<usize>().map_err(|_| anyhow!("invalid --tail {:?}", a.tail))?)
+    };
+    let since = a.since.as_deref().map(parse_time).transpose()?;
+    let until = a.until.as_deref().map(parse_time).transpose()?;
+    let opts = engine::logs::ReadOptions { tail, since, until, stdout: true, stderr: true };
+    let id = c.id.clone();
+    let mut keep_going = || {
+        e.container(&id)
+            .map(|c| matches!(c.state.status, Status::Running | Status::Restarting | Status::Paused))
+            .unwrap_or(false)
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    engine::logs::read(&e.log_path(&c.id), &opts, a.follow, &mut keep_going, &mut |entry| {
+        let text = if a.timestamps { format!("{} {}", entry.time, entry.log) } else { entry.log.clone() };
+        if entry.stream == "stderr" {
+            let mut s = stderr.lock();
+            s.write_all(text.as_bytes())?;
+            s.flush()
+        } else {
+            let mut s = stdout.lock();
+            s.write_all(text.as_bytes())?;
+            s.flush()
+        }
+    })?;
+    Ok(0)
+}
+
+/// An RFC 3339 time, or a duration before now ("10m", "1h30m").
+fn parse_time(s: &str) -> Result<String> {
+    if format::parse_rfc3339(s).is_some() {
+        return Ok(s.to_string());
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(runtime::state::rfc3339(secs.max(0) as u64));
+    }
+    let back = parse_duration(s)?;
+    Ok(runtime::state::rfc3339((format::now_secs() as f64 - back).max(0.0) as u64))
+}
+
+/// `inspect`: a container by that name, else (like docker's untyped
+/// `inspect`) an image, a network or a volume.
+fn inspect(e: &mut Engine, names: &[String], fmt: Option<&str>) -> Result<u8> {
+    let mut docs = Vec::new();
+    let mut failed = false;
+    for n in names {
+        let doc = match e.container(n) {
+            Ok(c) => Some(engine::inspect::container(e, &c)),
+            Err(engine::Error::NoSuchContainer(_)) => {
+                if let Ok(rec) = e.images().resolve(n) {
+                    Some(super::image::inspect_doc(e.images(), &rec)?)
+                } else if let Ok(net) = e.network(n) {
+                    Some(engine::inspect::network(&net, &e.containers()?))
+                } else {
+                    e.volume(n).ok().map(|v| engine::inspect::volume(&v))
+                }
+            }
+            Err(err) => return Err(err.into()),
+        };
+        match doc {
+            Some(d) => docs.push(d),
+            None => {
+                eprintln!("Error: No such object: {n}");
+                failed = true;
+            }
+        }
+    }
+    match fmt {
+        Some(f) => {
+            for d in &docs {
+                println!("{}", super::template::render(f, d)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&docs)?),
+    }
+    Ok(u8::from(failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_durations_and_volumes_parse_like_docker() {
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_duration("1m30s").unwrap(), 90.0);
+        assert_eq!(parse_duration("500ms").unwrap(), 0.5);
+        assert!(parse_duration("5").is_err());
+        let mut n = || "anon".to_string();
+        assert!(matches!(parse_volume("data:/d:ro", &mut n).unwrap(), Mount::Volume { readonly: true, .. }));
+        assert!(matches!(parse_volume("/h:/d", &mut n).unwrap(), Mount::Bind { .. }));
+        assert!(matches!(parse_volume("/d", &mut n).unwrap(), Mount::Volume { anonymous: true, .. }));
+        assert!(parse_volume("data:rel", &mut n).unwrap_err().to_string().contains("must be absolute"));
+        assert!(parse_volume("./x:/d", &mut n).is_err());
+        let m = parse_mount("type=bind,source=/a,target=/b,readonly", &mut n).unwrap();
+        assert_eq!(m, Mount::Bind { source: "/a".into(), target: "/b".into(), readonly: true });
+        assert!(parse_mount("type=tmpfs,target=/t,tmpfs-size=1m", &mut n).is_ok());
+    }
+}

@@ -1,0 +1,271 @@
+//! `system df`, `system prune` and `events`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Subcommand};
+use engine::Status;
+
+use super::container::open_engine;
+use super::format;
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCmd {
+    /// Show disk usage.
+    Df {
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Remove stopped containers, unused networks, dangling images (and
+    /// with --volumes, unused anonymous volumes).
+    Prune {
+        /// Remove every image no container uses, not just dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        #[arg(long)]
+        volumes: bool,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Get real time events.
+    Events(EventsArgs),
+    /// Remove every container, network, volume and image, the default
+    /// bridge and berth's firewall table, then the state directory itself.
+    Reset {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show events created since this time (RFC 3339, Unix seconds, or relative like 10m).
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this time; without it, follow forever.
+    #[arg(long)]
+    until: Option<String>,
+    /// Filter output based on conditions (type=, event=, container=, network=, volume=, label=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output using a custom template ("json" for one JSON document per line).
+    #[arg(long)]
+    format: Option<String>,
+}
+
+pub fn run(root: &Path, cmd: SystemCmd) -> Result<u8> {
+    match cmd {
+        SystemCmd::Df { verbose } => df(root, verbose),
+        SystemCmd::Prune { all, volumes, force: _ } => prune(root, all, volumes),
+        SystemCmd::Events(a) => events(root, a),
+        SystemCmd::Reset { force } => reset(root, force),
+    }
+}
+
+fn reset(root: &Path, force: bool) -> Result<u8> {
+    if !force {
+        eprint!(
+            "WARNING! This removes every container, network, volume and image in {}. Continue? [y/N] ",
+            root.display()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(1);
+        }
+    }
+    if !root.join("engine.db").exists() && !root.join("images").exists() {
+        return Ok(0);
+    }
+    let mut e = open_engine(root)?;
+    let failures = e.reset();
+    drop(e);
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("{f}");
+        }
+        anyhow::bail!("reset incomplete: {} left in place", root.display());
+    }
+    // Nothing may still be mounted below the root before it goes.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let canonical = std::fs::canonicalize(root)?;
+    if let Some(m) = mounts.lines().filter_map(|l| l.split(' ').nth(4)).find(|m| Path::new(m).starts_with(&canonical)) {
+        anyhow::bail!("{m} is still mounted: not removing {}", root.display());
+    }
+    std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
+    Ok(0)
+}
+
+fn df(root: &Path, verbose: bool) -> Result<u8> {
+    let e = open_engine(root)?;
+    let containers = e.containers()?;
+    let images = e.images().images()?;
+    let used_images: std::collections::HashSet<String> =
+        containers.iter().map(|c| c.config.image_id.trim_start_matches("sha256:").to_string()).collect();
+    let image_size: u64 = images.iter().map(|(r, _)| r.size).sum();
+    let active_images: Vec<_> = images.iter().filter(|(r, _)| used_images.contains(r.id.hex())).collect();
+    let active_image_size: u64 = active_images.iter().map(|(r, _)| r.size).sum();
+
+    let snap = image::snapshot::for_host(e.images())?;
+    let container_sizes: Vec<u64> = containers.iter().map(|c| engine::ops::disk_usage(&snap.upper(&c.id))).collect();
+    let running = containers.iter().filter(|c| matches!(c.state.status, Status::Running | Status::Paused)).count();
+    let stopped_size: u64 = containers
+        .iter()
+        .zip(&container_sizes)
+        .filter(|(c, _)| !matches!(c.state.status, Status::Running | Status::Paused))
+        .map(|(_, s)| s)
+        .sum();
+
+    let volumes = e.volumes()?;
+    let mut volume_rows = Vec::new();
+    let mut volume_total = 0;
+    let mut volume_unused = 0;
+    let mut volumes_active = 0;
+    for v in &volumes {
+        let size = engine::ops::disk_usage(&v.mountpoint);
+        let users = e.volume_users(&v.name)?;
+        volume_total += size;
+        if users.is_empty() {
+            volume_unused += size;
+        } else {
+            volumes_active += 1;
+        }
+        volume_rows.push((v.name.clone(), users.len(), size));
+    }
+    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
+    let rows = [
+        ("Images", images.len(), active_images.len(), image_size, image_size - active_image_size),
+        ("Containers", containers.len(), running, container_sizes.iter().sum(), stopped_size),
+        ("Local Volumes", volumes.len(), volumes_active, volume_total, volume_unused),
+        ("Build Cache", 0, 0, 0, 0),
+    ];
+    let mut lines = vec!["TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_string()];
+    for (kind, total, active, size, reclaim) in rows {
+        lines.push(format!(
+            "{kind}\t{total}\t{active}\t{}\t{} ({}%)",
+            format::human_size(size),
+            format::human_size(reclaim),
+            pct(reclaim, size)
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", format::align(&lines))?;
+    if verbose {
+        let mut c_lines = vec!["CONTAINER ID\tIMAGE\tSIZE\tSTATUS\tNAMES".to_string()];
+        let now = format::now_secs();
+        for (c, s) in containers.iter().zip(&container_sizes) {
+            c_lines.push(format!(
+                "{}\t{}\t{}\t{}\t{}",
+                &c.id[..12],
+                c.config.image,
+                format::human_size(*s),
+                super::container::status_text(c, now),
+                c.name
+            ));
+        }
+        let mut v_lines = vec!["VOLUME NAME\tLINKS\tSIZE".to_string()];
+        for (n, links, s) in &volume_rows {
+            v_lines.push(format!("{n}\t{links}\t{}", format::human_size(*s)));
+        }
+        writeln!(out, "\nContainers space usage:\n\n{}", format::align(&c_lines))?;
+        writeln!(out, "\nLocal Volumes space usage:\n\n{}", format::align(&v_lines))?;
+    }
+    Ok(0)
+}
+
+fn prune(root: &Path, all: bool, volumes: bool) -> Result<u8> {
+    let mut e = open_engine(root)?;
+    let removed = e.prune()?;
+    println!("Deleted Containers:");
+    for (id, _) in &removed {
+        println!("{id}");
+    }
+    println!("\nDeleted Networks:");
+    for n in e.network_prune()? {
+        println!("{n}");
+    }
+    if volumes {
+        println!("\nDeleted Volumes:");
+        for v in e.volume_prune(false)? {
+            println!("{v}");
+        }
+    }
+    println!();
+    drop(e);
+    super::image::run(root, super::image::ImageCmd::Prune { all, force: true })
+}
+
+/// `events`: past events since `--since`, then new ones as they happen
+/// (until `--until`, or forever).
+pub fn events(root: &Path, a: EventsArgs) -> Result<u8> {
+    let e = open_engine(root)?;
+    let mut filter = engine::events::Filter::default();
+    for f in &a.filter {
+        filter.add(f)?;
+    }
+    let now = format::now_secs();
+    let since = a.since.as_deref().map(|s| parse_time(s, now)).transpose()?;
+    let until = a.until.as_deref().map(|s| parse_time(s, now)).transpose()?;
+    let mut seq = if since.is_some() { 0 } else { e.last_event_seq()? };
+    let since_nano = since.map_or(0, |s| s * 1_000_000_000);
+    let until_nano = until.map(|u| u * 1_000_000_000);
+    let mut out = std::io::stdout().lock();
+    loop {
+        for ev in e.events_since(seq)? {
+            seq = ev.seq;
+            if ev.time_nano < since_nano || !filter.matches(&ev) {
+                continue;
+            }
+            if until_nano.is_some_and(|u| ev.time_nano > u) {
+                return Ok(0);
+            }
+            writeln!(out, "{}", render_event(&ev, a.format.as_deref())?)?;
+        }
+        out.flush()?;
+        if until.is_some_and(|u| format::now_secs() > u) {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn render_event(ev: &engine::events::Event, fmt: Option<&str>) -> Result<String> {
+    let secs = ev.time_nano / 1_000_000_000;
+    let time =
+        format!("{}.{:09}Z", runtime::state::rfc3339(secs as u64).trim_end_matches('Z'), ev.time_nano % 1_000_000_000);
+    let doc = serde_json::json!({
+        "status": ev.action,
+        "id": ev.actor,
+        "Type": ev.kind,
+        "Action": ev.action,
+        "Actor": {"ID": ev.actor, "Attributes": ev.attributes},
+        "scope": "local",
+        "time": secs,
+        "timeNano": ev.time_nano,
+    });
+    match fmt {
+        Some("json") | Some("{{json .}}") => Ok(serde_json::to_string(&doc)?),
+        Some(f) => super::template::render(f, &doc),
+        None => {
+            let attrs = ev.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+            Ok(format!("{time} {} {} {} ({attrs})", ev.kind, ev.action, ev.actor))
+        }
+    }
+}
+
+/// Docker's time arguments: RFC 3339, Unix seconds, or a duration back from now.
+fn parse_time(s: &str, now: i64) -> Result<i64> {
+    if let Some(t) = format::parse_rfc3339(s) {
+        return Ok(t);
+    }
+    if let Ok(n) = s.parse::<f64>() {
+        return Ok(n as i64);
+    }
+    let back = super::container::parse_duration(s).map_err(|_| {
+        anyhow!("invalid time {s:?}: use RFC 3339 (2006-01-02T15:04:05Z), Unix seconds or a duration like 10m")
+    })?;
+    Ok(now - back as i64)
+}

@@ -1,0 +1,228 @@
+//! Container logs in docker's json-file format: one JSON object per line,
+//! `{"log":"text\n","stream":"stdout","time":"2026-…Z"}`, so `logs` (and
+//! tools that read docker's files) work while the container runs.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::now_rfc3339;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub log: String,
+    pub stream: String,
+    pub time: String,
+}
+
+/// Appends output to a log file, splitting it into lines (a partial line is
+/// held until its newline or until the stream ends).
+pub struct Writer {
+    file: File,
+    pending: [Vec<u8>; 2],
+}
+
+impl Writer {
+    pub fn open(path: &Path) -> Result<Writer> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("opening the log {}", path.display()), e))?;
+        Ok(Writer { file, pending: [Vec::new(), Vec::new()] })
+    }
+
+    /// `stream`: 0 stdout, 1 stderr.
+    pub fn write(&mut self, stream: usize, bytes: &[u8]) -> Result<()> {
+        let mut out = Vec::new();
+        let name = if stream == 0 { "stdout" } else { "stderr" };
+        let time = now_rfc3339();
+        self.pending[stream].extend_from_slice(bytes);
+        while let Some(i) = self.pending[stream].iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending[stream].drain(..=i).collect();
+            encode(&mut out, &line, name, &time)?;
+        }
+        // Very long lines are cut, as docker does at 16 KiB.
+        if self.pending[stream].len() >= 16 << 10 {
+            let line = std::mem::take(&mut self.pending[stream]);
+            encode(&mut out, &line, name, &time)?;
+        }
+        self.file.write_all(&out).map_err(|e| Error::io("writing the log", e))
+    }
+
+    /// Writes what is left of unterminated lines.
+    pub fn flush(&mut self) -> Result<()> {
+        let time = now_rfc3339();
+        let mut out = Vec::new();
+        for (i, name) in ["stdout", "stderr"].iter().enumerate() {
+            let line = std::mem::take(&mut self.pending[i]);
+            if !line.is_empty() {
+                encode(&mut out, &line, name, &time)?;
+            }
+        }
+        self.file.write_all(&out).map_err(|e| Error::io("writing the log", e))
+    }
+}
+
+fn encode(out: &mut Vec<u8>, line: &[u8], stream: &str, time: &str) -> Result<()> {
+    let e = Entry { log: String::from_utf8_lossy(line).into_owned(), stream: stream.into(), time: time.into() };
+    serde_json::to_writer(&mut *out, &e).map_err(|e| Error::Invalid(format!("encoding a log line: {e}")))?;
+    out.push(b'\n');
+    Ok(())
+}
+
+pub struct ReadOptions {
+    /// Only the last N lines (None: all).
+    pub tail: Option<usize>,
+    /// Only entries at or after this RFC 3339 time.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// Reads the log, calling `emit` for each entry; with `follow`, keeps
+/// reading new entries until `keep_going` says stop (the container exited).
+pub fn read(
+    path: &Path,
+    opts: &ReadOptions,
+    follow: bool,
+    keep_going: &mut dyn FnMut() -> bool,
+    emit: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
+) -> Result<()> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // The monitor creates it as the container starts.
+            std::thread::sleep(Duration::from_millis(50));
+            return read(path, opts, follow, keep_going, emit);
+        }
+        Err(e) => return Err(Error::io(format!("opening the log {}", path.display()), e)),
+    };
+    let mut reader = BufReader::new(file);
+    let wanted = |e: &Entry| {
+        (e.stream == "stdout" && opts.stdout || e.stream == "stderr" && opts.stderr)
+            && opts.since.as_ref().is_none_or(|s| e.time.as_str() >= s.as_str())
+            && opts.until.as_ref().is_none_or(|u| e.time.as_str() <= u.as_str())
+    };
+    let mut existing = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(|e| Error::io("reading the log", e))?;
+        if n == 0 || !line.ends_with('\n') {
+            // Leave a partly written last line for the follow loop.
+            let back = n as i64;
+            reader.seek(SeekFrom::Current(-back)).map_err(|e| Error::io("reading the log", e))?;
+            break;
+        }
+        if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+            if wanted(&e) {
+                existing.push(e);
+            }
+        }
+    }
+    let skip = opts.tail.map_or(0, |t| existing.len().saturating_sub(t));
+    for e in &existing[skip..] {
+        if emit(e).is_err() {
+            return Ok(());
+        }
+    }
+    if !follow {
+        return Ok(());
+    }
+    let mut partial = String::new();
+    loop {
+        let mut got = false;
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(|e| Error::io("reading the log", e))?;
+            if n == 0 {
+                break;
+            }
+            partial.push_str(&line);
+            if !partial.ends_with('\n') {
+                continue;
+            }
+            got = true;
+            if let Ok(e) = serde_json::from_str::<Entry>(&partial) {
+                if wanted(&e) && emit(&e).is_err() {
+                    return Ok(());
+                }
+            }
+            partial.clear();
+        }
+        if !got {
+            if !keep_going() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ReadOptions {
+        ReadOptions { tail: None, since: None, until: None, stdout: true, stderr: true }
+    }
+
+    #[test]
+    fn lines_are_split_and_read_back_with_tail_and_streams() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c-json.log");
+        let mut w = Writer::open(&p).unwrap();
+        w.write(0, b"one\ntw").unwrap();
+        w.write(1, b"err\n").unwrap();
+        w.write(0, b"o\nthree").unwrap();
+        w.flush().unwrap();
+        let mut got = Vec::new();
+        read(&p, &opts(), false, &mut || false, &mut |e| {
+            got.push((e.stream.clone(), e.log.clone()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            [("stdout", "one\n"), ("stderr", "err\n"), ("stdout", "two\n"), ("stdout", "three")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let mut last = Vec::new();
+        read(&p, &ReadOptions { tail: Some(2), stderr: false, ..opts() }, false, &mut || false, &mut |e| {
+            last.push(e.log.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(last, ["two\n", "three"]);
+    }
+
+    #[test]
+    fn follow_sees_new_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f-json.log");
+        let mut w = Writer::open(&p).unwrap();
+        w.write(0, b"first\n").unwrap();
+        let p2 = p.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut w = Writer::open(&p2).unwrap();
+            w.write(0, b"second\n").unwrap();
+        });
+        let mut got = Vec::new();
+        let start = std::time::Instant::now();
+        read(&p, &opts(), true, &mut || start.elapsed() < Duration::from_millis(600), &mut |e| {
+            got.push(e.log.clone());
+            Ok(())
+        })
+        .unwrap();
+        t.join().unwrap();
+        assert_eq!(got, ["first\n", "second\n"]);
+    }
+}

@@ -1,0 +1,281 @@
+//! The monitor: one small process per detached container (berth has no
+//! daemon). It is the container's parent: it owns its stdio and writes the
+//! json-file log, records the exit, applies the restart policy, runs health
+//! checks, and removes an `--rm` container. Containers keep running when the
+//! CLI that started them exits, and any later CLI manages them through the
+//! database and the runtime state.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::engine::{now_rfc3339, Engine};
+use crate::error::{Error, Result};
+use crate::model::{RestartPolicy, Status};
+use crate::start::{pipe, Stdio};
+use crate::{attach, logs};
+
+/// The fd number the ready pipe has in the monitor.
+const READY_FD: RawFd = 3;
+
+impl Engine {
+    /// Starts a created or stopped container in the background and returns
+    /// once it runs (or with the reason it could not start), through its
+    /// monitor process (see `Launcher`).
+    pub fn start(&mut self, key: &str) -> Result<()> {
+        let c = self.container(key)?;
+        if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
+            return Ok(());
+        }
+        self.update_state(&c.id, |s| {
+            s.stopped_by_user = false;
+            s.error.clear();
+        })?;
+        let (mut ready_r, ready_w) = pipe()?;
+        let wfd = ready_w.as_raw_fd();
+        let mut cmd = self.launcher().command("monitor", &c.id);
+        // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(wfd, READY_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::io(format!("starting the monitor ({})", self.launcher().exe.display()), e))?;
+        drop(ready_w);
+        // The monitor forks once more and its first process exits at once,
+        // so nothing is left for us (or a long-running caller) to reap.
+        let _ = child.wait();
+        let mut answer = String::new();
+        let _ = ready_r.read_to_string(&mut answer);
+        match answer.trim() {
+            "ok" => Ok(()),
+            "" => Err(Error::Invalid(format!("the monitor of {} exited before starting it", c.name))),
+            err => Err(Error::Invalid(err.to_string())),
+        }
+    }
+}
+
+/// The monitor's entry point (`berth internal monitor ID`); returns the
+/// process exit code.
+pub fn main(root: &Path, id: &str) -> i32 {
+    // SAFETY: the ready pipe was installed as fd 3 by `start`.
+    let mut ready = Some(unsafe { File::from_raw_fd(READY_FD) });
+    // Processes we start (a network's DNS server) must not hold it open:
+    // `start` waits for it to close.
+    let _ = runtime::sys::set_cloexec(READY_FD, true);
+    // Detach: the first process exits, the second leads its own session.
+    // SAFETY: single-threaded here; the child continues this code.
+    match unsafe { libc::fork() } {
+        -1 => return 1,
+        0 => {}
+        _ => {
+            std::mem::forget(ready.take());
+            return 0;
+        }
+    }
+    // SAFETY: plain syscalls.
+    unsafe { libc::setsid() };
+    // Stopping a CLI or a terminal must not stop containers.
+    for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE] {
+        // SAFETY: ignoring a signal is always valid.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+    let mut engine = match Engine::open(root) {
+        Ok(e) => e,
+        Err(e) => {
+            report(&mut ready, &e.to_string());
+            return 1;
+        }
+    };
+    match supervise(&mut engine, id, &mut ready) {
+        Ok(()) => 0,
+        Err(e) => {
+            report(&mut ready, &e.to_string());
+            let _ = engine.update_state(id, |s| s.error = e.to_string());
+            1
+        }
+    }
+}
+
+fn report(ready: &mut Option<File>, msg: &str) {
+    if let Some(mut f) = ready.take() {
+        let _ = f.write_all(msg.as_bytes());
+    }
+}
+
+fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>) -> Result<()> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let c = engine.container(id)?;
+        let mut log = logs::Writer::open(&engine.log_path(id))?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        // With -i, stdin stays open (for attach); otherwise /dev/null.
+        let (stdin_keep, stdin_fd) = if c.config.interactive {
+            let (r, w) = pipe()?;
+            (Some((r, w)), None)
+        } else {
+            (None, Some(File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?))
+        };
+        let in_fd = match (&stdin_keep, &stdin_fd) {
+            (Some((r, _)), _) => r.as_raw_fd(),
+            (_, Some(f)) => f.as_raw_fd(),
+            _ => -1,
+        };
+        let running = match engine.launch(&c, Stdio::Fds([in_fd, out_w.as_raw_fd(), err_w.as_raw_fd()])) {
+            Ok(r) => r,
+            Err(e) => {
+                engine.update_state(id, |s| {
+                    s.status = Status::Exited;
+                    s.exit_code = 128;
+                    s.error = e.to_string();
+                    s.finished_at = now_rfc3339();
+                })?;
+                return Err(e);
+            }
+        };
+        drop((out_w, err_w, stdin_fd));
+        report(ready, "ok");
+        let pid = running.pid;
+        let pty: Option<OwnedFd> = running.pty().and_then(|m| m.try_clone().ok());
+        running.detach();
+        let started = Instant::now();
+        let stdin_w = stdin_keep.as_ref().map(|(_, w)| w.as_raw_fd());
+        let status = pump(engine, &c, pid, [out_r, err_r], pty, stdin_w, &mut log)?;
+        log.flush()?;
+        drop(stdin_keep);
+        let code = runtime::sys::exit_code(status);
+        engine.finish(&c, code)?;
+
+        // Restart?
+        let Ok(now) = engine.container(id) else { return Ok(()) };
+        let again = !now.state.stopped_by_user
+            && match &now.config.restart {
+                RestartPolicy::No => false,
+                RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+                RestartPolicy::OnFailure { max_retries } => {
+                    code != 0 && (*max_retries == 0 || now.state.restart_count < *max_retries)
+                }
+            };
+        if !again {
+            if now.config.auto_remove {
+                engine.remove(id, true, true)?;
+            }
+            return Ok(());
+        }
+        // Docker's back-off: doubling from 100 ms, reset after 10 s of running.
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(100);
+        }
+        engine.update_state(id, |s| {
+            s.status = Status::Restarting;
+            s.restart_count += 1;
+        })?;
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+        if engine.container(id).map(|c| c.state.stopped_by_user).unwrap_or(true) {
+            engine.update_state(id, |s| s.status = Status::Exited)?;
+            return Ok(());
+        }
+    }
+}
+
+/// Copies the container's output into the log and to attached clients
+/// until its init exits; passes clients' input to its stdin; runs health
+/// checks on their schedule. Returns the init's wait status.
+fn pump(
+    engine: &mut Engine,
+    c: &crate::model::Container,
+    pid: i32,
+    pipes: [File; 2],
+    pty: Option<OwnedFd>,
+    stdin: Option<RawFd>,
+    log: &mut logs::Writer,
+) -> Result<i32> {
+    let mut open: Vec<(RawFd, u8)> = match &pty {
+        Some(m) => vec![(m.as_raw_fd(), attach::STDOUT)],
+        None => vec![(pipes[0].as_raw_fd(), attach::STDOUT), (pipes[1].as_raw_fd(), attach::STDERR)],
+    };
+    let input = pty.as_ref().map(|m| m.as_raw_fd()).or(stdin);
+    // Without attach a container still runs; say why in its state.
+    let mut server = attach::Server::bind(&c.id, pty.is_some()).ok();
+    // The init's exit wakes us at once through its pidfd.
+    let pidfd = runtime::sys::pidfd_open(pid).ok();
+    let mut health = crate::health::Schedule::new(c);
+    let mut status = None;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if status.is_none() {
+            match runtime::sys::waitpid(pid, libc::WNOHANG) {
+                Ok((p, st)) if p == pid => status = Some(st),
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => status = Some(0),
+                _ => {}
+            }
+        }
+        if open.is_empty() {
+            if let Some(st) = status {
+                return Ok(st);
+            }
+        }
+        let mut fds: Vec<libc::pollfd> =
+            open.iter().map(|(fd, _)| libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 }).collect();
+        if status.is_none() {
+            if let Some(p) = &pidfd {
+                fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+        }
+        if let Some(srv) = &server {
+            fds.extend(srv.fds().into_iter().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+        }
+        // Short waits once the init is gone (drain whatever is left), else
+        // until the next health check (the pidfd tells of the exit).
+        let timeout = if status.is_some() {
+            50
+        } else if pidfd.is_none() {
+            health.next_in_ms().min(200)
+        } else {
+            health.next_in_ms()
+        };
+        // SAFETY: `fds` is a valid array of pollfd.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n == 0 && status.is_some() {
+            // Something in the container (outside its pid namespace) still
+            // holds the pipes: the init is gone, stop here.
+            return Ok(status.unwrap_or(0));
+        }
+        for p in &fds {
+            if p.revents == 0 {
+                continue;
+            }
+            if let Some((_, stream)) = open.iter().find(|(fd, _)| *fd == p.fd).copied() {
+                // SAFETY: reading into a valid buffer from an fd we own.
+                let r = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if r > 0 {
+                    log.write(usize::from(stream - 1), &buf[..r as usize])?;
+                    if let Some(srv) = &mut server {
+                        srv.broadcast(stream, &buf[..r as usize]);
+                    }
+                } else if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    open.retain(|(fd, _)| *fd != p.fd);
+                }
+            } else if let Some(srv) = &mut server {
+                if p.fd == srv.listener_fd() {
+                    srv.accept();
+                } else if pidfd.as_ref().map(|f| f.as_raw_fd()) != Some(p.fd) {
+                    srv.input(p.fd, input);
+                }
+            }
+        }
+        if status.is_none() && health.due() {
+            health.run(engine, c);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Starting a container: the spec from its configuration, the rootfs as an
+//! overlay mounted inside the container (never on the host), volumes, the
+//! /etc files, and the network wired up while the container is created but
+//! not yet running its program.
+
+use std::fs;
+use std::os::fd::RawFd;
+
+use runtime::rootfs::RootfsMount;
+use runtime::{CreateOptions, Running};
+
+use crate::engine::{now_rfc3339, Engine};
+use crate::error::{Error, Result};
+use crate::model::{Container, ContainerState, Mount, NetworkMode, Status};
+use crate::spec::{self, SpecInputs};
+
+/// Where a container's standard streams go.
+#[derive(Clone, Copy, Debug)]
+pub enum Stdio {
+    /// The caller's own fds (foreground, no terminal).
+    Inherit { stdin: RawFd },
+    /// These fds (the monitor's pipes).
+    Fds([RawFd; 3]),
+}
+
+impl Engine {
+    /// Creates and starts the container's runtime side; returns the running
+    /// init (our child). Network and state are set; the caller waits.
+    pub(crate) fn launch(&mut self, c: &Container, stdio: Stdio) -> Result<Running> {
+        let dir = self.container_dir(&c.id);
+        let record = self.images.resolve(&c.config.image_id)?;
+        let layers = record.chain_ids();
+        let snap = image::snapshot::for_host(&self.images)?;
+        let (rootfs, rootfs_mount) = match snap.mounts(&c.id)?.into_iter().next() {
+            Some(m) if m.fstype == "overlay" => (
+                dir.join("rootfs"),
+                Some(RootfsMount { fstype: "overlay".into(), source: "overlay".into(), data: m.options.join(",") }),
+            ),
+            Some(m) => (m.source, None),
+            None => return Err(Error::Invalid(format!("container {} has no root filesystem", c.id))),
+        };
+        let upper = snap.upper(&c.id);
+        let read = |path: &str| {
+            self.images
+                .read_image_file(&layers, Some(&upper), path, 4 << 20)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        let user = spec::resolve_user(&c.config.user, &read("/etc/passwd"), &read("/etc/group"))?;
+
+        // Volumes, created on first use and filled from the image.
+        let mut volume_dirs = Vec::new();
+        for m in &c.config.mounts {
+            if let Mount::Volume { name, target, anonymous, .. } = m {
+                let (vol, _) = self.volume_create(name, Default::default(), *anonymous)?;
+                let empty = fs::read_dir(&vol.mountpoint).map(|mut d| d.next().is_none()).unwrap_or(false);
+                if empty {
+                    image::snapshot::copy_image_path(&self.images, &layers, target, &vol.mountpoint)?;
+                }
+                volume_dirs.push((target.clone(), vol.mountpoint.clone()));
+            }
+        }
+
+        let pid_of = |name: &str| -> Result<i32> {
+            let other = self.container(name)?;
+            if other.state.status != Status::Running {
+                return Err(Error::Conflict(format!(
+                    "cannot join container {name}: container {} is not running",
+                    other.id
+                )));
+            }
+            Ok(other.state.pid)
+        };
+        let netns_path = match &c.config.network {
+            Some(NetworkMode::Container(name)) => Some(format!("/proc/{}/ns/net", pid_of(name)?)),
+            _ => None,
+        };
+        let ipc_path = spec::namespace_path(c.config.ipc.as_deref(), "ipc", &pid_of)?;
+        let pid_path = spec::namespace_path(c.config.pid.as_deref(), "pid", &pid_of)?;
+
+        let (hosts, resolv, hostname) = (dir.join("hosts"), dir.join("resolv.conf"), dir.join("hostname"));
+        let host_name = if c.config.hostname.is_empty() { c.id[..12].to_string() } else { c.config.hostname.clone() };
+        let plan = self.plan_network(c)?;
+        write_etc_files(&hosts, &resolv, &hostname, &host_name, &plan)?;
+        let host_network = matches!(c.config.network, Some(NetworkMode::Host));
+        let inputs = SpecInputs {
+            id: &c.id,
+            rootfs: &rootfs,
+            etc_files: (!host_network).then_some((hosts.as_path(), resolv.as_path(), hostname.as_path())),
+            volume_dirs: &volume_dirs,
+            user,
+            netns_path,
+            ipc_path,
+            pid_path,
+        };
+        let spec = spec::build(&c.config, &inputs)?;
+        let opts = CreateOptions {
+            id: c.id.clone(),
+            bundle: dir.clone(),
+            stdio: Some(match stdio {
+                Stdio::Inherit { stdin } => [stdin, 1, 2],
+                Stdio::Fds(f) => f,
+            }),
+            spec: Some(Box::new(spec)),
+            rootfs_mount,
+            ..Default::default()
+        };
+        // A stale runtime record (a monitor that died) would block the id.
+        let _ = self.runtime.delete(&c.id, true);
+        let mut endpoints = Vec::new();
+        let mut ports = Vec::new();
+        let rt = self.runtime.clone();
+        let running = rt.run_with(&opts, |pid| {
+            let (e, p) = self.wire_network(c, &plan, pid).map_err(|e| runtime::Error::Init(e.to_string()))?;
+            endpoints = e;
+            ports = p;
+            Ok(())
+        });
+        let running = match running {
+            Ok(r) => r,
+            Err(e) => {
+                self.unwire_network(c, &endpoints);
+                return Err(e.into());
+            }
+        };
+        let (_, pid_start) = runtime::sys::proc_stat(running.pid).unwrap_or(('?', 0));
+        let pid = running.pid;
+        self.update_state(&c.id, |s| {
+            *s = ContainerState {
+                status: Status::Running,
+                pid,
+                pid_start,
+                monitor_pid: std::process::id() as i32,
+                monitor_start: runtime::sys::proc_stat(std::process::id() as i32).map_or(0, |(_, t)| t),
+                started_at: now_rfc3339(),
+                restart_count: s.restart_count,
+                endpoints: endpoints.clone(),
+                ports: ports.clone(),
+                health: c
+                    .config
+                    .healthcheck
+                    .as_ref()
+                    .map(|_| crate::model::HealthState { status: "starting".into(), ..Default::default() }),
+                ..Default::default()
+            };
+        })?;
+        self.emit_container(c, "start", &[]);
+        Ok(running)
+    }
+
+    /// After the init exited (and was reaped): record how, tear down the
+    /// runtime side and the network. Returns the exit code.
+    pub(crate) fn finish(&mut self, c: &Container, code: i32) -> Result<i32> {
+        let oom = self.runtime.stats(&c.id).map(|s| s.memory.oom_kill > 0).unwrap_or(false);
+        let _ = self.runtime.delete(&c.id, true);
+        // The namespace is gone with the init: its veths go with it.
+        self.unwire_network(c, &[]);
+        self.update_state(&c.id, |s| {
+            s.status = Status::Exited;
+            s.pid = 0;
+            s.pid_start = 0;
+            s.exit_code = code;
+            s.oom_killed = oom;
+            s.finished_at = now_rfc3339();
+            s.endpoints.clear();
+            s.ports.clear();
+        })?;
+        self.emit_container(c, "die", &[("exitCode", code.to_string())]);
+        if oom {
+            self.emit_container(c, "oom", &[]);
+        }
+        Ok(code)
+    }
+
+    /// Runs a created container in the foreground: its stdio is ours (or our
+    /// terminal, relayed), signals we get are forwarded, and the exit code is
+    /// returned once it has exited. With `auto_remove` it is then removed.
+    pub fn run_foreground(&mut self, key: &str, stdin_attached: bool) -> Result<i32> {
+        let c = self.container(key)?;
+        if c.state.status == Status::Running {
+            return Err(Error::Conflict(format!("container {} is already running", c.name)));
+        }
+        let devnull = fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
+        use std::os::fd::AsRawFd;
+        let stdin = if stdin_attached { 0 } else { devnull.as_raw_fd() };
+        let running = self.launch(&c, Stdio::Inherit { stdin })?;
+        drop(devnull);
+        let code = running.wait()?;
+        let code = self.finish(&c, code)?;
+        if c.config.auto_remove {
+            self.remove(&c.id, true, true)?;
+        }
+        Ok(code)
+    }
+}
+
+/// The /etc files docker gives a container: its own hosts (with its
+/// addresses), the host's resolv.conf without loopback resolvers (a
+/// container cannot reach them) or the network's DNS, and its hostname.
+fn write_etc_files(
+    hosts: &std::path::Path,
+    resolv: &std::path::Path,
+    hostname_file: &std::path::Path,
+    hostname: &str,
+    plan: &crate::network::NetworkPlan,
+) -> Result<()> {
+    let mut h = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for a in &plan.addresses {
+        h.push_str(&format!("{a}\t{hostname}\n"));
+    }
+    let resolv_text = match &plan.dns {
+        Some(server) => format!("nameserver {server}\noptions ndots:0\n"),
+        None => host_resolv_conf(),
+    };
+    for (path, text) in [(hosts, h), (resolv, resolv_text), (hostname_file, format!("{hostname}\n"))] {
+        fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
+fn host_resolv_conf() -> String {
+    let text = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        match (f.next(), f.next()) {
+            (Some("nameserver"), Some(ip)) => {
+                if ip.starts_with("127.") || ip == "::1" {
+                    continue;
+                }
+                servers += 1;
+                out.push_str(line);
+                out.push('\n');
+            }
+            (Some("search" | "options" | "domain"), _) => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    if servers == 0 {
+        // Docker's fallback when the host only has a local resolver.
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+pub(crate) fn pipe() -> Result<(fs::File, fs::File)> {
+    let mut fds = [0; 2];
+    // SAFETY: a valid out-array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::io("creating a pipe", std::io::Error::last_os_error()));
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: both fds were just created for us.
+    Ok(unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) })
+}
