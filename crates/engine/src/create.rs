@@ -44,6 +44,18 @@ impl Engine {
                 }
             }
         }
+        match &config.network {
+            Some(NetworkMode::Networks(list)) => {
+                for a in list {
+                    self.network(&a.network)
+                        .map_err(|_| Error::NotFound(format!("network {} not found", a.network)))?;
+                }
+            }
+            Some(NetworkMode::Container(other)) => {
+                self.container(other)?;
+            }
+            _ => {}
+        }
         let record = self.image_for(&config.image, pull)?;
         let image_config = ImageConfig::parse(&self.images.content().read(&record.id)?, &record.id)?;
         resolve_from_image(&mut config, &image_config)?;

@@ -42,7 +42,7 @@ impl Schedule {
         let start = now_rfc3339();
         let (exit_code, output) = exec_check(engine, c, &h);
         let result = HealthResult { start, end: now_rfc3339(), exit_code, output };
-        let in_start_period = self.started.elapsed() < secs(h.start_period_secs);
+        let in_start_period = self.started.elapsed() < Duration::from_secs_f64(h.start_period_secs.max(0.0));
         let before = engine.container(&c.id).ok().and_then(|x| x.state.health).map(|h| h.status);
         let after = engine.update_state(&c.id, |s| {
             let st = s.health.get_or_insert_with(Default::default);
@@ -70,6 +70,7 @@ impl Schedule {
     }
 }
 
+/// An interval or timeout; 0 (unset) is docker's default of 30 s.
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(if s > 0.0 { s } else { 30.0 })
 }

@@ -153,7 +153,7 @@ fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>) -> Result<
         log.flush()?;
         drop(stdin_keep);
         let code = runtime::sys::exit_code(status);
-        engine.finish(&c, code)?;
+        engine.finish(&c, code, None)?;
 
         // Restart?
         let Ok(now) = engine.container(id) else { return Ok(()) };

@@ -150,8 +150,10 @@ impl Engine {
 
     /// After the init exited (and was reaped): record how, tear down the
     /// runtime side and the network. Returns the exit code.
-    pub(crate) fn finish(&mut self, c: &Container, code: i32) -> Result<i32> {
-        let oom = self.runtime.stats(&c.id).map(|s| s.memory.oom_kill > 0).unwrap_or(false);
+    /// `oom`: whether the OOM killer struck, when the caller already knows
+    /// (else read from the container's cgroup, which still exists).
+    pub(crate) fn finish(&mut self, c: &Container, code: i32, oom: Option<bool>) -> Result<i32> {
+        let oom = oom.unwrap_or_else(|| self.runtime.stats(&c.id).map(|s| s.memory.oom_kill > 0).unwrap_or(false));
         let _ = self.runtime.delete(&c.id, true);
         // The namespace is gone with the init: its veths go with it.
         self.unwire_network(c, &[]);
@@ -185,8 +187,9 @@ impl Engine {
         let stdin = if stdin_attached { 0 } else { devnull.as_raw_fd() };
         let running = self.launch(&c, Stdio::Inherit { stdin })?;
         drop(devnull);
-        let code = running.wait()?;
-        let code = self.finish(&c, code)?;
+        let (code, stats) = running.wait_with_stats()?;
+        let oom = stats.map(|s| s.memory.oom_kill > 0);
+        let code = self.finish(&c, code, oom)?;
         if c.config.auto_remove {
             self.remove(&c.id, true, true)?;
         }

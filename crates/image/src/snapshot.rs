@@ -84,7 +84,12 @@ fn overlay_works(base: &Path) -> bool {
     })()
     .is_ok();
     let _ = fs::remove_dir_all(&probe);
-    let _ = fs::write(&marker, if ok { "yes\n" } else { "no\n" });
+    // Atomically: a process probing at the same moment must never read a
+    // half-written answer (an empty file would read as "no").
+    let tmp = base.join(format!(".overlay-{}", std::process::id()));
+    if fs::write(&tmp, if ok { "yes\n" } else { "no\n" }).is_ok() {
+        let _ = fs::rename(&tmp, &marker);
+    }
     ok
 }
 

@@ -206,12 +206,11 @@ pub fn events(root: &Path, a: EventsArgs) -> Result<u8> {
     for f in &a.filter {
         filter.add(f)?;
     }
-    let now = format::now_secs();
-    let since = a.since.as_deref().map(|s| parse_time(s, now)).transpose()?;
-    let until = a.until.as_deref().map(|s| parse_time(s, now)).transpose()?;
-    let mut seq = if since.is_some() { 0 } else { e.last_event_seq()? };
-    let since_nano = since.map_or(0, |s| s * 1_000_000_000);
-    let until_nano = until.map(|u| u * 1_000_000_000);
+    let now = now_nanos();
+    let since_nano = a.since.as_deref().map(|s| parse_time(s, now)).transpose()?;
+    let until_nano = a.until.as_deref().map(|s| parse_time(s, now)).transpose()?;
+    let mut seq = if since_nano.is_some() { 0 } else { e.last_event_seq()? };
+    let since_nano = since_nano.unwrap_or(0);
     let mut out = std::io::stdout().lock();
     loop {
         for ev in e.events_since(seq)? {
@@ -225,7 +224,7 @@ pub fn events(root: &Path, a: EventsArgs) -> Result<u8> {
             writeln!(out, "{}", render_event(&ev, a.format.as_deref())?)?;
         }
         out.flush()?;
-        if until.is_some_and(|u| format::now_secs() > u) {
+        if until_nano.is_some_and(|u| now_nanos() > u) {
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -256,16 +255,21 @@ fn render_event(ev: &engine::events::Event, fmt: Option<&str>) -> Result<String>
     }
 }
 
-/// Docker's time arguments: RFC 3339, Unix seconds, or a duration back from now.
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Docker's time arguments, as nanoseconds since the epoch: RFC 3339, Unix
+/// seconds (with a fraction), or a duration back from `now`.
 fn parse_time(s: &str, now: i64) -> Result<i64> {
     if let Some(t) = format::parse_rfc3339(s) {
-        return Ok(t);
+        return Ok(t * 1_000_000_000);
     }
     if let Ok(n) = s.parse::<f64>() {
-        return Ok(n as i64);
+        return Ok((n * 1e9) as i64);
     }
     let back = super::container::parse_duration(s).map_err(|_| {
         anyhow!("invalid time {s:?}: use RFC 3339 (2006-01-02T15:04:05Z), Unix seconds or a duration like 10m")
     })?;
-    Ok(now - back as i64)
+    Ok(now - (back * 1e9) as i64)
 }

@@ -339,19 +339,26 @@ impl Running {
     /// Waits for the container's init to exit, forwarding signals and relaying
     /// the terminal, then removes the container. Returns the exit code
     /// (128 + signal when killed, e.g. 137 after an OOM kill).
-    pub fn wait(mut self) -> Result<i32> {
+    pub fn wait(self) -> Result<i32> {
+        self.wait_with_stats().map(|(code, _)| code)
+    }
+
+    /// `wait`, also returning the cgroup's last statistics (read before it
+    /// is removed): whether the OOM killer struck, the peak memory.
+    pub fn wait_with_stats(mut self) -> Result<(i32, Option<cgroups::Stats>)> {
         let signals = self.signals.take().ok_or_else(|| Error::Init("already waited".into()))?;
         // Orphans of a container without its own pid namespace come to us.
         let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
         let code = foreground::wait(self.pid, &signals, self.pty.take()).ctx("waiting for the container")?;
         crate::timing::mark("exited");
+        let stats = self.rollback.cgroup.as_ref().and_then(|c| c.stats().ok());
         if let Some(c) = self.rollback.child.take() {
             c.disarm();
         }
         self.rollback.run();
         crate::timing::mark("cleaned up");
         self.rollback.armed = false;
-        Ok(code)
+        Ok((code, stats))
     }
 
     /// Leaves the container running on its own (`run --detach`).

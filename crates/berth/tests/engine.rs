@@ -1,0 +1,674 @@
+//! The engine as a user drives it: `berth run`, `ps`, `exec`, `logs`,
+//! networks and volumes, through the binary, on the real kernel (as root).
+//! Every test has a state tree of its own with its own default bridge and
+//! subnet (engine.json), and ends with `system reset`, after which nothing
+//! of it may be left on the host: no process, mount, cgroup, link or
+//! firewall table.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+/// The firewall table the engine tests use, never a real berth's.
+const NFT_TABLE: &str = "berth_test";
+
+/// A busybox rootfs tarball, made once per test process.
+fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, p) = TAR.get_or_init(|| {
+        let d = tempfile::Builder::new().prefix("berth-bb-").tempdir().unwrap();
+        let p = d.path().join("busybox.tar");
+        testkit::busybox_rootfs_tar(Path::new(BERTH), &p);
+        (d, p)
+    });
+    p
+}
+
+/// One user's berth: a state tree, its default bridge `bt<n>-<pid>` on
+/// 10.201.<n>.0/24, and a busybox image `bb`.
+struct Host {
+    root: tempfile::TempDir,
+    bridge: String,
+    n: u8,
+}
+
+impl Host {
+    /// `n` must differ between tests (it picks the subnets).
+    fn new(n: u8) -> Host {
+        let root = tempfile::Builder::new().prefix("berth-eng-").tempdir().unwrap();
+        let bridge = format!("bt{n}-{}", std::process::id() % 100_000);
+        let settings = serde_json::json!({
+            "bridge": bridge,
+            "subnet": format!("10.201.{n}.0/24"),
+            "nft_table": NFT_TABLE,
+        });
+        std::fs::write(root.path().join("engine.json"), settings.to_string()).unwrap();
+        let h = Host { root, bridge, n };
+        h.ok(&["import", "-c", r#"CMD ["/bin/sh"]"#, busybox_tar().to_str().unwrap(), "bb"]);
+        h
+    }
+
+    /// A subnet for a user network of this test.
+    fn subnet(&self, k: u8) -> String {
+        format!("10.{}.{}.0/24", 202 + k, self.n)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BERTH);
+        c.arg("--root").arg(self.root.path()).stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "berth {args:?} failed ({}): {}{}", out.status, stdout(&out), stderr(&out));
+        stdout(&out)
+    }
+
+    /// Runs a command that must fail; its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "berth {args:?} should have failed: {}", stdout(&out));
+        stderr(&out)
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
+        v[0].clone()
+    }
+
+    fn status(&self, name: &str) -> String {
+        self.ok(&["inspect", "-f", "{{.State.Status}}", name]).trim().to_string()
+    }
+
+    /// Polls `f` until it is true (or panics after `secs`).
+    fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn root_str(&self) -> String {
+        self.root.path().to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Host {
+    /// `system reset`, then nothing of this state tree may be left on the
+    /// host (checked unless the test is already failing).
+    fn drop(&mut self) {
+        let out = self.run(&["system", "reset", "--force"]);
+        if std::thread::panicking() {
+            return;
+        }
+        assert!(out.status.success(), "system reset failed: {}", stderr(&out));
+        let root = self.root_str();
+        assert!(!self.root.path().exists(), "reset left {root}");
+        assert_eq!(testkit::processes_mentioning(&root), Vec::<u32>::new(), "processes left for {root}");
+        assert_eq!(testkit::mounts_mentioning(&root), Vec::<String>::new(), "mounts left for {root}");
+        assert!(!Path::new("/sys/class/net").join(&self.bridge).exists(), "bridge {} left", self.bridge);
+        let rules = Command::new("nft").args(["list", "table", "inet", NFT_TABLE]).output().unwrap();
+        let rules = stdout(&rules);
+        assert!(!rules.contains(&self.bridge), "firewall rules left for {}: {rules}", self.bridge);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// An HTTP GET over TCP; the response body.
+fn http_get(addr: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
+
+fn cgroup_dirs_of(id: &str) -> Vec<PathBuf> {
+    testkit::cgroup_dirs(id)
+}
+
+#[test]
+fn a_web_server_with_a_published_port_serves_the_host() {
+    let h = Host::new(1);
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("index.html"), "hello from berth\n").unwrap();
+    let port = testkit::free_port();
+    let vol = format!("{}:/www:ro", www.path().display());
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = h.ok(&[
+        "run", "-d", "--name", "web", "-p", &publish, "-v", &vol, "bb", "httpd", "-f", "-v", "-p", "80", "-h", "/www",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id}");
+
+    let mut body = String::new();
+    h.eventually(5, "the web server", || {
+        body = http_get(&format!("127.0.0.1:{port}")).unwrap_or_default();
+        !body.is_empty()
+    });
+    assert_eq!(body, "hello from berth\n");
+
+    let ps = h.ok(&["ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    assert!(ps.contains("web") && ps.contains("Up "), "{ps}");
+    assert_eq!(h.ok(&["port", "web"]).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    assert_eq!(h.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(h.ok(&["ps", "--format", "{{.Names}} {{.State}}"]).trim(), "web running");
+
+    // The container's address is on this test's bridge; the gateway reaches it.
+    let ip = h.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]);
+    assert!(ip.trim().starts_with(&format!("10.201.{}.", h.n)), "{ip}");
+    assert_eq!(http_get(&format!("{}:80", ip.trim())).unwrap(), "hello from berth\n");
+
+    // busybox httpd logs to stderr, and so does `logs` for those lines.
+    h.eventually(5, "the access log", || stderr(&h.run(&["logs", "web"])).contains("response:200"));
+    let top = h.ok(&["top", "web"]);
+    assert!(top.lines().next().unwrap().contains("PID") && top.contains("httpd -f"), "{top}");
+    let stats = h.ok(&["stats", "--no-stream", "web"]);
+    assert!(stats.contains("web") && stats.contains("MiB") || stats.contains("KiB"), "{stats}");
+
+    h.ok(&["rm", "-f", "web"]);
+    assert!(http_get(&format!("127.0.0.1:{port}")).is_err(), "the port is released");
+    assert_eq!(cgroup_dirs_of(id), Vec::<PathBuf>::new());
+    assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name() {
+    let h = Host::new(2);
+    h.ok(&["network", "create", "--subnet", &h.subnet(0), "app"]);
+    h.ok(&["run", "-d", "--name", "db", "--network", "app", "--network-alias", "database", "bb", "sleep", "300"]);
+    let out = h.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "bb",
+        "sh",
+        "-c",
+        "ping -c1 -W2 db && ping -c1 -W2 database && nslookup db",
+    ]);
+    assert!(out.contains("1 packets received"), "{out}");
+    let db_ip = h.ok(&["inspect", "-f", "{{(index .NetworkSettings.Networks \"app\").IPAddress}}", "db"]);
+    assert!(out.contains(&format!("Address: {}", db_ip.trim())), "{out}");
+
+    // The default bridge has no name resolution, like docker's.
+    let out = h.run(&["run", "--rm", "bb", "ping", "-c1", "-W1", "db"]);
+    assert!(!out.status.success());
+
+    // Networks in use stay; connect and disconnect a running container.
+    let err = h.fails(&["network", "rm", "app"]);
+    assert!(err.contains("has active endpoints"), "{err}");
+    h.ok(&["run", "-d", "--name", "other", "bb", "sleep", "300"]);
+    h.ok(&["network", "connect", "--alias", "second", "app", "other"]);
+    let out = h.ok(&["exec", "db", "ping", "-c1", "-W2", "second"]);
+    assert!(out.contains("1 packets received"), "{out}");
+    h.ok(&["network", "disconnect", "app", "other"]);
+    let out = h.run(&["exec", "db", "ping", "-c1", "-W1", "other"]);
+    assert!(!out.status.success(), "disconnected: {}", stdout(&out));
+
+    let ls = h.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(ls.lines().collect::<Vec<_>>(), ["app", "bridge", "host", "none"]);
+    let inspect: serde_json::Value = serde_json::from_str(&h.ok(&["network", "inspect", "app"])).unwrap();
+    assert_eq!(inspect[0]["IPAM"]["Config"][0]["Subnet"], h.subnet(0));
+    h.ok(&["rm", "-f", "db", "other"]);
+    h.ok(&["network", "rm", "app"]);
+    assert_eq!(testkit::processes_mentioning(&format!("{} internal dns", h.root_str())), Vec::<u32>::new());
+}
+
+#[test]
+fn a_volume_outlives_its_container_and_starts_with_the_image_content() {
+    let h = Host::new(3);
+    h.ok(&["run", "--rm", "-v", "data:/data", "bb", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(h.ok(&["run", "--rm", "-v", "data:/data:ro", "bb", "cat", "/data/f"]), "kept\n");
+    let err = h.fails(&["run", "--rm", "-v", "data:/data:ro", "bb", "touch", "/data/g"]);
+    assert!(err.contains("Read-only file system"), "{err}");
+    let ls = h.ok(&["volume", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert_eq!(ls.trim(), "data local");
+
+    // A new volume mounted over image content starts with that content.
+    let out = h.ok(&["run", "--rm", "-v", "etc:/etc", "bb", "cat", "/etc/passwd"]);
+    assert!(out.contains("root:"), "{out}");
+
+    // In use: not removable; rm -v removes anonymous volumes only.
+    h.ok(&["run", "-d", "--name", "user", "-v", "data:/data", "-v", "/anon", "bb", "sleep", "300"]);
+    let err = h.fails(&["volume", "rm", "data"]);
+    assert!(err.contains("volume is in use"), "{err}");
+    h.ok(&["rm", "-f", "-v", "user"]);
+    let ls = h.ok(&["volume", "ls", "-q"]);
+    assert_eq!(ls.lines().collect::<Vec<_>>(), ["data", "etc"], "the anonymous volume went with rm -v");
+    let v: serde_json::Value = serde_json::from_str(&h.ok(&["volume", "inspect", "data"])).unwrap();
+    assert!(Path::new(v[0]["Mountpoint"].as_str().unwrap()).join("f").exists());
+
+    // tmpfs mounts and bind mounts.
+    let out = h.ok(&["run", "--rm", "--tmpfs", "/scratch", "bb", "sh", "-c", "grep /scratch /proc/mounts"]);
+    assert!(out.contains("tmpfs"), "{out}");
+    h.ok(&["volume", "rm", "data", "etc"]);
+    assert_eq!(h.ok(&["volume", "ls", "-q"]), "");
+}
+
+#[test]
+fn logs_follow_streams_new_lines() {
+    let h = Host::new(4);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "bb",
+        "sh",
+        "-c",
+        "i=0; while true; do echo line $i; echo err $i >&2; i=$((i+1)); sleep 0.1; done",
+    ]);
+    let mut follow: Child =
+        h.cmd().args(["logs", "-f", "talker"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l == "line 8") {
+        assert!(Instant::now() < deadline, "logs -f stopped at {seen:?}");
+        seen.push(lines.next().unwrap().unwrap());
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(seen[0], "line 0");
+    // stderr lines go to stderr; --tail counts both streams; -t.
+    let out = h.run(&["logs", "--tail", "4", "-t", "talker"]);
+    assert_eq!(stdout(&out).lines().count() + stderr(&out).lines().count(), 4, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).starts_with("20"), "timestamps: {}", stdout(&out));
+    assert!(stderr(&out).contains(" err "), "{}", stderr(&out));
+    h.ok(&["rm", "-f", "talker"]);
+}
+
+/// A pty pair: (master, slave).
+fn openpty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (0, 0);
+    // SAFETY: valid out-pointers; NULL name, termios and winsize.
+    let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both fds were just opened for us.
+    unsafe { (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s)) }
+}
+
+#[test]
+fn exec_it_gives_an_interactive_shell_on_a_terminal() {
+    let h = Host::new(5);
+    h.ok(&["run", "-d", "--name", "box", "bb", "sleep", "300"]);
+    let (mut master, slave) = openpty();
+    let mut child = h
+        .cmd()
+        .args(["exec", "-it", "box", "sh"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    master.write_all(b"tty; echo $((6*7))\n").unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 1024];
+    // SAFETY: making our own master fd non-blocking.
+    unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::F_SETFL, libc::O_NONBLOCK) };
+    while !String::from_utf8_lossy(&got).contains("\n42") {
+        assert!(Instant::now() < deadline, "no answer from the shell: {}", String::from_utf8_lossy(&got));
+        match master.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains("/dev/pts/"),
+        "the shell has a terminal: {}",
+        String::from_utf8_lossy(&got)
+    );
+    master.write_all(b"exit 3\n").unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(3));
+
+    // Without a terminal: stdin, env, user, workdir, exit codes, -d.
+    let out = h
+        .cmd()
+        .args([
+            "exec",
+            "-i",
+            "-e",
+            "X=1",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "box",
+            "sh",
+            "-c",
+            "cat; echo $X $(id -un) $PWD",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out_child = out;
+    out_child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    let out = out_child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "piped\n1 nobody /tmp\n");
+    assert_eq!(h.run(&["exec", "box", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    h.ok(&["exec", "-d", "box", "sh", "-c", "echo detached > /tmp/d"]);
+    h.eventually(5, "the detached exec", || h.run(&["exec", "box", "cat", "/tmp/d"]).status.success());
+    h.ok(&["rm", "-f", "box"]);
+}
+
+#[test]
+fn stop_falls_back_to_sigkill_and_restart_policies_are_applied() {
+    let h = Host::new(6);
+    h.ok(&["run", "-d", "--name", "stubborn", "bb", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
+    let t = Instant::now();
+    h.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "stop took {took:?}");
+    assert_eq!(h.ok(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"]).trim(), "137");
+    let ps = h.ok(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(ps.starts_with("Exited (137)"), "{ps}");
+
+    // A container that exits on SIGTERM stops at once.
+    h.ok(&["run", "-d", "--name", "polite", "bb", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
+    let t = Instant::now();
+    h.ok(&["stop", "polite"]);
+    assert!(t.elapsed() < Duration::from_secs(3), "stop took {:?}", t.elapsed());
+    assert_eq!(h.ok(&["inspect", "-f", "{{.State.ExitCode}}", "polite"]).trim(), "0");
+
+    // on-failure:3 restarts exactly three times, then stays down.
+    h.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:3", "bb", "sh", "-c", "echo run; exit 3"]);
+    h.eventually(20, "three restarts", || {
+        h.status("flaky") == "exited" && h.ok(&["inspect", "-f", "{{.RestartCount}}", "flaky"]).trim() == "3"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(h.ok(&["inspect", "-f", "{{.RestartCount}}", "flaky"]).trim(), "3");
+    assert_eq!(h.ok(&["logs", "flaky"]), "run\nrun\nrun\nrun\n", "the first run and three restarts");
+    assert_eq!(h.ok(&["wait", "flaky"]).trim(), "3");
+
+    // always: comes back after the process dies; stop ends that.
+    h.ok(&["run", "-d", "--name", "phoenix", "--restart", "always", "bb", "sleep", "300"]);
+    let pid = h.ok(&["inspect", "-f", "{{.State.Pid}}", "phoenix"]);
+    // SAFETY: killing the container's process from outside, as the OOM killer would.
+    unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGKILL) };
+    h.eventually(10, "the restart", || {
+        let now = h.ok(&["inspect", "-f", "{{.State.Pid}} {{.State.Status}}", "phoenix"]);
+        now.trim().ends_with("running") && !now.starts_with(pid.trim())
+    });
+    h.ok(&["stop", "phoenix"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(h.status("phoenix"), "exited");
+    h.ok(&["rm", "stubborn", "polite", "flaky", "phoenix"]);
+}
+
+#[test]
+fn memory_limits_show_in_stats_and_kill_on_excess() {
+    let h = Host::new(7);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "small",
+        "--memory",
+        "32m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    let stats = h.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "small"]);
+    assert!(stats.contains("/ 32MiB"), "{stats}");
+    assert!(stats.starts_with("small "), "{stats}");
+    let hc = h.inspect("small")["HostConfig"].clone();
+    assert_eq!(hc["Memory"], 32 << 20);
+    assert_eq!(hc["NanoCpus"], 500_000_000);
+
+    // Allocating past the limit: the kernel OOM-kills it, and berth says so.
+    let out = h.run(&[
+        "run",
+        "--name",
+        "hog",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "bb",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert_eq!(h.ok(&["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog"]).trim(), "true 137");
+    h.ok(&["rm", "-f", "small", "hog"]);
+}
+
+#[test]
+fn a_detached_container_outlives_the_cli_and_later_clis_manage_it() {
+    let h = Host::new(8);
+    let id = h.ok(&["run", "-d", "--name", "lasting", "bb", "sh", "-c", "echo started; exec sleep 300"]);
+    // The CLI that started it has exited (output() returned); it runs on.
+    h.eventually(5, "its output", || h.ok(&["logs", "lasting"]) == "started\n");
+    assert_eq!(h.status("lasting"), "running");
+    h.ok(&["pause", "lasting"]);
+    assert_eq!(h.status("lasting"), "paused");
+    let err = h.fails(&["exec", "lasting", "true"]);
+    assert!(err.contains("is not running") || err.contains("paused"), "{err}");
+    h.ok(&["unpause", "lasting"]);
+    h.ok(&["rename", "lasting", "renamed"]);
+    assert_eq!(h.ok(&["exec", "renamed", "cat", "/proc/1/comm"]).trim(), "sleep");
+    h.ok(&["restart", "-t", "1", "renamed"]);
+    assert_eq!(h.status("renamed"), "running");
+    assert_eq!(h.ok(&["logs", "renamed"]), "started\nstarted\n");
+    let filter = format!("container={}", &id.trim()[..12]);
+    let events = h.ok(&["events", "--since", "5m", "--until", "0s", "--filter", &filter, "--format", "{{.Action}}"]);
+    for action in ["create", "start", "pause", "unpause", "rename", "kill", "die", "stop"] {
+        assert!(events.lines().any(|l| l == action), "no {action} event in {events}");
+    }
+    h.ok(&["rm", "-f", "renamed"]);
+    assert_eq!(cgroup_dirs_of(id.trim()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn rm_force_removes_a_running_container_and_everything_it_had() {
+    let h = Host::new(9);
+    let port = testkit::free_port();
+    let id = h.ok(&["run", "-d", "--name", "doomed", "-p", &format!("{port}:80"), "bb", "sleep", "300"]);
+    let id = id.trim().to_string();
+    let pid = h.ok(&["inspect", "-f", "{{.State.Pid}}", "doomed"]).trim().to_string();
+    let err = h.fails(&["rm", "doomed"]);
+    assert!(err.contains("You cannot remove a running container"), "{err}");
+    h.ok(&["rm", "-f", "doomed"]);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the process is gone");
+    assert_eq!(cgroup_dirs_of(&id), Vec::<PathBuf>::new());
+    let rules = stdout(&Command::new("nft").args(["list", "table", "inet", NFT_TABLE]).output().unwrap());
+    assert!(!rules.contains(&id), "its port rule is gone: {rules}");
+    let err = h.fails(&["inspect", "doomed"]);
+    assert!(err.contains("No such object: doomed"), "{err}");
+}
+
+#[test]
+fn parallel_runs_from_many_processes_do_not_corrupt_state() {
+    let h = Host::new(10);
+    let children: Vec<Child> = (0..8)
+        .map(|i| {
+            h.cmd()
+                .args(["run", "-d", "--name", &format!("p{i}"), "bb", "sleep", "300"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let names = h.ok(&["ps", "--format", "{{.Names}}"]);
+    let mut names: Vec<_> = names.lines().collect();
+    names.sort();
+    assert_eq!(names, (0..8).map(|i| format!("p{i}")).collect::<Vec<_>>());
+    let mut ips: Vec<String> = (0..8)
+        .map(|i| h.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &format!("p{i}")]).trim().to_string())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 8, "every container has its own address: {ips:?}");
+    // Same name from two processes at once: exactly one wins.
+    let racers: Vec<Child> = (0..2)
+        .map(|_| {
+            h.cmd()
+                .args(["create", "--name", "same", "bb"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let wins = racers
+        .into_iter()
+        .filter(|_| true)
+        .map(|c| c.wait_with_output().unwrap().status.success())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(wins, 1);
+    let removers: Vec<Child> =
+        (0..8).map(|i| h.cmd().args(["rm", "-f", &format!("p{i}")]).stdout(Stdio::null()).spawn().unwrap()).collect();
+    for mut c in removers {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(h.ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "same");
+}
+
+#[test]
+fn namespaces_are_shared_with_another_container_and_init_reaps() {
+    let h = Host::new(11);
+    h.ok(&["run", "-d", "--name", "pod", "--hostname", "podhost", "bb", "sleep", "300"]);
+    let ip = h.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "pod"]);
+    let out = h.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:pod",
+        "--ipc",
+        "container:pod",
+        "--pid",
+        "container:pod",
+        "bb",
+        "sh",
+        "-c",
+        "ip -4 addr show eth0; ps",
+    ]);
+    assert!(out.contains(ip.trim()), "same network namespace: {out}");
+    assert!(out.contains("sleep 300"), "same pid namespace: {out}");
+    // --init: the program is not PID 1; a plain run's is.
+    assert_eq!(h.ok(&["run", "--rm", "bb", "sh", "-c", "echo $$"]).trim(), "1");
+    assert_ne!(h.ok(&["run", "--rm", "--init", "bb", "sh", "-c", "echo $$"]).trim(), "1");
+    assert_eq!(h.run(&["run", "--rm", "--init", "bb", "sh", "-c", "exit 4"]).status.code(), Some(4));
+    h.ok(&["rm", "-f", "pod"]);
+}
+
+#[test]
+fn health_checks_report_and_files_copy_both_ways() {
+    let h = Host::new(12);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--health-cmd",
+        "test -e /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    h.eventually(10, "unhealthy", || h.ok(&["inspect", "-f", "{{.State.Health.Status}}", "svc"]).trim() == "unhealthy");
+    h.ok(&["exec", "svc", "touch", "/tmp/ready"]);
+    h.eventually(10, "healthy", || h.ok(&["inspect", "-f", "{{.State.Health.Status}}", "svc"]).trim() == "healthy");
+    assert!(h.ok(&["ps"]).contains("(healthy)"));
+
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("in.txt"), "from the host\n").unwrap();
+    h.ok(&["cp", d.path().join("in.txt").to_str().unwrap(), "svc:/tmp/"]);
+    assert_eq!(h.ok(&["exec", "svc", "cat", "/tmp/in.txt"]), "from the host\n");
+    h.ok(&["cp", "svc:/etc/passwd", d.path().join("passwd").to_str().unwrap()]);
+    assert!(std::fs::read_to_string(d.path().join("passwd")).unwrap().contains("root:"));
+    // A symlink in the container to a host path resolves inside the container.
+    h.ok(&["exec", "svc", "ln", "-s", "/etc/hostname", "/tmp/link"]);
+    h.ok(&["cp", "-L", "svc:/tmp/link", d.path().join("h").to_str().unwrap()]);
+    let host_hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let copied = std::fs::read_to_string(d.path().join("h")).unwrap();
+    assert_ne!(copied, host_hostname);
+    // A stopped container too.
+    h.ok(&["stop", "-t", "0", "svc"]);
+    h.ok(&["cp", d.path().join("in.txt").to_str().unwrap(), "svc:/root.txt"]);
+    h.ok(&["cp", "svc:/root.txt", d.path().join("back.txt").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(d.path().join("back.txt")).unwrap(), "from the host\n");
+    let err = h.fails(&["cp", "svc:/nope", d.path().to_str().unwrap()]);
+    assert!(err.contains("Could not find the file /nope"), "{err}");
+    h.ok(&["rm", "svc"]);
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_leaves_nothing() {
+    let h = Host::new(13);
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--pull", "never", "nosuch:image"], "Unable to find image"),
+        (&["run", "-p", "80:abc", "bb"], "port"),
+        (&["run", "-p", "99999:80", "bb"], "port"),
+        (&["run", "--memory", "12q", "bb"], "invalid"),
+        (&["run", "--cpus", "lots", "bb"], "cpus"),
+        (&["run", "-v", "rel/path:/x", "bb"], "includes invalid characters for a local volume name"),
+        (&["run", "-v", "/host:relative", "bb"], "must be absolute"),
+        (&["run", "--network", "nowhere", "bb", "true"], "nowhere"),
+        (&["run", "--restart", "sometimes", "bb"], "invalid restart policy"),
+        (&["run", "--name", "bad name", "bb"], "Invalid container name"),
+        (&["exec", "nobody-here", "true"], "No such container: nobody-here"),
+        (&["network", "create", "--subnet", "10.300.0.0/16", "x"], "10.300.0.0/16"),
+        (&["stop", "ghost"], "No such container: ghost"),
+    ];
+    for (args, want) in cases {
+        let err = h.fails(args);
+        assert!(err.contains(want), "berth {args:?}: {err:?} should mention {want:?}");
+    }
+    assert_eq!(h.ok(&["ps", "-a", "-q"]), "", "nothing was created by bad input");
+
+    // Name in use; port in use; exec into a stopped container.
+    h.ok(&["create", "--name", "taken", "bb"]);
+    let err = h.fails(&["create", "--name", "taken", "bb"]);
+    assert!(err.contains("is already in use"), "{err}");
+    let err = h.fails(&["exec", "taken", "true"]);
+    assert!(err.contains("is not running"), "{err}");
+    let busy = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let err = h.fails(&["run", "-d", "--name", "clash", "-p", &format!("{port}:80"), "bb", "sleep", "300"]);
+    assert!(err.contains("already allocated") || err.contains("in use"), "{err}");
+    assert_ne!(h.status("clash"), "running");
+    let rules = stdout(&Command::new("nft").args(["list", "table", "inet", NFT_TABLE]).output().unwrap());
+    assert!(!rules.contains(&format!(":{port}")), "no rule left for the port: {rules}");
+    h.ok(&["rm", "taken", "clash"]);
+}
