@@ -672,3 +672,147 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     assert!(!rules.contains(&format!(":{port}")), "no rule left for the port: {rules}");
     h.ok(&["rm", "taken", "clash"]);
 }
+
+#[test]
+fn the_image_config_and_run_flags_shape_the_container() {
+    let h = Host::new(14);
+    h.ok(&[
+        "import",
+        "-c",
+        "ENV GREETING=hi",
+        "-c",
+        "WORKDIR /srv",
+        "-c",
+        "USER nobody",
+        "-c",
+        "EXPOSE 8080",
+        "-c",
+        "VOLUME /cache",
+        "-c",
+        "LABEL tier=demo",
+        "-c",
+        "STOPSIGNAL SIGUSR1",
+        "-c",
+        r#"CMD ["sh", "-c", "echo $GREETING $(id -un) $PWD"]"#,
+        busybox_tar().to_str().unwrap(),
+        "configured",
+    ]);
+    assert_eq!(h.ok(&["run", "--rm", "configured"]), "hi nobody /srv\n");
+    assert_eq!(h.ok(&["run", "--rm", "-e", "GREETING=yo", "-u", "root", "-w", "/tmp", "configured"]), "yo root /tmp\n");
+    assert_eq!(h.ok(&["run", "--rm", "--entrypoint", "echo", "configured", "hello"]), "hello\n");
+    let env_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(env_file.path(), "# comment\nGREETING=from-file\n").unwrap();
+    assert_eq!(
+        h.ok(&["run", "--rm", "--env-file", env_file.path().to_str().unwrap(), "configured"]),
+        "from-file nobody /srv\n"
+    );
+
+    // VOLUME gives an anonymous volume; EXPOSE + -P a published port; the
+    // label and stop signal carry over.
+    h.ok(&["run", "-d", "--name", "svc", "-P", "configured", "sleep", "300"]);
+    let c = h.inspect("svc");
+    assert_eq!(c["Mounts"][0]["Destination"], "/cache");
+    assert_eq!(c["Mounts"][0]["Type"], "volume");
+    assert_eq!(c["Config"]["StopSignal"], "SIGUSR1");
+    assert_eq!(c["Config"]["Labels"]["tier"], "demo");
+    let port = h.ok(&["port", "svc", "8080"]);
+    assert!(port.starts_with("8080/tcp -> 0.0.0.0:"), "{port}");
+    assert_eq!(h.ok(&["ps", "--filter", "label=tier=demo", "--format", "{{.Names}}"]).trim(), "svc");
+    assert_eq!(h.ok(&["ps", "--filter", "label=tier=other", "-q"]), "");
+    h.ok(&["rm", "-f", "-v", "svc"]);
+    assert_eq!(h.ok(&["volume", "ls", "-q"]), "", "rm -v took the anonymous volume");
+
+    // Security and resource flags.
+    let err = h.fails(&["run", "--rm", "--read-only", "bb", "touch", "/x"]);
+    assert!(err.contains("Read-only file system"), "{err}");
+    h.ok(&["run", "--rm", "--read-only", "--tmpfs", "/run", "bb", "touch", "/run/x"]);
+    let err = h.fails(&["run", "--rm", "--cap-drop", "ALL", "bb", "chown", "nobody", "/tmp"]);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let err = h.fails(&["run", "--rm", "bb", "ip", "addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    h.ok(&["run", "--rm", "--cap-add", "NET_ADMIN", "bb", "ip", "addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    let mount = "mkdir -p /mnt/t && mount -t tmpfs none /mnt/t";
+    h.fails(&["run", "--rm", "bb", "sh", "-c", mount]);
+    h.ok(&["run", "--rm", "--privileged", "bb", "sh", "-c", mount]);
+    let profile = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        profile.path(),
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.path().display());
+    let err = h.fails(&["run", "--rm", "--security-opt", &opt, "bb", "mkdir", "/tmp/d"]);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    h.ok(&["run", "--rm", "--security-opt", "seccomp=unconfined", "bb", "mkdir", "/tmp/d"]);
+    let shares = h.ok(&[
+        "run",
+        "--rm",
+        "--cpu-shares",
+        "512",
+        "--pids-limit",
+        "20",
+        "bb",
+        "cat",
+        "/sys/fs/cgroup/pids/pids.max",
+    ]);
+    assert_eq!(shares.trim(), "20");
+}
+
+#[test]
+fn attach_logs_of_foreground_runs_and_images_in_use() {
+    let h = Host::new(15);
+    // A foreground run's output is in its log too.
+    let out = h.run(&["run", "--name", "fg", "bb", "sh", "-c", "echo out; echo err >&2; exit 2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "out\n");
+    let logs = h.run(&["logs", "fg"]);
+    assert_eq!((stdout(&logs).as_str(), stderr(&logs).as_str()), ("out\n", "err\n"));
+
+    // attach: live output, and input to a container with -i.
+    h.ok(&["run", "-d", "-i", "--name", "echo", "bb", "sh", "-c", "while read l; do echo got $l; done"]);
+    let mut att = h.cmd().args(["attach", "echo"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut input = att.stdin.take().unwrap();
+    let mut lines = BufReader::new(att.stdout.take().unwrap()).lines();
+    // The attach socket may take a moment to be there; say it again until heard.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(Ok(l)) = lines.next() {
+            let _ = tx.send(l);
+        }
+    });
+    let heard = loop {
+        input.write_all(b"ping\n").unwrap();
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "attach relayed nothing");
+    };
+    assert_eq!(heard, "got ping");
+    let _ = att.kill();
+    let _ = att.wait();
+    assert_eq!(h.status("echo"), "running", "detaching leaves it running");
+    let err = h.fails(&["attach", "fg"]);
+    assert!(err.contains("stopped container"), "{err}");
+
+    // An image a container uses: rmi refuses (even forced while one runs),
+    // -f only untags, the container still starts; once it is gone the image
+    // can go.
+    let err = h.fails(&["rmi", "-f", "bb"]);
+    assert!(err.contains("cannot be forced") && err.contains("being used by running container"), "{err}");
+    h.ok(&["rm", "-f", "echo"]);
+    let err = h.fails(&["rmi", "bb"]);
+    assert!(err.contains("must force") && err.contains("is using its referenced image"), "{err}");
+    h.ok(&["rmi", "-f", "bb"]);
+    assert!(h.ok(&["images", "--format", "{{.Repository}}"]).contains("<none>"));
+    assert_eq!(h.run(&["start", "-a", "fg"]).status.code(), Some(2));
+
+    // system df counts it; prunes remove stopped containers, then the image.
+    let df = h.ok(&["system", "df"]);
+    assert!(df.lines().any(|l| l.starts_with("Containers") && l.split_whitespace().nth(1) == Some("1")), "{df}");
+    let pruned = h.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers:") && pruned.contains("Total reclaimed space:"), "{pruned}");
+    assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
+    h.ok(&["system", "prune", "-a", "-f"]);
+    assert_eq!(h.ok(&["images", "-q"]), "");
+}

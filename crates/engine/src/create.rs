@@ -56,6 +56,7 @@ impl Engine {
             }
             _ => {}
         }
+        runtime::timing::mark("engine: create");
         let record = self.image_for(&config.image, pull)?;
         let image_config = ImageConfig::parse(&self.images.content().read(&record.id)?, &record.id)?;
         resolve_from_image(&mut config, &image_config)?;
@@ -68,6 +69,7 @@ impl Engine {
             let _ = image::snapshot::for_host(&engine.images).map(|s| s.remove(&id));
             let _ = fs::remove_dir_all(engine.container_dir(&id));
         };
+        runtime::timing::mark("engine: image config resolved");
         let snap = image::snapshot::for_host(&self.images)?;
         if let Err(e) = snap.prepare(&id, &record.chain_ids()) {
             undo(self);
@@ -86,6 +88,7 @@ impl Engine {
             undo(self);
             return Err(e);
         }
+        runtime::timing::mark("engine: snapshot prepared, container stored");
         self.emit_container(&container, "create", &[]);
         Ok(container)
     }
@@ -115,7 +118,7 @@ impl Engine {
 
 /// Fills in what the user left to the image: the program (docker's
 /// entrypoint/cmd rules), environment, working directory, user, exposed
-/// ports, volumes, stop signal, health check.
+/// ports, volumes, stop signal, labels, health check.
 pub fn resolve_from_image(config: &mut ContainerConfig, image: &ImageConfig) -> Result<()> {
     let ic = &image.config;
     let entrypoint = config.entrypoint.clone().or_else(|| ic.entrypoint.clone()).unwrap_or_default();
@@ -174,6 +177,10 @@ pub fn resolve_from_image(config: &mut ContainerConfig, image: &ImageConfig) -> 
     }
     if config.stop_signal.is_none() {
         config.stop_signal = ic.stop_signal.clone();
+    }
+    // The image's labels, under the user's.
+    for (k, v) in ic.labels.iter().flatten() {
+        config.labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
     if config.healthcheck.is_none() {
         if let Some(h) = &ic.healthcheck {

@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// Bump with every change to SCHEMA (its statements must stay idempotent).
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS containers (
     id      TEXT PRIMARY KEY,
@@ -59,9 +62,23 @@ impl Db {
         let conn = Connection::open(path).map_err(db_err("opening the state database"))?;
         // Other berth processes may hold the write lock for a moment.
         conn.busy_timeout(Duration::from_secs(10)).map_err(db_err("busy timeout"))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=128;")
             .map_err(db_err("configuring the state database"))?;
-        conn.execute_batch(SCHEMA).map_err(db_err("creating the schema"))?;
+        // Every CLI run opens and closes the database: no checkpoint (and
+        // its fsyncs) at each close; the WAL is checkpointed as it grows
+        // instead, kept small (128 pages) because a process that opens it
+        // with no other connection open rebuilds its index by reading it.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(db_err("configuring the state database"))?;
+        // The schema (and WAL mode, which the file remembers) once per
+        // database, not at every open: a version number says it is there.
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err("reading the schema version"))?;
+        if version < SCHEMA_VERSION {
+            conn.execute_batch("PRAGMA journal_mode=WAL;").map_err(db_err("configuring the state database"))?;
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+                .map_err(db_err("creating the schema"))?;
+        }
         Ok(Db { conn })
     }
 

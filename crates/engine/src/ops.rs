@@ -169,6 +169,7 @@ impl Engine {
         let dir = self.container_dir(&c.id);
         db::delete_container(self.db.conn(), &c.id)?;
         self.emit_container(&c, "destroy", &[]);
+        runtime::timing::mark("engine: removed");
         match fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(Error::io(format!("removing {}", dir.display()), e))

@@ -74,10 +74,34 @@ const ALL_CAPS: &[&str] = &[
 ];
 
 /// The container's capabilities: Docker's defaults with --cap-add and
-/// --cap-drop applied ("ALL" allowed in both), or all of them when privileged.
+/// --cap-drop applied ("ALL" allowed in both), or all of them when privileged;
+/// "all" meaning all that berth itself may hold (its bounding set: some hosts
+/// withhold a few), where docker would fail to start the container.
 pub fn capabilities(config: &ContainerConfig) -> Result<Vec<String>> {
+    capabilities_within(config, host_bounding_set())
+}
+
+/// This process's bounding set (bit n = capability n).
+fn host_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("CapBnd:"))?;
+            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+        })
+        .unwrap_or(u64::MAX)
+}
+
+fn cap_bit(name: &str) -> Option<u32> {
+    let cap: Capability = name.strip_prefix("CAP_")?.parse().ok()?;
+    runtime::security::caps::number(cap)
+}
+
+fn capabilities_within(config: &ContainerConfig, bounding: u64) -> Result<Vec<String>> {
+    let available = |name: &str| cap_bit(name).is_some_and(|b| bounding & (1 << b) != 0);
+    let all = || ALL_CAPS.iter().filter(|c| available(c)).map(|c| c.to_string()).collect::<Vec<_>>();
     if config.privileged {
-        return Ok(ALL_CAPS.iter().map(|c| c.to_string()).collect());
+        return Ok(all());
     }
     let norm = |c: &str| -> Result<String> {
         let up = c.to_ascii_uppercase();
@@ -87,7 +111,7 @@ pub fn capabilities(config: &ContainerConfig) -> Result<Vec<String>> {
         }
         Ok(full)
     };
-    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    let mut caps: Vec<String> = DEFAULT_CAPS.iter().filter(|c| available(c)).map(|c| c.to_string()).collect();
     for c in &config.cap_drop {
         match norm(c)?.as_str() {
             "ALL" => caps.clear(),
@@ -96,7 +120,12 @@ pub fn capabilities(config: &ContainerConfig) -> Result<Vec<String>> {
     }
     for c in &config.cap_add {
         match norm(c)?.as_str() {
-            "ALL" => caps = ALL_CAPS.iter().map(|c| c.to_string()).collect(),
+            "ALL" => caps = all(),
+            name if !available(name) => {
+                return Err(Error::Invalid(format!(
+                    "capability {name} is not available on this host (it is not in berth's own bounding set)"
+                )))
+            }
             name if !caps.iter().any(|x| x == name) => caps.push(name.to_string()),
             _ => {}
         }
@@ -282,7 +311,7 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": resources,
-        "cgroupsPath": format!("berth/{}", inputs.id),
+        "cgroupsPath": format!("/berth/{}", inputs.id),
     });
     if !config.privileged {
         linux["maskedPaths"] = json!(runtime::default_spec::MASKED_PATHS);
@@ -353,6 +382,21 @@ pub fn namespace_path(value: Option<&str>, kind: &str, pid_of: &dyn Fn(&str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileged_means_every_capability_berth_may_hold() {
+        let without_sys_resource: u64 = !(1 << 24);
+        let p = ContainerConfig { privileged: true, ..Default::default() };
+        let caps = capabilities_within(&p, without_sys_resource).unwrap();
+        assert!(caps.contains(&"CAP_SYS_ADMIN".to_string()));
+        assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
+        assert_eq!(capabilities_within(&p, u64::MAX).unwrap().len(), ALL_CAPS.len());
+        let add = ContainerConfig { cap_add: vec!["sys_resource".into()], ..Default::default() };
+        let e = capabilities_within(&add, without_sys_resource).unwrap_err();
+        assert!(e.to_string().contains("CAP_SYS_RESOURCE is not available"), "{e}");
+        let dflt = capabilities_within(&ContainerConfig::default(), u64::MAX).unwrap();
+        assert_eq!(dflt.len(), DEFAULT_CAPS.len());
+    }
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:web:/var/www:/bin/false\n";
     const GROUP: &str = "root:x:0:\nwww:x:33:\nadm:x:4:www\nstaff:x:50:www,root\n";

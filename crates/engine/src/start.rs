@@ -27,6 +27,7 @@ impl Engine {
     /// Creates and starts the container's runtime side; returns the running
     /// init (our child). Network and state are set; the caller waits.
     pub(crate) fn launch(&mut self, c: &Container, stdio: Stdio) -> Result<Running> {
+        runtime::timing::mark("engine: launch");
         let dir = self.container_dir(&c.id);
         let record = self.images.resolve(&c.config.image_id)?;
         let layers = record.chain_ids();
@@ -94,6 +95,7 @@ impl Engine {
             pid_path,
         };
         let spec = spec::build(&c.config, &inputs)?;
+        runtime::timing::mark("engine: spec built");
         let opts = CreateOptions {
             id: c.id.clone(),
             bundle: dir.clone(),
@@ -153,6 +155,7 @@ impl Engine {
     /// `oom`: whether the OOM killer struck, when the caller already knows
     /// (else read from the container's cgroup, which still exists).
     pub(crate) fn finish(&mut self, c: &Container, code: i32, oom: Option<bool>) -> Result<i32> {
+        runtime::timing::mark("engine: finish");
         let oom = oom.unwrap_or_else(|| self.runtime.stats(&c.id).map(|s| s.memory.oom_kill > 0).unwrap_or(false));
         let _ = self.runtime.delete(&c.id, true);
         // The namespace is gone with the init: its veths go with it.
@@ -174,26 +177,95 @@ impl Engine {
         Ok(code)
     }
 
-    /// Runs a created container in the foreground: its stdio is ours (or our
-    /// terminal, relayed), signals we get are forwarded, and the exit code is
-    /// returned once it has exited. With `auto_remove` it is then removed.
+    /// Runs a created container in the foreground: its output goes to ours
+    /// and to its log (so `logs` works afterwards, as with docker), or with a
+    /// terminal, our terminal is relayed; signals we get are forwarded; the
+    /// exit code is returned once it has exited. With `auto_remove` it is
+    /// then removed.
     pub fn run_foreground(&mut self, key: &str, stdin_attached: bool) -> Result<i32> {
+        use std::os::fd::AsRawFd;
         let c = self.container(key)?;
         if c.state.status == Status::Running {
             return Err(Error::Conflict(format!("container {} is already running", c.name)));
         }
         let devnull = fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
-        use std::os::fd::AsRawFd;
         let stdin = if stdin_attached { 0 } else { devnull.as_raw_fd() };
-        let running = self.launch(&c, Stdio::Inherit { stdin })?;
+        let (running, tee) = if c.config.tty {
+            (self.launch(&c, Stdio::Inherit { stdin })?, None)
+        } else {
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let running = self.launch(&c, Stdio::Fds([stdin, out_w.as_raw_fd(), err_w.as_raw_fd()]))?;
+            drop((out_w, err_w));
+            (running, Some(Tee::start(out_r, err_r, &self.log_path(&c.id))?))
+        };
         drop(devnull);
         let (code, stats) = running.wait_with_stats()?;
+        if let Some(t) = tee {
+            t.finish();
+        }
         let oom = stats.map(|s| s.memory.oom_kill > 0);
         let code = self.finish(&c, code, oom)?;
         if c.config.auto_remove {
             self.remove(&c.id, true, true)?;
         }
         Ok(code)
+    }
+}
+
+/// Copies a foreground container's output to our stdout/stderr and to its
+/// log, on a thread of its own while the caller waits for the exit.
+struct Tee {
+    exited: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Tee {
+    fn start(out: fs::File, err: fs::File, log: &std::path::Path) -> Result<Tee> {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::Ordering;
+        let mut writer = crate::logs::Writer::open(log)?;
+        let exited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, done) = std::sync::mpsc::channel();
+        let flag = exited.clone();
+        std::thread::spawn(move || {
+            let mut open = vec![(out.as_raw_fd(), 0usize), (err.as_raw_fd(), 1usize)];
+            let mut buf = vec![0u8; 64 << 10];
+            while !open.is_empty() {
+                let mut fds: Vec<libc::pollfd> =
+                    open.iter().map(|(fd, _)| libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 }).collect();
+                // Once the init is gone, take what is buffered and stop: a
+                // process it left behind may hold the pipes open forever.
+                let gone = flag.load(Ordering::Acquire);
+                // SAFETY: `fds` is a valid array of pollfd.
+                let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, if gone { 0 } else { 100 }) };
+                if n == 0 && gone {
+                    break;
+                }
+                for p in fds.iter().filter(|p| p.revents != 0) {
+                    let stream = open.iter().find(|(fd, _)| *fd == p.fd).map_or(0, |(_, s)| *s);
+                    // SAFETY: reading into a valid buffer from a pipe we own.
+                    let r = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
+                    if r > 0 {
+                        let data = &buf[..r as usize];
+                        let _ = runtime::sys::write_all_fd(if stream == 0 { 1 } else { 2 }, data);
+                        let _ = writer.write(stream, data);
+                    } else if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                        open.retain(|(fd, _)| *fd != p.fd);
+                    }
+                }
+            }
+            let _ = writer.flush();
+            drop((out, err));
+            let _ = tx.send(());
+        });
+        Ok(Tee { exited, done })
+    }
+
+    /// After the init exited: lets the copy drain and waits for it.
+    fn finish(self) {
+        self.exited.store(true, std::sync::atomic::Ordering::Release);
+        let _ = self.done.recv_timeout(std::time::Duration::from_secs(5));
     }
 }
 

@@ -330,6 +330,24 @@ impl ImageStore {
         })
     }
 
+    /// Removes `name`'s tags (a tag: that one; an id: all of them) and
+    /// keeps the image, dangling: what `rmi -f` does to an image a stopped
+    /// container still uses.
+    pub fn untag(&self, name: &str) -> Result<Vec<String>> {
+        self.with_db(true, |db| {
+            let rec = resolve_in(db, name)?.clone();
+            let by_ref = name.parse::<Reference>().ok().map(|r| r.full()).filter(|k| db.tags.contains_key(k));
+            let keys: Vec<String> = match by_ref {
+                Some(k) => vec![k],
+                None => db.tags.iter().filter(|(_, i)| **i == rec.id).map(|(t, _)| t.clone()).collect(),
+            };
+            for k in &keys {
+                db.tags.remove(k);
+            }
+            Ok(keys)
+        })
+    }
+
     /// Images with no tag.
     pub fn dangling(&self) -> Result<Vec<Digest>> {
         self.with_db(false, |db| {

@@ -388,6 +388,7 @@ fn import_makes_a_one_layer_image_of_a_rootfs() {
         env: vec!["PATH=/bin:/usr/bin".into(), "A=b".into()],
         workdir: Some("/tmp".into()),
         message: Some("made by the test".into()),
+        ..Default::default()
     };
     let rec = archive::import(&s, &mut &tar[..], Some(&r("busybox:imported")), cfg).unwrap();
     assert_eq!(s.resolve("busybox:imported").unwrap(), rec);

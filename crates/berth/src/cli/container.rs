@@ -37,6 +37,9 @@ pub struct CreateFlags {
     /// Publish all exposed ports to random ports.
     #[arg(short = 'P', long)]
     publish_all: bool,
+    /// Expose a port or a range of ports (PORT[/PROTO]).
+    #[arg(long)]
+    expose: Vec<String>,
     /// Bind mount a volume.
     #[arg(short, long = "volume")]
     volume: Vec<String>,
@@ -356,6 +359,7 @@ pub enum ContainerCmd {
 /// Commands that need a berth binary behind them (monitors, DNS daemons):
 /// the running binary itself.
 pub fn open_engine(root: &Path) -> Result<Engine> {
+    runtime::timing::mark("cli: opening the engine");
     let mut e = Engine::open(root).with_context(|| format!("opening the state in {}", root.display()))?;
     let exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
     e.set_launcher(engine::Launcher {
@@ -559,6 +563,25 @@ fn create(e: &mut Engine, f: &CreateFlags) -> Result<Container> {
         engine::Error::Image(image::Error::ImageNotFound(name)) => anyhow!("Unable to find image '{name}' locally"),
         other => other.into(),
     })
+}
+
+/// `--expose 80`, `--expose 53/udp`, `--expose 8000-8002`: "PORT/PROTO" each.
+fn expose_list(list: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in list {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        if !matches!(proto, "tcp" | "udp" | "sctp") {
+            bail!("invalid proto: {proto} in --expose {e}");
+        }
+        let (lo, hi) = ports.split_once('-').unwrap_or((ports, ports));
+        let bad = || anyhow!("invalid range format for --expose: {e}");
+        let (lo, hi): (u16, u16) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+        if lo == 0 || hi < lo {
+            return Err(bad());
+        }
+        out.extend((lo..=hi).map(|p| format!("{p}/{proto}")));
+    }
+    Ok(out)
 }
 
 /// Docker's size strings: 512m, 1g, 100k, 1024b, plain bytes.
@@ -836,6 +859,7 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
         network,
         ports,
         publish_all: f.publish_all,
+        exposed_ports: expose_list(&f.expose)?,
         mounts,
         resources: Resources { memory, memory_swap, cpus, cpu_shares: f.cpu_shares, pids_limit: f.pids_limit },
         read_only: f.read_only,
@@ -1111,6 +1135,17 @@ fn inspect(e: &mut Engine, names: &[String], fmt: Option<&str>) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exposed_ports_expand_ranges() {
+        assert_eq!(
+            expose_list(&["80".into(), "53/udp".into(), "8000-8001".into()]).unwrap(),
+            ["80/tcp", "53/udp", "8000/tcp", "8001/tcp"]
+        );
+        assert!(expose_list(&["x".into()]).is_err());
+        assert!(expose_list(&["9-8".into()]).is_err());
+        assert!(expose_list(&["80/ip".into()]).is_err());
+    }
 
     #[test]
     fn sizes_durations_and_volumes_parse_like_docker() {

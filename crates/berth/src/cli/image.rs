@@ -190,7 +190,7 @@ pub fn run(root: &Path, cmd: ImageCmd) -> Result<u8> {
         ImageCmd::Pull(a) => pull(&store, a),
         ImageCmd::Push(a) => push(&store, a),
         ImageCmd::Ls(a) => images(&store, a),
-        ImageCmd::Rm(a) => rmi(&store, a),
+        ImageCmd::Rm(a) => rmi(root, &store, a),
         ImageCmd::Tag { source, target } => {
             let target: Reference = target.parse()?;
             store.tag(&source, &target)?;
@@ -317,9 +317,66 @@ fn images(store: &ImageStore, a: ImagesArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn rmi(store: &ImageStore, a: RmiArgs) -> Result<u8> {
+/// Containers (id, running) that use image `id`.
+fn image_users(root: &Path, id: &image::Digest) -> Result<Vec<(String, bool)>> {
+    if !root.join("engine.db").exists() {
+        return Ok(vec![]);
+    }
+    let e = engine::Engine::open(root)?;
+    Ok(e.containers()?
+        .into_iter()
+        .filter(|c| c.config.image_id.trim_start_matches("sha256:") == id.hex())
+        .map(|c| {
+            (
+                c.id,
+                matches!(c.state.status, engine::Status::Running | engine::Status::Paused | engine::Status::Restarting),
+            )
+        })
+        .collect())
+}
+
+fn rmi(root: &Path, store: &ImageStore, a: RmiArgs) -> Result<u8> {
     let mut failed = false;
     for name in &a.images {
+        // An image a container uses is kept: refused, or with -f (and no
+        // running user) only untagged, as docker does.
+        let rec = match store.resolve(name) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let tags: Vec<String> = store.tags_of(&rec.id)?.iter().map(|t| t.full()).collect();
+        let is_tag = name.parse::<Reference>().is_ok_and(|r| tags.contains(&r.full()));
+        let would_delete = !is_tag || tags.len() <= 1;
+        let users = if would_delete { image_users(root, &rec.id)? } else { vec![] };
+        if let Some((c, _)) = users.iter().find(|(_, running)| *running) {
+            eprintln!(
+                "Error response from daemon: conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                rec.id.short(),
+                &c[..12]
+            );
+            failed = true;
+            continue;
+        }
+        if let Some((c, _)) = users.first() {
+            if !a.force {
+                eprintln!(
+                    "Error response from daemon: conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                    &c[..12],
+                    rec.id.short()
+                );
+                failed = true;
+                continue;
+            }
+            for t in store.untag(name)? {
+                let r: Reference = t.parse()?;
+                println!("Untagged: {r}");
+            }
+            continue;
+        }
         match store.remove(name, a.force) {
             Ok((untagged, deleted)) => {
                 for t in untagged {
@@ -563,7 +620,26 @@ fn import(store: &ImageStore, a: ImportArgs) -> Result<u8> {
                 None => bail!("--change {c:?}: ENV needs KEY=VALUE"),
             }),
             "WORKDIR" => config.workdir = Some(arg.to_string()),
-            other => bail!("--change {c:?}: {other} is not supported by import (CMD, ENTRYPOINT, ENV, WORKDIR are)"),
+            "USER" => config.user = Some(arg.to_string()),
+            "EXPOSE" => {
+                for p in arg.split_whitespace() {
+                    config.exposed_ports.push(if p.contains('/') { p.to_string() } else { format!("{p}/tcp") });
+                }
+            }
+            "VOLUME" => match serde_json::from_str::<Vec<String>>(arg) {
+                Ok(v) => config.volumes.extend(v),
+                Err(_) => config.volumes.extend(arg.split_whitespace().map(str::to_string)),
+            },
+            "LABEL" => {
+                for kv in arg.split_whitespace() {
+                    let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--change {c:?}: LABEL needs KEY=VALUE"))?;
+                    config.labels.insert(k.to_string(), v.trim_matches('"').to_string());
+                }
+            }
+            "STOPSIGNAL" => config.stop_signal = Some(arg.to_string()),
+            other => bail!(
+                "--change {c:?}: {other} is not supported by import (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL are)"
+            ),
         }
     }
     let rec = if a.file == "-" {

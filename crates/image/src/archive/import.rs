@@ -29,6 +29,12 @@ pub struct ImportConfig {
     /// `KEY=value` entries.
     pub env: Vec<String>,
     pub workdir: Option<String>,
+    pub user: Option<String>,
+    /// "80/tcp" entries.
+    pub exposed_ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
     /// The history entry's comment.
     pub message: Option<String>,
 }
@@ -77,6 +83,11 @@ pub fn import(
             entrypoint: config.entrypoint.as_deref().unwrap_or_default(),
             cmd: config.cmd.as_deref().unwrap_or_default(),
             working_dir: config.workdir.as_deref().unwrap_or_default(),
+            user: config.user.as_deref().unwrap_or_default(),
+            exposed_ports: config.exposed_ports.iter().map(|p| (p.as_str(), Empty {})).collect(),
+            volumes: config.volumes.iter().map(|p| (p.as_str(), Empty {})).collect(),
+            labels: &config.labels,
+            stop_signal: config.stop_signal.as_deref().unwrap_or_default(),
         },
         rootfs: GoRootFs { kind: "layers", diff_ids: std::slice::from_ref(&diff_id) },
         history: [GoHistory { created: &created, created_by: "berth import", comment: &comment }],
@@ -182,7 +193,21 @@ struct GoConfig<'a> {
     cmd: &'a [String],
     #[serde(skip_serializing_if = "str::is_empty")]
     working_dir: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    user: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    exposed_ports: BTreeMap<&'a str, Empty>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    volumes: BTreeMap<&'a str, Empty>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    stop_signal: &'a str,
 }
+
+/// Go's `struct{}` in a set-like map: `{}`.
+#[derive(Serialize)]
+struct Empty {}
 
 #[derive(Serialize)]
 struct GoRootFs<'a> {
@@ -254,12 +279,23 @@ mod tests {
     #[test]
     fn empty_fields_are_left_out_as_go_does() {
         let d = Digest::of(b"x");
+        let labels = BTreeMap::new();
         let img = GoImage {
             created: "2024-01-01T00:00:00Z",
             architecture: "amd64",
             os: "linux",
             variant: None,
-            config: GoConfig { env: &[], entrypoint: &[], cmd: &["sh".to_string()], working_dir: "" },
+            config: GoConfig {
+                env: &[],
+                entrypoint: &[],
+                cmd: &["sh".to_string()],
+                working_dir: "",
+                user: "",
+                exposed_ports: BTreeMap::new(),
+                volumes: BTreeMap::new(),
+                labels: &labels,
+                stop_signal: "",
+            },
             rootfs: GoRootFs { kind: "layers", diff_ids: std::slice::from_ref(&d) },
             history: [GoHistory { created: "2024-01-01T00:00:00Z", created_by: "berth import", comment: "" }],
         };
