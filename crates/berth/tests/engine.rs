@@ -816,3 +816,46 @@ fn attach_logs_of_foreground_runs_and_images_in_use() {
     h.ok(&["system", "prune", "-a", "-f"]);
     assert_eq!(h.ok(&["images", "-q"]), "");
 }
+
+#[test]
+fn run_pulls_a_missing_image_and_ports_answer_on_the_hosts_addresses() {
+    let h = Host::new(16);
+    let reg = testkit::Registry::start();
+    let b = testkit::Bundle::busybox(Path::new(BERTH), &["sh"]);
+    let layout = tempfile::tempdir().unwrap();
+    let files: &[(&str, &[u8], u32)] = &[("www/index.html", b"pulled and served\n", 0o644)];
+    let tars = vec![testkit::oci::layer_from_dir(&b.rootfs()), testkit::oci::layer(files)];
+    testkit::oci::write_image(layout.path(), "v1", &tars, &["httpd", "-f", "-p", "80", "-h", "/www"]);
+    let image = format!("{}/test/web:1", reg.addr);
+    testkit::oci::skopeo_push(layout.path(), "v1", &image, &[]);
+
+    let port = testkit::free_port();
+    let out = h.run(&["run", "-d", "--name", "web", "-p", &format!("{port}:80"), &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Unable to find image") && err.contains("Pull complete"), "{err}");
+    assert_eq!(stdout(&out).trim().len(), 64, "stdout is only the id: {}", stdout(&out));
+    assert!(h.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("test/web:1"));
+
+    // Every address of the host reaches it, not only loopback.
+    let addrs = Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output().unwrap();
+    let host_ip = stdout(&addrs)
+        .lines()
+        .filter(|l| !l.contains(" bt") && !l.contains(" br-") && !l.contains("berth"))
+        .find_map(|l| l.split_whitespace().nth(3)?.split('/').next().map(str::to_string));
+    let mut targets = vec!["127.0.0.1".to_string()];
+    targets.extend(host_ip);
+    for ip in targets {
+        let mut body = String::new();
+        h.eventually(5, &format!("the server on {ip}:{port}"), || {
+            body = http_get(&format!("{ip}:{port}")).unwrap_or_default();
+            !body.is_empty()
+        });
+        assert_eq!(body, "pulled and served\n", "through {ip}");
+    }
+    // A second container may not take the same port. (UDP publishing is
+    // tested in crates/net: busybox has no UDP server to run here.)
+    let err = h.fails(&["run", "-d", "--name", "clash", "-p", &format!("{port}:80"), "bb", "sleep", "300"]);
+    assert!(err.contains("port is already allocated"), "{err}");
+    h.ok(&["rm", "-f", "web", "clash"]);
+}

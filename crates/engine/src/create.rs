@@ -253,6 +253,26 @@ mod tests {
     }
 
     #[test]
+    fn the_image_healthcheck_applies_unless_disabled() {
+        let img = image(
+            r#"{"rootfs":{"type":"layers","diff_ids":[]},"config":{"Cmd":["sh"],"Labels":{"a":"1"},
+            "Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":2000000000,"Retries":5}}}"#,
+        );
+        let mut c = ContainerConfig::default();
+        resolve_from_image(&mut c, &img).unwrap();
+        let h = c.healthcheck.unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "true"]);
+        assert_eq!((h.interval_secs, h.timeout_secs, h.retries), (2.0, 30.0, 5));
+        assert_eq!(c.labels["a"], "1");
+        let none = image(
+            r#"{"rootfs":{"type":"layers","diff_ids":[]},"config":{"Cmd":["sh"],"Healthcheck":{"Test":["NONE"]}}}"#,
+        );
+        let mut c = ContainerConfig::default();
+        resolve_from_image(&mut c, &none).unwrap();
+        assert!(c.healthcheck.is_none());
+    }
+
+    #[test]
     fn no_command_is_an_error() {
         let img = image(r#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
         let e = resolve_from_image(&mut ContainerConfig::default(), &img).unwrap_err();

@@ -543,7 +543,7 @@ fn run_container(e: &mut Engine, a: RunArgs) -> Result<u8> {
 
 fn create(e: &mut Engine, f: &CreateFlags) -> Result<Container> {
     let config = config_from_flags(f)?;
-    let display = Display::new(f.quiet);
+    let display = Display::on_stderr(f.quiet);
     let pull = match f.pull.as_str() {
         "never" => PullPolicy::Never,
         "missing" | "always" => PullPolicy::Missing(&display, Default::default()),

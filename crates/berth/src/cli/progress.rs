@@ -10,22 +10,31 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub enum Display {
     Bars { multi: MultiProgress, bars: Mutex<HashMap<String, ProgressBar>> },
-    Lines { last: Mutex<HashMap<String, String>> },
+    Lines { last: Mutex<HashMap<String, String>>, stderr: bool },
     Silent,
 }
 
 impl Display {
-    /// Bars when stderr... docker draws on stdout; so do we when it is a terminal.
+    /// Progress on stdout (`pull`, `push`): bars on a terminal, else lines.
     pub fn new(quiet: bool) -> Display {
+        Display::on(quiet, false)
+    }
+
+    /// Progress on stderr, where `run` and `create` print it (docker does
+    /// too: their stdout is the container's id or output).
+    pub fn on_stderr(quiet: bool) -> Display {
+        Display::on(quiet, true)
+    }
+
+    fn on(quiet: bool, stderr: bool) -> Display {
+        let terminal = if stderr { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
         if quiet {
             Display::Silent
-        } else if std::io::stdout().is_terminal() {
-            Display::Bars {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
-                bars: Mutex::new(HashMap::new()),
-            }
+        } else if terminal {
+            let target = if stderr { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::stdout() };
+            Display::Bars { multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()) }
         } else {
-            Display::Lines { last: Mutex::new(HashMap::new()) }
+            Display::Lines { last: Mutex::new(HashMap::new()), stderr }
         }
     }
 }
@@ -48,11 +57,11 @@ impl Progress for Display {
     fn layer(&self, id: &str, event: Event) {
         match self {
             Display::Silent => {}
-            Display::Lines { last } => {
+            Display::Lines { last, stderr } => {
                 let t = text(&event);
                 let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
                 if last.get(id) != Some(&t) {
-                    println!("{id}: {t}");
+                    line(*stderr, &format!("{id}: {t}"));
                     last.insert(id.to_string(), t);
                 }
             }
@@ -105,10 +114,18 @@ impl Progress for Display {
     fn message(&self, line: &str) {
         match self {
             Display::Silent => {}
-            Display::Lines { .. } => println!("{line}"),
+            Display::Lines { stderr, .. } => self::line(*stderr, line),
             Display::Bars { multi, .. } => {
                 let _ = multi.println(line);
             }
         }
+    }
+}
+
+fn line(stderr: bool, text: &str) {
+    if stderr {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
     }
 }
