@@ -581,6 +581,11 @@ fn namespaces_are_shared_with_another_container_and_init_reaps() {
     ]);
     assert!(out.contains(ip.trim()), "same network namespace: {out}");
     assert!(out.contains("sleep 300"), "same pid namespace: {out}");
+    // --network host: the host's namespace and name.
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let out = h.ok(&["run", "--rm", "--network", "host", "bb", "sh", "-c", "readlink /proc/self/ns/net; hostname"]);
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(out, format!("{}\n{}\n", host_ns.display(), host_name.trim()));
     // --init: the program is not PID 1; a plain run's is.
     assert_eq!(h.ok(&["run", "--rm", "bb", "sh", "-c", "echo $$"]).trim(), "1");
     assert_ne!(h.ok(&["run", "--rm", "--init", "bb", "sh", "-c", "echo $$"]).trim(), "1");

@@ -169,7 +169,7 @@ pub fn container(e: &Engine, c: &Container) -> Value {
         })
     });
     let mut config = json!({
-        "Hostname": if cfg.hostname.is_empty() { c.id[..12].to_string() } else { cfg.hostname.clone() },
+        "Hostname": crate::spec::container_hostname(cfg, &c.id),
         "Domainname": "",
         "User": cfg.user,
         "AttachStdin": cfg.interactive,

@@ -196,7 +196,7 @@ pub struct SpecInputs<'a> {
 
 pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
     let caps = capabilities(config)?;
-    let hostname = if config.hostname.is_empty() { inputs.id[..12].to_string() } else { config.hostname.clone() };
+    let hostname = container_hostname(config, inputs.id);
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
@@ -333,6 +333,20 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
     let mut spec: Spec = serde_json::from_value(doc).map_err(|e| Error::Invalid(format!("container spec: {e}")))?;
     apply_seccomp(&mut spec, config, &caps)?;
     Ok(spec)
+}
+
+/// The container's host name: `--hostname`, else the host's own with the
+/// host's network (as docker), else the short id.
+pub fn container_hostname(config: &ContainerConfig, id: &str) -> String {
+    if !config.hostname.is_empty() {
+        return config.hostname.clone();
+    }
+    if matches!(config.network, Some(NetworkMode::Host)) {
+        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            return h.trim().to_string();
+        }
+    }
+    id[..12.min(id.len())].to_string()
 }
 
 fn env_with_defaults(config: &ContainerConfig, hostname: &str) -> Vec<String> {

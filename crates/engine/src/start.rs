@@ -80,14 +80,14 @@ impl Engine {
         let pid_path = spec::namespace_path(c.config.pid.as_deref(), "pid", &pid_of)?;
 
         let (hosts, resolv, hostname) = (dir.join("hosts"), dir.join("resolv.conf"), dir.join("hostname"));
-        let host_name = if c.config.hostname.is_empty() { c.id[..12].to_string() } else { c.config.hostname.clone() };
-        let plan = self.plan_network(c)?;
-        write_etc_files(&hosts, &resolv, &hostname, &host_name, &plan)?;
+        let host_name = spec::container_hostname(&c.config, &c.id);
         let host_network = matches!(c.config.network, Some(NetworkMode::Host));
+        let plan = self.plan_network(c)?;
+        write_etc_files(&hosts, &resolv, &hostname, &host_name, &plan, host_network)?;
         let inputs = SpecInputs {
             id: &c.id,
             rootfs: &rootfs,
-            etc_files: (!host_network).then_some((hosts.as_path(), resolv.as_path(), hostname.as_path())),
+            etc_files: Some((hosts.as_path(), resolv.as_path(), hostname.as_path())),
             volume_dirs: &volume_dirs,
             user,
             netns_path,
@@ -272,20 +272,30 @@ impl Tee {
 /// The /etc files docker gives a container: its own hosts (with its
 /// addresses), the host's resolv.conf without loopback resolvers (a
 /// container cannot reach them) or the network's DNS, and its hostname.
+/// With the host's network: copies of the host's hosts and resolv.conf.
 fn write_etc_files(
     hosts: &std::path::Path,
     resolv: &std::path::Path,
     hostname_file: &std::path::Path,
     hostname: &str,
     plan: &crate::network::NetworkPlan,
+    host_network: bool,
 ) -> Result<()> {
-    let mut h = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for a in &plan.addresses {
-        h.push_str(&format!("{a}\t{hostname}\n"));
-    }
-    let resolv_text = match &plan.dns {
-        Some(server) => format!("nameserver {server}\noptions ndots:0\n"),
-        None => host_resolv_conf(),
+    let (h, resolv_text) = if host_network {
+        (
+            fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        )
+    } else {
+        let mut h = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for a in &plan.addresses {
+            h.push_str(&format!("{a}\t{hostname}\n"));
+        }
+        let resolv_text = match &plan.dns {
+            Some(server) => format!("nameserver {server}\noptions ndots:0\n"),
+            None => host_resolv_conf(),
+        };
+        (h, resolv_text)
     };
     for (path, text) in [(hosts, h), (resolv, resolv_text), (hostname_file, format!("{hostname}\n"))] {
         fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
