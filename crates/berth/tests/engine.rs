@@ -8,127 +8,19 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-/// The firewall table the engine tests use, never a real berth's.
-const NFT_TABLE: &str = "berth_test";
+use testkit::host::{stderr, stdout, NFT_TABLE};
 
-/// A busybox rootfs tarball, made once per test process.
 fn busybox_tar() -> &'static Path {
-    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, p) = TAR.get_or_init(|| {
-        let d = tempfile::Builder::new().prefix("berth-bb-").tempdir().unwrap();
-        let p = d.path().join("busybox.tar");
-        testkit::busybox_rootfs_tar(Path::new(BERTH), &p);
-        (d, p)
-    });
-    p
+    testkit::host::busybox_tar(Path::new(BERTH))
 }
 
-/// One user's berth: a state tree, its default bridge `bt<n>-<pid>` on
-/// 10.201.<n>.0/24, and a busybox image `bb`.
-struct Host {
-    root: tempfile::TempDir,
-    bridge: String,
-    n: u8,
-}
-
-impl Host {
-    /// `n` must differ between tests (it picks the subnets).
-    fn new(n: u8) -> Host {
-        let root = tempfile::Builder::new().prefix("berth-eng-").tempdir().unwrap();
-        let bridge = format!("bt{n}-{}", std::process::id() % 100_000);
-        let settings = serde_json::json!({
-            "bridge": bridge,
-            "subnet": format!("10.201.{n}.0/24"),
-            "nft_table": NFT_TABLE,
-        });
-        std::fs::write(root.path().join("engine.json"), settings.to_string()).unwrap();
-        let h = Host { root, bridge, n };
-        h.ok(&["import", "-c", r#"CMD ["/bin/sh"]"#, busybox_tar().to_str().unwrap(), "bb"]);
-        h
-    }
-
-    /// A subnet for a user network of this test.
-    fn subnet(&self, k: u8) -> String {
-        format!("10.{}.{}.0/24", 202 + k, self.n)
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BERTH);
-        c.arg("--root").arg(self.root.path()).stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "berth {args:?} failed ({}): {}{}", out.status, stdout(&out), stderr(&out));
-        stdout(&out)
-    }
-
-    /// Runs a command that must fail; its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "berth {args:?} should have failed: {}", stdout(&out));
-        stderr(&out)
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
-        v[0].clone()
-    }
-
-    fn status(&self, name: &str) -> String {
-        self.ok(&["inspect", "-f", "{{.State.Status}}", name]).trim().to_string()
-    }
-
-    /// Polls `f` until it is true (or panics after `secs`).
-    fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn root_str(&self) -> String {
-        self.root.path().to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Host {
-    /// `system reset`, then nothing of this state tree may be left on the
-    /// host (checked unless the test is already failing).
-    fn drop(&mut self) {
-        let out = self.run(&["system", "reset", "--force"]);
-        if std::thread::panicking() {
-            return;
-        }
-        assert!(out.status.success(), "system reset failed: {}", stderr(&out));
-        let root = self.root_str();
-        assert!(!self.root.path().exists(), "reset left {root}");
-        assert_eq!(testkit::processes_mentioning(&root), Vec::<u32>::new(), "processes left for {root}");
-        assert_eq!(testkit::mounts_mentioning(&root), Vec::<String>::new(), "mounts left for {root}");
-        assert!(!Path::new("/sys/class/net").join(&self.bridge).exists(), "bridge {} left", self.bridge);
-        let rules = Command::new("nft").args(["list", "table", "inet", NFT_TABLE]).output().unwrap();
-        let rules = stdout(&rules);
-        assert!(!rules.contains(&self.bridge), "firewall rules left for {}: {rules}", self.bridge);
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// A berth of this test's own (`n` picks its subnets: 1..=99 here).
+fn host(n: u8) -> testkit::host::Host {
+    testkit::host::Host::new(Path::new(BERTH), n)
 }
 
 /// An HTTP GET over TCP; the response body.
@@ -147,7 +39,7 @@ fn cgroup_dirs_of(id: &str) -> Vec<PathBuf> {
 
 #[test]
 fn a_web_server_with_a_published_port_serves_the_host() {
-    let h = Host::new(1);
+    let h = host(1);
     let www = tempfile::tempdir().unwrap();
     std::fs::write(www.path().join("index.html"), "hello from berth\n").unwrap();
     let port = testkit::free_port();
@@ -193,7 +85,7 @@ fn a_web_server_with_a_published_port_serves_the_host() {
 
 #[test]
 fn containers_on_a_user_network_reach_each_other_by_name() {
-    let h = Host::new(2);
+    let h = host(2);
     h.ok(&["network", "create", "--subnet", &h.subnet(0), "app"]);
     h.ok(&["run", "-d", "--name", "db", "--network", "app", "--network-alias", "database", "bb", "sleep", "300"]);
     let out = h.ok(&[
@@ -236,7 +128,7 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
 
 #[test]
 fn a_volume_outlives_its_container_and_starts_with_the_image_content() {
-    let h = Host::new(3);
+    let h = host(3);
     h.ok(&["run", "--rm", "-v", "data:/data", "bb", "sh", "-c", "echo kept > /data/f"]);
     assert_eq!(h.ok(&["run", "--rm", "-v", "data:/data:ro", "bb", "cat", "/data/f"]), "kept\n");
     let err = h.fails(&["run", "--rm", "-v", "data:/data:ro", "bb", "touch", "/data/g"]);
@@ -267,7 +159,7 @@ fn a_volume_outlives_its_container_and_starts_with_the_image_content() {
 
 #[test]
 fn logs_follow_streams_new_lines() {
-    let h = Host::new(4);
+    let h = host(4);
     h.ok(&[
         "run",
         "-d",
@@ -311,7 +203,7 @@ fn openpty() -> (std::fs::File, std::fs::File) {
 
 #[test]
 fn exec_it_gives_an_interactive_shell_on_a_terminal() {
-    let h = Host::new(5);
+    let h = host(5);
     h.ok(&["run", "-d", "--name", "box", "bb", "sleep", "300"]);
     let (mut master, slave) = openpty();
     let mut child = h
@@ -377,7 +269,7 @@ fn exec_it_gives_an_interactive_shell_on_a_terminal() {
 
 #[test]
 fn stop_falls_back_to_sigkill_and_restart_policies_are_applied() {
-    let h = Host::new(6);
+    let h = host(6);
     h.ok(&["run", "-d", "--name", "stubborn", "bb", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
     let t = Instant::now();
     h.ok(&["stop", "-t", "1", "stubborn"]);
@@ -421,7 +313,7 @@ fn stop_falls_back_to_sigkill_and_restart_policies_are_applied() {
 
 #[test]
 fn memory_limits_show_in_stats_and_kill_on_excess() {
-    let h = Host::new(7);
+    let h = host(7);
     h.ok(&[
         "run",
         "-d",
@@ -465,7 +357,7 @@ fn memory_limits_show_in_stats_and_kill_on_excess() {
 
 #[test]
 fn a_detached_container_outlives_the_cli_and_later_clis_manage_it() {
-    let h = Host::new(8);
+    let h = host(8);
     let id = h.ok(&["run", "-d", "--name", "lasting", "bb", "sh", "-c", "echo started; exec sleep 300"]);
     // The CLI that started it has exited (output() returned); it runs on.
     h.eventually(5, "its output", || h.ok(&["logs", "lasting"]) == "started\n");
@@ -491,7 +383,7 @@ fn a_detached_container_outlives_the_cli_and_later_clis_manage_it() {
 
 #[test]
 fn rm_force_removes_a_running_container_and_everything_it_had() {
-    let h = Host::new(9);
+    let h = host(9);
     let port = testkit::free_port();
     let id = h.ok(&["run", "-d", "--name", "doomed", "-p", &format!("{port}:80"), "bb", "sleep", "300"]);
     let id = id.trim().to_string();
@@ -509,7 +401,7 @@ fn rm_force_removes_a_running_container_and_everything_it_had() {
 
 #[test]
 fn parallel_runs_from_many_processes_do_not_corrupt_state() {
-    let h = Host::new(10);
+    let h = host(10);
     let children: Vec<Child> = (0..8)
         .map(|i| {
             h.cmd()
@@ -562,7 +454,7 @@ fn parallel_runs_from_many_processes_do_not_corrupt_state() {
 
 #[test]
 fn namespaces_are_shared_with_another_container_and_init_reaps() {
-    let h = Host::new(11);
+    let h = host(11);
     h.ok(&["run", "-d", "--name", "pod", "--hostname", "podhost", "bb", "sleep", "300"]);
     let ip = h.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "pod"]);
     let out = h.ok(&[
@@ -595,7 +487,7 @@ fn namespaces_are_shared_with_another_container_and_init_reaps() {
 
 #[test]
 fn health_checks_report_and_files_copy_both_ways() {
-    let h = Host::new(12);
+    let h = host(12);
     h.ok(&[
         "run",
         "-d",
@@ -640,7 +532,7 @@ fn health_checks_report_and_files_copy_both_ways() {
 
 #[test]
 fn bad_input_is_refused_clearly_and_leaves_nothing() {
-    let h = Host::new(13);
+    let h = host(13);
     let cases: &[(&[&str], &str)] = &[
         (&["run", "--pull", "never", "nosuch:image"], "Unable to find image"),
         (&["run", "-p", "80:abc", "bb"], "port"),
@@ -680,7 +572,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
 
 #[test]
 fn the_image_config_and_run_flags_shape_the_container() {
-    let h = Host::new(14);
+    let h = host(14);
     h.ok(&[
         "import",
         "-c",
@@ -765,7 +657,7 @@ fn the_image_config_and_run_flags_shape_the_container() {
 
 #[test]
 fn attach_logs_of_foreground_runs_and_images_in_use() {
-    let h = Host::new(15);
+    let h = host(15);
     // A foreground run's output is in its log too.
     let out = h.run(&["run", "--name", "fg", "bb", "sh", "-c", "echo out; echo err >&2; exit 2"]);
     assert_eq!(out.status.code(), Some(2));
@@ -824,7 +716,7 @@ fn attach_logs_of_foreground_runs_and_images_in_use() {
 
 #[test]
 fn run_pulls_a_missing_image_and_ports_answer_on_the_hosts_addresses() {
-    let h = Host::new(16);
+    let h = host(16);
     let reg = testkit::Registry::start();
     let b = testkit::Bundle::busybox(Path::new(BERTH), &["sh"]);
     let layout = tempfile::tempdir().unwrap();

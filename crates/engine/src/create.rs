@@ -61,7 +61,11 @@ impl Engine {
         let image_config = ImageConfig::parse(&self.images.content().read(&record.id)?, &record.id)?;
         resolve_from_image(&mut config, &image_config)?;
         config.image_id = record.id.to_string();
+        self.store_new(name, config, &record.chain_ids())
+    }
 
+    /// Prepares the writable layer on `layers` and records the container.
+    fn store_new(&mut self, name: String, config: ContainerConfig, layers: &[image::Digest]) -> Result<Container> {
         let id = names::new_id();
         let dir = self.container_dir(&id);
         fs::create_dir_all(dir.join("rootfs")).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -71,7 +75,7 @@ impl Engine {
         };
         runtime::timing::mark("engine: image config resolved");
         let snap = image::snapshot::for_host(&self.images)?;
-        if let Err(e) = snap.prepare(&id, &record.chain_ids()) {
+        if let Err(e) = snap.prepare(&id, layers) {
             undo(self);
             return Err(e.into());
         }
@@ -91,6 +95,30 @@ impl Engine {
         runtime::timing::mark("engine: snapshot prepared, container stored");
         self.emit_container(&container, "create", &[]);
         Ok(container)
+    }
+
+    /// Creates a container on explicit layers rather than an image: a build
+    /// step. `config` must be complete (args, env, workdir…: nothing is
+    /// taken from an image); its layers must be unpacked.
+    pub fn create_on_layers(&mut self, name: Option<&str>, mut config: ContainerConfig) -> Result<Container> {
+        if config.args.is_empty() {
+            return Err(Error::Invalid("no command specified".into()));
+        }
+        let layers = crate::engine::parse_layers(&config.layers)?;
+        if config.network.is_none() {
+            config.network = Some(NetworkMode::Networks(vec![crate::model::NetworkAttachment {
+                network: "bridge".into(),
+                aliases: vec![],
+            }]));
+        }
+        if config.workdir.is_empty() {
+            config.workdir = "/".into();
+        }
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => names::random_name(),
+        };
+        self.store_new(name, config, &layers)
     }
 
     /// The image named `name`, pulled first when missing and allowed.

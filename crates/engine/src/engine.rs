@@ -126,6 +126,15 @@ impl Engine {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
 
+    /// The layers (chain ids) a container's root is made of: its image's,
+    /// or its own list (build steps).
+    pub(crate) fn layers_of(&self, c: &Container) -> Result<Vec<image::Digest>> {
+        if c.config.layers.is_empty() {
+            return Ok(self.images.resolve(&c.config.image_id)?.chain_ids());
+        }
+        parse_layers(&c.config.layers)
+    }
+
     /// A container by id, name or unique id prefix.
     pub fn container(&self, key: &str) -> Result<Container> {
         let row = db::find_container(self.db.conn(), key)?.ok_or_else(|| Error::NoSuchContainer(key.to_string()))?;
@@ -175,6 +184,10 @@ impl Engine {
             Ok(state)
         })
     }
+}
+
+pub(crate) fn parse_layers(layers: &[String]) -> Result<Vec<image::Digest>> {
+    layers.iter().map(|l| l.parse::<image::Digest>().map_err(|e| Error::Invalid(format!("layer {l}: {e}")))).collect()
 }
 
 pub(crate) fn row_to_container(row: db::Row) -> Result<Container> {

@@ -32,3 +32,4 @@ pub use engine::{Engine, Launcher};
 pub use error::{Error, Result};
 pub use model::{Container, ContainerConfig, ContainerState, Mount, NetworkMode, Status};
 pub use ops::ExecRequest;
+pub use start::OutputSink;

@@ -134,6 +134,10 @@ pub struct ContainerConfig {
     /// The image as the user named it, and its resolved id.
     pub image: String,
     pub image_id: String,
+    /// The layers (chain ids, bottom first) when the container is not made
+    /// from a stored image: a build step on an intermediate state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
     /// The program and its arguments (entrypoint + command, resolved).
     pub args: Vec<String>,
     /// What the user gave, for `inspect` (None: from the image).

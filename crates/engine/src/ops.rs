@@ -252,7 +252,7 @@ impl Engine {
             p.set_cwd(w.into());
         }
         if let Some(u) = &e.user {
-            let layers = self.images.resolve(&c.config.image_id)?.chain_ids();
+            let layers = self.layers_of(&c)?;
             let upper = image::snapshot::for_host(&self.images)?.upper(&c.id);
             let read = |path: &str| {
                 self.images

@@ -29,8 +29,7 @@ impl Engine {
     pub(crate) fn launch(&mut self, c: &Container, stdio: Stdio) -> Result<Running> {
         runtime::timing::mark("engine: launch");
         let dir = self.container_dir(&c.id);
-        let record = self.images.resolve(&c.config.image_id)?;
-        let layers = record.chain_ids();
+        let layers = self.layers_of(c)?;
         let snap = image::snapshot::for_host(&self.images)?;
         let (rootfs, rootfs_mount) = match snap.mounts(&c.id)?.into_iter().next() {
             Some(m) if m.fstype == "overlay" => (
@@ -183,6 +182,12 @@ impl Engine {
     /// exit code is returned once it has exited. With `auto_remove` it is
     /// then removed.
     pub fn run_foreground(&mut self, key: &str, stdin_attached: bool) -> Result<i32> {
+        self.run_attached(key, stdin_attached, None)
+    }
+
+    /// `run_foreground`, with the output (stream 0 stdout, 1 stderr) going
+    /// to `sink` instead of ours: how the builder shows a RUN step's output.
+    pub fn run_attached(&mut self, key: &str, stdin_attached: bool, sink: Option<OutputSink>) -> Result<i32> {
         use std::os::fd::AsRawFd;
         let c = self.container(key)?;
         if c.state.status == Status::Running {
@@ -190,14 +195,14 @@ impl Engine {
         }
         let devnull = fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
         let stdin = if stdin_attached { 0 } else { devnull.as_raw_fd() };
-        let (running, tee) = if c.config.tty {
+        let (running, tee) = if c.config.tty && sink.is_none() {
             (self.launch(&c, Stdio::Inherit { stdin })?, None)
         } else {
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
             let running = self.launch(&c, Stdio::Fds([stdin, out_w.as_raw_fd(), err_w.as_raw_fd()]))?;
             drop((out_w, err_w));
-            (running, Some(Tee::start(out_r, err_r, &self.log_path(&c.id))?))
+            (running, Some(Tee::start(out_r, err_r, &self.log_path(&c.id), sink)?))
         };
         drop(devnull);
         let (code, stats) = running.wait_with_stats()?;
@@ -213,15 +218,19 @@ impl Engine {
     }
 }
 
-/// Copies a foreground container's output to our stdout/stderr and to its
-/// log, on a thread of its own while the caller waits for the exit.
+/// Where a foreground container's output goes instead of our stdout and
+/// stderr: called with the stream (0 stdout, 1 stderr) and the bytes.
+pub type OutputSink = Box<dyn FnMut(usize, &[u8]) + Send>;
+
+/// Copies a foreground container's output to our stdout/stderr (or a sink)
+/// and to its log, on a thread of its own while the caller waits for the exit.
 struct Tee {
     exited: std::sync::Arc<std::sync::atomic::AtomicBool>,
     done: std::sync::mpsc::Receiver<()>,
 }
 
 impl Tee {
-    fn start(out: fs::File, err: fs::File, log: &std::path::Path) -> Result<Tee> {
+    fn start(out: fs::File, err: fs::File, log: &std::path::Path, mut sink: Option<OutputSink>) -> Result<Tee> {
         use std::os::fd::AsRawFd;
         use std::sync::atomic::Ordering;
         let mut writer = crate::logs::Writer::open(log)?;
@@ -248,7 +257,12 @@ impl Tee {
                     let r = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
                     if r > 0 {
                         let data = &buf[..r as usize];
-                        let _ = runtime::sys::write_all_fd(if stream == 0 { 1 } else { 2 }, data);
+                        match &mut sink {
+                            Some(f) => f(stream, data),
+                            None => {
+                                let _ = runtime::sys::write_all_fd(if stream == 0 { 1 } else { 2 }, data);
+                            }
+                        }
                         let _ = writer.write(stream, data);
                     } else if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                         open.retain(|(fd, _)| *fd != p.fd);

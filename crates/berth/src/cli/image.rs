@@ -397,9 +397,12 @@ fn rmi(root: &Path, store: &ImageStore, a: RmiArgs) -> Result<u8> {
     Ok(if failed { 1 } else { 0 })
 }
 
-fn gc(store: &ImageStore) -> Result<u64> {
-    let keep = image::snapshot::layers_in_use(store)?;
-    Ok(store.gc(&keep)?)
+/// Frees what no image, container or build cache entry uses.
+pub(super) fn gc(store: &ImageStore) -> Result<u64> {
+    let mut keep = image::snapshot::layers_in_use(store)?;
+    let (cache_layers, cache_blobs) = build::cache::roots(store.root())?;
+    keep.extend(cache_layers);
+    Ok(store.gc(&keep, &cache_blobs)?)
 }
 
 fn prune(store: &ImageStore, all: bool) -> Result<u8> {

@@ -1,6 +1,7 @@
 //! Command-line surface. One module per command group.
 
 mod attach;
+mod build;
 mod container;
 mod copy;
 mod format;
@@ -31,6 +32,11 @@ enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCmd),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(build::BuilderCmd),
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCmd),
@@ -85,6 +91,9 @@ enum Internal {
     },
     #[command(subcommand)]
     Archive(copy::ArchiveCmd),
+    BuildRun {
+        request: PathBuf,
+    },
 }
 
 /// Runs a command; the result is the process exit code.
@@ -92,6 +101,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let root = cli.root;
     match cli.command {
         Command::Container(c) | Command::Shortcut(c) => container::run(&root, c),
+        Command::Build(a) => build::build(&root, a),
+        Command::Builder(c) => build::builder(&root, c),
         Command::Network(c) => network::network(&root, c),
         Command::Volume(c) => network::volume(&root, c),
         Command::System(c) => system::run(&root, c),
@@ -111,6 +122,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Internal(Internal::Monitor { id }) => Ok(engine::monitor::main(&root, &id).clamp(0, 255) as u8),
         Command::Internal(Internal::Dns { network }) => Ok(engine::dns::main(&root, &network).clamp(0, 255) as u8),
         Command::Internal(Internal::Archive(a)) => copy::archive(&root, a),
+        Command::Internal(Internal::BuildRun { request }) => {
+            Ok(::build::step::main(&root, &request).clamp(0, 255) as u8)
+        }
     }
 }
 

@@ -1,0 +1,129 @@
+//! A berth "host" for tests that drive the engine through the binary: a
+//! state tree of its own with its own default bridge and subnet
+//! (engine.json) and a busybox image, reset on drop, after which nothing of
+//! it may be left on the host: no process, mount, link or firewall rule.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The firewall table the engine tests use, never a real berth's.
+pub const NFT_TABLE: &str = "berth_test";
+
+/// A busybox rootfs tarball, made once per test process.
+pub fn busybox_tar(berth: &Path) -> &'static Path {
+    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, p) = TAR.get_or_init(|| {
+        let d = tempfile::Builder::new().prefix("berth-bb-").tempdir().expect("temp dir");
+        let p = d.path().join("busybox.tar");
+        crate::busybox_rootfs_tar(berth, &p);
+        (d, p)
+    });
+    p
+}
+
+/// One user's berth: a state tree, its default bridge `bt<n>-<pid>` on
+/// 10.201.<n>.0/24, and a busybox image `bb`.
+pub struct Host {
+    berth: PathBuf,
+    pub root: tempfile::TempDir,
+    pub bridge: String,
+    pub n: u8,
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+impl Host {
+    /// `n` must differ between tests of one suite (it picks the subnets);
+    /// suites that run at once use different ranges of `n`.
+    pub fn new(berth: &Path, n: u8) -> Host {
+        let root = tempfile::Builder::new().prefix("berth-eng-").tempdir().expect("temp dir");
+        let bridge = format!("bt{n}-{}", std::process::id() % 100_000);
+        let settings = serde_json::json!({
+            "bridge": bridge,
+            "subnet": format!("10.201.{n}.0/24"),
+            "nft_table": NFT_TABLE,
+        });
+        std::fs::write(root.path().join("engine.json"), settings.to_string()).expect("engine.json");
+        let h = Host { berth: berth.to_path_buf(), root, bridge, n };
+        h.ok(&["import", "-c", r#"CMD ["/bin/sh"]"#, busybox_tar(berth).to_str().unwrap_or_default(), "bb"]);
+        h
+    }
+
+    /// A subnet for a user network of this test.
+    pub fn subnet(&self, k: u8) -> String {
+        format!("10.{}.{}.0/24", 202 + k, self.n)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.berth);
+        c.arg("--root").arg(self.root.path()).stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("running berth")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "berth {args:?} failed ({}): {}{}", out.status, stdout(&out), stderr(&out));
+        stdout(&out)
+    }
+
+    /// Runs a command that must fail; its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "berth {args:?} should have failed: {}", stdout(&out));
+        stderr(&out)
+    }
+
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).expect("inspect JSON");
+        v[0].clone()
+    }
+
+    pub fn status(&self, name: &str) -> String {
+        self.ok(&["inspect", "-f", "{{.State.Status}}", name]).trim().to_string()
+    }
+
+    /// Polls `f` until it is true (or panics after `secs`).
+    pub fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn root_str(&self) -> String {
+        self.root.path().to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Host {
+    /// `system reset`, then nothing of this state tree may be left on the
+    /// host (checked unless the test is already failing).
+    fn drop(&mut self) {
+        let out = self.run(&["system", "reset", "--force"]);
+        if std::thread::panicking() {
+            return;
+        }
+        assert!(out.status.success(), "system reset failed: {}", stderr(&out));
+        let root = self.root_str();
+        assert!(!self.root.path().exists(), "reset left {root}");
+        assert_eq!(crate::processes_mentioning(&root), Vec::<u32>::new(), "processes left for {root}");
+        assert_eq!(crate::mounts_mentioning(&root), Vec::<String>::new(), "mounts left for {root}");
+        assert!(!Path::new("/sys/class/net").join(&self.bridge).exists(), "bridge {} left", self.bridge);
+        let rules = Command::new("nft").args(["list", "table", "inet", NFT_TABLE]).output().expect("nft");
+        let rules = stdout(&rules);
+        assert!(!rules.contains(&self.bridge), "firewall rules left for {}: {rules}", self.bridge);
+    }
+}
