@@ -8,19 +8,27 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The firewall table the engine tests use, never a real berth's.
-pub const NFT_TABLE: &str = "berth_test";
+/// The firewall table the engine and build tests share: neither a real
+/// berth's nor the net crate tests' (which check theirs is gone after each).
+pub const NFT_TABLE: &str = "berth_hosttest";
 
-/// A busybox rootfs tarball, made once per test process.
+/// A busybox rootfs tarball, made once and kept beside the berth binary
+/// (in the build tree, not the host's temp dir: a static is never dropped,
+/// so a temp dir held by one would outlive every test process).
 pub fn busybox_tar(berth: &Path) -> &'static Path {
-    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, p) = TAR.get_or_init(|| {
-        let d = tempfile::Builder::new().prefix("berth-bb-").tempdir().expect("temp dir");
-        let p = d.path().join("busybox.tar");
-        crate::busybox_rootfs_tar(berth, &p);
-        (d, p)
-    });
-    p
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = berth.parent().expect("the berth binary has a directory");
+        let p = dir.join("testkit-busybox.tar");
+        if !p.exists() {
+            // Several test processes may race here: each writes its own file
+            // and renames it into place, so a reader never sees half a tar.
+            let tmp = dir.join(format!(".testkit-busybox.{}.tar", std::process::id()));
+            crate::busybox_rootfs_tar(berth, &tmp);
+            std::fs::rename(&tmp, &p).expect("rename the busybox tar into place");
+        }
+        p
+    })
 }
 
 /// One user's berth: a state tree, its default bridge `bt<n>-<pid>` on
