@@ -301,3 +301,67 @@ fn the_result_matches_buildahs() {
         ])
         .output();
 }
+
+#[test]
+fn run_mounts_shell_healthcheck_onbuild_and_add_tars() {
+    let h = host(108);
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM bb\n\
+             RUN --mount=type=cache,target=/cache echo x >> /cache/runs && echo \"cache-runs=$(wc -l < /cache/runs)\"\n\
+             RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp /mnt/data.txt /copied\n\
+             RUN --mount=type=tmpfs,target=/scratch touch /scratch/t && echo \"tmpfs=$(stat -f -c %T /scratch)\"\n\
+             ADD bundle.tar /unpacked/\n\
+             HEALTHCHECK --interval=5s --retries=2 CMD wget -q -O- http://127.0.0.1/ || exit 1\n\
+             ONBUILD RUN echo onbuild-ran > /onbuild\n\
+             SHELL [\"/bin/echo\", \"shell-was\"]\n\
+             RUN from-run\n\
+             CMD from-cmd\n\
+             SHELL [\"/bin/sh\", \"-c\"]\n",
+        ),
+        ("data.txt", "bound\n"),
+        ("inner/a.txt", "in the tar\n"),
+    ]);
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(ctx.path().join("inner"))
+        .args(["-cf", ctx.path().join("bundle.tar").to_str().unwrap(), "a.txt"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let log = build_ok(&h, ctx.path(), &["-t", "base:1"]);
+    assert!(log.contains("cache-runs=1"), "{log}");
+    assert!(log.contains("tmpfs=tmpfs"), "{log}");
+    assert!(log.contains("shell-was from-run"), "RUN's shell form goes through SHELL: {log}");
+    // The cache mount outlives the build (a rerun without the layer cache sees
+    // the first run's file) and is not part of the image.
+    let log = build_ok(&h, ctx.path(), &["-t", "base:1", "--no-cache"]);
+    assert!(log.contains("cache-runs=2"), "{log}");
+    let out = h.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "base:1",
+        "-c",
+        "cat /copied /unpacked/a.txt; ls /cache 2>&1; ls -A /scratch",
+    ]);
+    assert!(out.starts_with("bound\nin the tar\n"), "{out}");
+    assert!(!out.contains("runs"), "the cache mount's files stay out of the image: {out}");
+
+    let c = h.inspect("base:1")["Config"].clone();
+    assert_eq!(c["Cmd"], serde_json::json!(["/bin/echo", "shell-was", "from-cmd"]), "{c}");
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "wget -q -O- http://127.0.0.1/ || exit 1"]));
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(c["Healthcheck"]["Retries"], 2);
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo onbuild-ran > /onbuild"]));
+
+    // A build FROM the image runs its ONBUILD triggers first and does not
+    // pass them on.
+    let child = context(&[("Dockerfile", "FROM base:1\nRUN [\"cat\", \"/onbuild\"]\n")]);
+    let log = build_ok(&h, child.path(), &["-t", "child:1"]);
+    assert!(ran(&log, "onbuild-ran"), "{log}");
+    let c = h.inspect("child:1")["Config"].clone();
+    assert!(c["OnBuild"].is_null() || c["OnBuild"] == serde_json::json!([]), "{c}");
+}

@@ -128,11 +128,98 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Parses the command line the way docker does for `run`, `create` and
+/// `exec`: everything after the image (or container) is the command, even
+/// words that look like berth's own flags (`--entrypoint sh IMG -c 'cmd'`).
+/// clap alone would take `-c` as `--cpu-shares`, so a `--` is inserted where
+/// the command starts.
+pub fn parse() -> Cli {
+    use clap::CommandFactory;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    Cli::parse_from(split_command(&Cli::command(), argv))
+}
+
+fn split_command(root: &clap::Command, argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let takes_value = |cmd: &clap::Command, arg: &str| -> bool {
+        let found = if let Some(long) = arg.strip_prefix("--") {
+            cmd.get_arguments()
+                .find(|a| a.get_long() == Some(long) || a.get_all_aliases().is_some_and(|v| v.contains(&long)))
+        } else {
+            let c = arg.chars().nth(1);
+            cmd.get_arguments().find(|a| a.get_short().is_some() && a.get_short() == c)
+        };
+        found.is_some_and(|a| a.get_action().takes_values())
+    };
+    let mut cmd = root;
+    let mut positionals = 0;
+    let mut i = 1;
+    while i < argv.len() {
+        let Some(a) = argv[i].to_str() else { return argv };
+        if a == "--" {
+            return argv;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            // `--flag=value` and `-xVALUE` carry their value; a lone option
+            // that takes one consumes the next word.
+            let inline = if a.starts_with("--") { a.contains('=') } else { a.len() > 2 };
+            if !inline && takes_value(cmd, a) {
+                i += 1;
+            }
+        } else if let Some(sub) = cmd.find_subcommand(a) {
+            cmd = sub;
+            positionals = 0;
+        } else {
+            positionals += 1;
+            let trailing = cmd.get_positionals().find(|p| p.is_trailing_var_arg_set());
+            let before = cmd.get_positionals().filter(|p| !p.is_trailing_var_arg_set()).count();
+            if trailing.is_some() && positionals == before {
+                if argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-') && n != "--") {
+                    let mut out = argv;
+                    out.insert(i + 1, "--".into());
+                    return out;
+                }
+                return argv;
+            }
+        }
+        i += 1;
+    }
+    argv
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn split(args: &str) -> String {
+        let argv = args.split(' ').map(std::ffi::OsString::from).collect();
+        let out = split_command(&Cli::command(), argv);
+        out.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    }
+
     #[test]
     fn the_command_line_is_consistent() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_command_after_the_image_keeps_flag_like_words() {
+        assert_eq!(split("berth run --entrypoint sh img -c ls"), "berth run --entrypoint sh img -- -c ls");
+        assert_eq!(split("berth --root /r run -e A=1 --rm img -x"), "berth --root /r run -e A=1 --rm img -- -x");
+        assert_eq!(split("berth container create -c 2 img --help"), "berth container create -c 2 img -- --help");
+        assert_eq!(split("berth exec -it web -c x"), "berth exec -it web -- -c x");
+    }
+
+    #[test]
+    fn command_lines_without_such_words_are_unchanged() {
+        for s in [
+            "berth run img sh -c ls",
+            "berth run --rm img",
+            "berth run img -- -c",
+            "berth ps -a",
+            "berth run --name=x img",
+        ] {
+            assert_eq!(split(s), s);
+        }
     }
 }
