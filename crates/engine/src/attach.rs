@@ -26,6 +26,9 @@ fn address(id: &str) -> io::Result<SocketAddr> {
 pub struct Server {
     listener: UnixListener,
     clients: Vec<UnixStream>,
+    /// Clients whose input has ended but who still read the output (a
+    /// client half-closes after its stdin ends, as docker's do).
+    readers: Vec<UnixStream>,
     tty: bool,
 }
 
@@ -33,7 +36,7 @@ impl Server {
     pub fn bind(id: &str, tty: bool) -> io::Result<Server> {
         let listener = UnixListener::bind_addr(&address(id)?)?;
         listener.set_nonblocking(true)?;
-        Ok(Server { listener, clients: Vec::new(), tty })
+        Ok(Server { listener, clients: Vec::new(), readers: Vec::new(), tty })
     }
 
     pub fn fds(&self) -> Vec<RawFd> {
@@ -57,9 +60,21 @@ impl Server {
         }
     }
 
+    /// Waits up to `timeout` for a first client (a caller that must not
+    /// miss any output connects before the container starts); whether one came.
+    pub fn accept_first(&mut self, timeout: Duration) -> bool {
+        let mut p = libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, ms) } > 0 {
+            self.accept();
+        }
+        !self.clients.is_empty()
+    }
+
     /// Copies output to every client; drops the ones that fail.
     pub fn broadcast(&mut self, stream: u8, data: &[u8]) {
-        if self.clients.is_empty() {
+        if self.clients.is_empty() && self.readers.is_empty() {
             return;
         }
         let mut frame = Vec::with_capacity(data.len() + 8);
@@ -69,21 +84,33 @@ impl Server {
         }
         frame.extend_from_slice(data);
         self.clients.retain_mut(|c| c.write_all(&frame).is_ok());
+        self.readers.retain_mut(|c| c.write_all(&frame).is_ok());
     }
 
-    /// Reads what client `fd` sent and passes it to `stdin`; a client that
-    /// closed is dropped.
-    pub fn input(&mut self, fd: RawFd, stdin: Option<RawFd>) {
-        let Some(i) = self.clients.iter().position(|c| c.as_raw_fd() == fd) else { return };
+    /// Reads what client `fd` sent and passes it to `stdin`. Returns true
+    /// when the client's input ended: with a terminal that ends its session
+    /// (the container runs on, as docker detaches); without one the client
+    /// keeps reading the output.
+    pub fn input(&mut self, fd: RawFd, stdin: Option<RawFd>) -> bool {
+        let Some(i) = self.clients.iter().position(|c| c.as_raw_fd() == fd) else { return false };
         let mut buf = [0u8; 8192];
         match self.clients[i].read(&mut buf) {
-            Ok(0) | Err(_) => {
+            Ok(0) => {
+                let c = self.clients.remove(i);
+                if !self.tty {
+                    self.readers.push(c);
+                }
+                true
+            }
+            Err(_) => {
                 self.clients.remove(i);
+                false
             }
             Ok(n) => {
                 if let Some(fd) = stdin {
                     let _ = write_all_fd(fd, &buf[..n]);
                 }
+                false
             }
         }
     }

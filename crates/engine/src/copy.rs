@@ -203,6 +203,23 @@ fn inside(base: &Path, dir: &Path) -> Result<()> {
     }
 }
 
+/// A Unix mode in Go's `os.FileMode` bits, which docker clients decode.
+pub fn go_file_mode(mode: u32) -> u32 {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFDIR => 1 << 31,
+        libc::S_IFLNK => 1 << 27,
+        libc::S_IFBLK => 1 << 26,
+        libc::S_IFCHR => 1 << 26 | 1 << 21,
+        libc::S_IFIFO => 1 << 25,
+        libc::S_IFSOCK => 1 << 24,
+        _ => 0,
+    };
+    let special = if mode & libc::S_ISUID != 0 { 1 << 23 } else { 0 }
+        | if mode & libc::S_ISGID != 0 { 1 << 22 } else { 0 }
+        | if mode & libc::S_ISVTX != 0 { 1 << 20 } else { 0 };
+    kind | special | (mode & 0o777)
+}
+
 /// The size and mode of a path, as the API's X-Docker-Container-Path-Stat.
 pub fn path_stat(path: &Path) -> Result<serde_json::Value> {
     let md = fs::symlink_metadata(path)
@@ -215,7 +232,7 @@ pub fn path_stat(path: &Path) -> Result<serde_json::Value> {
     Ok(serde_json::json!({
         "name": path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into()),
         "size": md.size(),
-        "mode": md.mode(),
+        "mode": go_file_mode(md.mode()),
         "mtime": crate::engine::rfc3339_secs(md.mtime()),
         "linkTarget": link,
     }))

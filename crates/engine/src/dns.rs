@@ -33,8 +33,19 @@ pub(crate) fn ensure(engine: &Engine, n: &Network) -> Result<()> {
     if read_pid(&pf).is_some_and(alive) {
         return Ok(());
     }
-    std::fs::create_dir_all(pf.parent().unwrap_or(Path::new("/")))
-        .map_err(|e| Error::io("creating the network's directory", e))?;
+    let dir = pf.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating the network's directory", e))?;
+    // Containers starting at once on a new network (compose) must start
+    // one server between them: the first under the lock starts it, the
+    // others find it running.
+    let lock = std::fs::File::create(dir.join("dns.lock")).map_err(|e| Error::io("locking the network's DNS", e))?;
+    // SAFETY: flock on an fd we own; released when `lock` is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } < 0 {
+        return Err(Error::io("locking the network's DNS", std::io::Error::last_os_error()));
+    }
+    if read_pid(&pf).is_some_and(alive) {
+        return Ok(());
+    }
     let mut cmd = engine.launcher().command("dns", &n.id);
     cmd.stderr(std::process::Stdio::piped());
     let child = cmd.spawn().map_err(|e| Error::io("starting the network's DNS server", e))?;

@@ -178,7 +178,7 @@ pub fn container(e: &Engine, c: &Container) -> Value {
         "ExposedPorts": if exposed.is_empty() { Value::Null } else { Value::Object(exposed) },
         "Tty": cfg.tty,
         "OpenStdin": cfg.interactive,
-        "StdinOnce": cfg.interactive,
+        "StdinOnce": cfg.stdin_once,
         "Env": cfg.env,
         "Cmd": cfg.cmd,
         "Image": cfg.image,

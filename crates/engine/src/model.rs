@@ -150,6 +150,10 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub interactive: bool,
+    /// Close the container's stdin when the first attached client's input
+    /// ends (docker's StdinOnce, what `run -i` without a terminal asks).
+    #[serde(default)]
+    pub stdin_once: bool,
     pub network: Option<NetworkMode>,
     pub ports: Vec<PortSpec>,
     pub publish_all: bool,

@@ -26,17 +26,32 @@ impl Engine {
     /// once it runs (or with the reason it could not start), through its
     /// monitor process (see `Launcher`).
     pub fn start(&mut self, key: &str) -> Result<()> {
+        self.start_with(key, false).map(|_| ())
+    }
+
+    /// Starts a container with a client already attached, so not a byte of
+    /// its output is missed (docker's attach-then-start): the monitor listens
+    /// before the container starts and waits for this connection. `None`
+    /// when the container was running already.
+    pub fn start_attached(&mut self, key: &str) -> Result<Option<std::os::unix::net::UnixStream>> {
+        self.start_with(key, true)
+    }
+
+    fn start_with(&mut self, key: &str, attached: bool) -> Result<Option<std::os::unix::net::UnixStream>> {
         let c = self.container(key)?;
         if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
-            return Ok(());
+            return Ok(None);
         }
         self.update_state(&c.id, |s| {
             s.stopped_by_user = false;
             s.error.clear();
         })?;
-        let (mut ready_r, ready_w) = pipe()?;
+        let (ready_r, ready_w) = pipe()?;
         let wfd = ready_w.as_raw_fd();
         let mut cmd = self.launcher().command("monitor", &c.id);
+        if attached {
+            cmd.env(HOLD_ENV, "1");
+        }
         // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl).
         unsafe {
             cmd.pre_exec(move || {
@@ -53,21 +68,36 @@ impl Engine {
         // The monitor forks once more and its first process exits at once,
         // so nothing is left for us (or a long-running caller) to reap.
         let _ = child.wait();
-        let mut answer = String::new();
-        let _ = ready_r.read_to_string(&mut answer);
+        let mut ready = std::io::BufReader::new(ready_r);
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut ready, &mut first);
+        let mut stream = None;
+        let mut answer = first.clone();
+        if first == LISTENING {
+            stream = Some(crate::attach::connect(&c.id).map_err(|e| Error::io(format!("attaching to {}", c.name), e))?);
+            answer.clear();
+        }
+        let _ = ready.read_to_string(&mut answer);
         match answer.trim() {
-            "ok" => Ok(()),
+            "ok" => Ok(stream),
             "" => Err(Error::Invalid(format!("the monitor of {} exited before starting it", c.name))),
             err => Err(Error::Invalid(err.to_string())),
         }
     }
 }
 
+/// Set for a monitor that must wait for an attached client before it
+/// starts the container (`Engine::start_attached`).
+const HOLD_ENV: &str = "BERTH_MONITOR_HOLD";
+/// What such a monitor says on the ready pipe once it listens.
+const LISTENING: &str = "listening\n";
+
 /// The monitor's entry point (`berth internal monitor ID`); returns the
 /// process exit code.
 pub fn main(root: &Path, id: &str) -> i32 {
     // SAFETY: the ready pipe was installed as fd 3 by `start`.
     let mut ready = Some(unsafe { File::from_raw_fd(READY_FD) });
+    let hold = std::env::var_os(HOLD_ENV).is_some();
     // Processes we start (a network's DNS server) must not hold it open:
     // `start` waits for it to close.
     let _ = runtime::sys::set_cloexec(READY_FD, true);
@@ -95,7 +125,7 @@ pub fn main(root: &Path, id: &str) -> i32 {
             return 1;
         }
     };
-    match supervise(&mut engine, id, &mut ready) {
+    match supervise(&mut engine, id, &mut ready, hold) {
         Ok(()) => 0,
         Err(e) => {
             report(&mut ready, &e.to_string());
@@ -111,10 +141,23 @@ fn report(ready: &mut Option<File>, msg: &str) {
     }
 }
 
-fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>) -> Result<()> {
+fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>, mut hold: bool) -> Result<()> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let c = engine.container(id)?;
+        // An attach that must see everything connects before the start.
+        let mut server = None;
+        if std::mem::take(&mut hold) {
+            let mut srv = attach::Server::bind(&c.id, c.config.tty)
+                .map_err(|e| Error::io(format!("listening for attach to {}", c.name), e))?;
+            if let Some(f) = ready.as_mut() {
+                f.write_all(LISTENING.as_bytes()).map_err(|e| Error::io("answering the starter", e))?;
+            }
+            if !srv.accept_first(Duration::from_secs(10)) {
+                return Err(Error::Invalid(format!("nobody attached to {} in time", c.name)));
+            }
+            server = Some(srv);
+        }
         let mut log = logs::Writer::open(&engine.log_path(id))?;
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
@@ -144,14 +187,15 @@ fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>) -> Result<
         };
         drop((out_w, err_w, stdin_fd));
         report(ready, "ok");
+        // The container has its own copy of the read end.
+        let stdin_w = stdin_keep.map(|(_, w)| w);
         let pid = running.pid;
         let pty: Option<OwnedFd> = running.pty().and_then(|m| m.try_clone().ok());
         running.detach();
         let started = Instant::now();
-        let stdin_w = stdin_keep.as_ref().map(|(_, w)| w.as_raw_fd());
-        let status = pump(engine, &c, pid, [out_r, err_r], pty, stdin_w, &mut log)?;
+        let io = Streams { pipes: [out_r, err_r], pty, stdin: stdin_w, server };
+        let status = pump(engine, &c, pid, io, &mut log)?;
         log.flush()?;
-        drop(stdin_keep);
         let code = runtime::sys::exit_code(status);
         engine.finish(&c, code, None)?;
 
@@ -191,22 +235,31 @@ fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>) -> Result<
 /// Copies the container's output into the log and to attached clients
 /// until its init exits; passes clients' input to its stdin; runs health
 /// checks on their schedule. Returns the init's wait status.
+/// A running container's streams, as the monitor holds them.
+struct Streams {
+    /// stdout and stderr pipes (unused with a terminal).
+    pipes: [File; 2],
+    pty: Option<OwnedFd>,
+    /// The write end of the container's stdin (with -i and no terminal).
+    stdin: Option<File>,
+    /// An attach server already bound (for an attach made before the start).
+    server: Option<attach::Server>,
+}
+
 fn pump(
     engine: &mut Engine,
     c: &crate::model::Container,
     pid: i32,
-    pipes: [File; 2],
-    pty: Option<OwnedFd>,
-    stdin: Option<RawFd>,
+    io: Streams,
     log: &mut logs::Writer,
 ) -> Result<i32> {
+    let Streams { pipes, pty, mut stdin, server } = io;
     let mut open: Vec<(RawFd, u8)> = match &pty {
         Some(m) => vec![(m.as_raw_fd(), attach::STDOUT)],
         None => vec![(pipes[0].as_raw_fd(), attach::STDOUT), (pipes[1].as_raw_fd(), attach::STDERR)],
     };
-    let input = pty.as_ref().map(|m| m.as_raw_fd()).or(stdin);
-    // Without attach a container still runs; say why in its state.
-    let mut server = attach::Server::bind(&c.id, pty.is_some()).ok();
+    // Without attach a container still runs.
+    let mut server = server.or_else(|| attach::Server::bind(&c.id, pty.is_some()).ok());
     // The init's exit wakes us at once through its pidfd.
     let pidfd = runtime::sys::pidfd_open(pid).ok();
     let mut health = crate::health::Schedule::new(c);
@@ -270,7 +323,11 @@ fn pump(
                 if p.fd == srv.listener_fd() {
                     srv.accept();
                 } else if pidfd.as_ref().map(|f| f.as_raw_fd()) != Some(p.fd) {
-                    srv.input(p.fd, input);
+                    let input = pty.as_ref().map(|m| m.as_raw_fd()).or(stdin.as_ref().map(|f| f.as_raw_fd()));
+                    if srv.input(p.fd, input) && c.config.stdin_once && pty.is_none() {
+                        // docker's StdinOnce: the first client's EOF is the container's.
+                        stdin = None;
+                    }
                 }
             }
         }

@@ -318,7 +318,9 @@ impl Engine {
         let c = self.container(key)?;
         let mut list = match &c.config.network {
             Some(NetworkMode::Networks(l)) => l.clone(),
-            Some(NetworkMode::Host) | Some(NetworkMode::None) | Some(NetworkMode::Container(_)) | None => {
+            // On the default bridge: it stays there and gains one more.
+            None => vec![crate::model::NetworkAttachment { network: "bridge".into(), aliases: vec![] }],
+            Some(NetworkMode::Host) | Some(NetworkMode::None) | Some(NetworkMode::Container(_)) => {
                 return Err(Error::Invalid(format!(
                     "container {} does not use a bridge network: it cannot be connected to {}",
                     c.name, n.name
@@ -375,6 +377,7 @@ impl Engine {
         let c = self.container(key)?;
         let mut list = match &c.config.network {
             Some(NetworkMode::Networks(l)) => l.clone(),
+            None => vec![crate::model::NetworkAttachment { network: "bridge".into(), aliases: vec![] }],
             _ => Vec::new(),
         };
         let before = list.len();
@@ -388,7 +391,9 @@ impl Engine {
         }
         self.release_address(&n, &c.id);
         let mut config = c.config.clone();
-        config.network = Some(if list.is_empty() { NetworkMode::None } else { NetworkMode::Networks(list) });
+        // With no network left it keeps its (empty) list, so it can be
+        // connected again (compose disconnects and reconnects with aliases).
+        config.network = Some(NetworkMode::Networks(list));
         db::update_config(self.db.conn(), &c.id, &db::to_json(&config)?)?;
         self.emit(
             "network",

@@ -2,6 +2,7 @@
 //! rename, exec, prune.
 
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use crate::db;
@@ -225,6 +226,30 @@ impl Engine {
         let mut renamed = c.clone();
         renamed.name = new_name.to_string();
         self.emit_container(&renamed, "rename", &[("oldName", format!("/{}", c.name))]);
+        Ok(())
+    }
+
+    /// Sets a running container's terminal size (docker's resize). The
+    /// container's stdin is its terminal: setting the size there reaches
+    /// the terminal's master held by the monitor, and the kernel sends the
+    /// foreground process SIGWINCH.
+    pub fn resize(&mut self, key: &str, rows: u16, cols: u16) -> Result<()> {
+        let c = self.running(key)?;
+        if !c.config.tty {
+            return Err(Error::Invalid(format!("container {} has no terminal to resize", c.id)));
+        }
+        let path = format!("/proc/{}/fd/0", c.state.pid);
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening the terminal of {}", c.id), e))?;
+        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer; the fd is open.
+        if unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&tty), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(Error::io(format!("resizing the terminal of {}", c.id), std::io::Error::last_os_error()));
+        }
         Ok(())
     }
 

@@ -584,23 +584,7 @@ fn expose_list(list: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Docker's size strings: 512m, 1g, 100k, 1024b, plain bytes.
-pub fn parse_bytes(s: &str) -> Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, mult) = match t.chars().last() {
-        Some('b') => (&t[..t.len() - 1], 1),
-        Some('k') => (&t[..t.len() - 1], 1 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1i64 << 40),
-        _ => (t.as_str(), 1),
-    };
-    let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
-    if n < 0.0 {
-        bail!("invalid size: '{s}'");
-    }
-    Ok((n * mult as f64) as i64)
-}
+pub use engine::mounts::parse_bytes;
 
 /// Durations like docker's flags: 30s, 1m30s, 500ms, 2h.
 pub fn parse_duration(s: &str) -> Result<f64> {
@@ -632,86 +616,6 @@ pub fn parse_duration(s: &str) -> Result<f64> {
     Ok(total)
 }
 
-fn parse_volume(v: &str, tmp_anonymous: &mut dyn FnMut() -> String) -> Result<Mount> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (src, target, opts) = match parts.as_slice() {
-        [t] => ("", *t, ""),
-        [s, t] => (*s, *t, ""),
-        [s, t, o] => (*s, *t, *o),
-        _ => bail!("invalid volume specification: '{v}'"),
-    };
-    if !target.starts_with('/') {
-        bail!("invalid volume specification: '{v}': invalid mount config for type \"volume\": invalid mount path: '{target}' mount path must be absolute");
-    }
-    let readonly = opts.split(',').any(|o| o == "ro");
-    if let Some(bad) = opts.split(',').find(|o| !o.is_empty() && !["ro", "rw", "z", "Z"].contains(o)) {
-        bail!("invalid volume specification: '{v}': invalid mode: {bad}");
-    }
-    Ok(if src.is_empty() {
-        Mount::Volume { name: tmp_anonymous(), target: target.into(), readonly, anonymous: true }
-    } else if src.starts_with('/') {
-        Mount::Bind { source: src.into(), target: target.into(), readonly }
-    } else if src.starts_with('.') {
-        bail!("invalid volume specification: '{v}': a bind mount source must be an absolute path");
-    } else {
-        engine::volume::check_volume_name(src)?;
-        Mount::Volume { name: src.into(), target: target.into(), readonly, anonymous: false }
-    })
-}
-
-fn parse_mount(m: &str, anon: &mut dyn FnMut() -> String) -> Result<Mount> {
-    let mut kv = BTreeMap::new();
-    let mut readonly = false;
-    for part in m.split(',') {
-        match part.split_once('=') {
-            Some((k, v)) => {
-                kv.insert(k.trim(), v.trim());
-            }
-            None if part == "readonly" || part == "ro" => readonly = true,
-            None => bail!("invalid argument for --mount: {m:?}: unexpected key {part:?}"),
-        }
-    }
-    if kv.get("readonly").is_some_and(|v| *v == "true" || *v == "1") || kv.get("ro").is_some_and(|v| *v == "true") {
-        readonly = true;
-    }
-    let target = kv
-        .get("target")
-        .or(kv.get("dst"))
-        .or(kv.get("destination"))
-        .ok_or_else(|| anyhow!("invalid argument for --mount: {m:?}: target is required"))?
-        .to_string();
-    if !target.starts_with('/') {
-        bail!("invalid mount config: mount path must be absolute: {target}");
-    }
-    let source = kv.get("source").or(kv.get("src")).map(|s| s.to_string());
-    Ok(match kv.get("type").copied().unwrap_or("volume") {
-        "bind" => Mount::Bind {
-            source: source
-                .ok_or_else(|| anyhow!("invalid mount config for type \"bind\": field Source must not be empty"))?,
-            target,
-            readonly,
-        },
-        "volume" => match source {
-            Some(s) => {
-                engine::volume::check_volume_name(&s)?;
-                Mount::Volume { name: s, target, readonly, anonymous: false }
-            }
-            None => Mount::Volume { name: anon(), target, readonly, anonymous: true },
-        },
-        "tmpfs" => {
-            let mut options = Vec::new();
-            if let Some(sz) = kv.get("tmpfs-size") {
-                options.push(format!("size={}", parse_bytes(sz)?));
-            }
-            if let Some(mode) = kv.get("tmpfs-mode") {
-                options.push(format!("mode={mode}"));
-            }
-            Mount::Tmpfs { target, options }
-        }
-        other => bail!("invalid mount type {other:?}: use bind, volume or tmpfs"),
-    })
-}
-
 fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
     let mut env = Vec::new();
     for path in &f.env_file {
@@ -737,10 +641,10 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
     let mut anon = engine::names::new_id;
     let mut mounts = Vec::new();
     for v in &f.volume {
-        mounts.push(parse_volume(v, &mut anon)?);
+        mounts.push(engine::mounts::parse_volume(v, &mut anon)?);
     }
     for m in &f.mount {
-        mounts.push(parse_mount(m, &mut anon)?);
+        mounts.push(engine::mounts::parse_mount(m, &mut anon)?);
     }
     for t in &f.tmpfs {
         let (target, opts) = t.split_once(':').unwrap_or((t, ""));
@@ -880,40 +784,7 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
     })
 }
 
-/// docker's STATUS column.
-pub fn status_text(c: &Container, now: i64) -> String {
-    let since = |t: &str| format::parse_rfc3339(t).map_or_else(|| "a while".to_string(), |s| human_duration(now - s));
-    let health = c
-        .state
-        .health
-        .as_ref()
-        .map(|h| format!(" ({})", if h.status == "starting" { "health: starting" } else { &h.status }));
-    match c.state.status {
-        Status::Running => format!("Up {}{}", since(&c.state.started_at), health.unwrap_or_default()),
-        Status::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
-        Status::Restarting => format!("Restarting ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
-        Status::Exited | Status::Dead => format!("Exited ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
-        Status::Created => "Created".into(),
-        Status::Removing => "Removal In Progress".into(),
-    }
-}
-
-fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", s / 3600),
-        172_800..=1_209_599 => format!("{} days", s / 86_400),
-        1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
-        5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
-        _ => format!("{} years", s / 31_536_000),
-    }
-}
+pub use engine::listing::{human_duration, status_text};
 
 fn ports_text(c: &Container) -> String {
     if !matches!(c.state.status, Status::Running | Status::Paused) {
@@ -930,23 +801,7 @@ fn ports_text(c: &Container) -> String {
 
 fn matches_filter(c: &Container, f: &str) -> Result<bool> {
     let (k, v) = f.split_once('=').ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))?;
-    Ok(match k {
-        "status" => c.state.status.to_string() == v,
-        "name" => c.name.contains(v),
-        "id" => c.id.starts_with(v),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => c.config.labels.get(lk).is_some_and(|x| x == lv),
-            None => c.config.labels.contains_key(v),
-        },
-        "ancestor" => {
-            c.config.image == v
-                || c.config.image_id.starts_with(v)
-                || c.config.image_id.trim_start_matches("sha256:").starts_with(v)
-        }
-        "exited" => c.state.status == Status::Exited && c.state.exit_code.to_string() == v,
-        "health" => c.state.health.as_ref().is_some_and(|h| h.status == v),
-        _ => bail!("invalid filter '{k}'"),
-    })
+    Ok(engine::listing::matches(c, k, v)?)
 }
 
 fn ps(e: &Engine, a: PsArgs) -> Result<u8> {
@@ -1104,7 +959,7 @@ fn inspect(e: &mut Engine, names: &[String], fmt: Option<&str>) -> Result<u8> {
             Ok(c) => Some(engine::inspect::container(e, &c)),
             Err(engine::Error::NoSuchContainer(_)) => {
                 if let Ok(rec) = e.images().resolve(n) {
-                    Some(super::image::inspect_doc(e.images(), &rec)?)
+                    Some(engine::images::inspect(e.images(), &rec)?)
                 } else if let Ok(net) = e.network(n) {
                     Some(engine::inspect::network(&net, &e.containers()?))
                 } else {
@@ -1148,7 +1003,7 @@ mod tests {
     }
 
     #[test]
-    fn sizes_durations_and_volumes_parse_like_docker() {
+    fn sizes_and_durations_parse_like_docker() {
         assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
         assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("1024").unwrap(), 1024);
@@ -1156,14 +1011,5 @@ mod tests {
         assert_eq!(parse_duration("1m30s").unwrap(), 90.0);
         assert_eq!(parse_duration("500ms").unwrap(), 0.5);
         assert!(parse_duration("5").is_err());
-        let mut n = || "anon".to_string();
-        assert!(matches!(parse_volume("data:/d:ro", &mut n).unwrap(), Mount::Volume { readonly: true, .. }));
-        assert!(matches!(parse_volume("/h:/d", &mut n).unwrap(), Mount::Bind { .. }));
-        assert!(matches!(parse_volume("/d", &mut n).unwrap(), Mount::Volume { anonymous: true, .. }));
-        assert!(parse_volume("data:rel", &mut n).unwrap_err().to_string().contains("must be absolute"));
-        assert!(parse_volume("./x:/d", &mut n).is_err());
-        let m = parse_mount("type=bind,source=/a,target=/b,readonly", &mut n).unwrap();
-        assert_eq!(m, Mount::Bind { source: "/a".into(), target: "/b".into(), readonly: true });
-        assert!(parse_mount("type=tmpfs,target=/t,tmpfs-size=1m", &mut n).is_ok());
     }
 }

@@ -21,6 +21,8 @@ pub enum ArchiveCmd {
         #[arg(long)]
         follow: bool,
     },
+    /// Print PATH's stat in the container (the API's path stat JSON).
+    Stat { container: String, path: String },
     /// Extract the tar stream on stdin to PATH in the container.
     In {
         container: String,
@@ -120,6 +122,10 @@ pub fn archive(root: &Path, cmd: ArchiveCmd) -> Result<u8> {
             let mut out = std::io::BufWriter::new(out);
             copy::pack(&Source::parse(&path), follow, &mut out)?;
             out.flush()?;
+        }
+        ArchiveCmd::Stat { container, path } => {
+            e.enter_root(&container)?;
+            println!("{}", copy::path_stat(Path::new(&path))?);
         }
         ArchiveCmd::In { container, path, preserve_owner } => {
             e.enter_root(&container)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use engine::images::{KeepAlso, Removed};
 use image::manifest::Platform;
 use image::registry::{self, Credentials, RegistryOptions};
 use image::{ImageRecord, ImageStore, Reference};
@@ -317,74 +318,17 @@ fn images(store: &ImageStore, a: ImagesArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Containers (id, running) that use image `id`.
-fn image_users(root: &Path, id: &image::Digest) -> Result<Vec<(String, bool)>> {
-    if !root.join("engine.db").exists() {
-        return Ok(vec![]);
-    }
-    let e = engine::Engine::open(root)?;
-    Ok(e.containers()?
-        .into_iter()
-        .filter(|c| c.config.image_id.trim_start_matches("sha256:") == id.hex())
-        .map(|c| {
-            (
-                c.id,
-                matches!(c.state.status, engine::Status::Running | engine::Status::Paused | engine::Status::Restarting),
-            )
-        })
-        .collect())
-}
-
 fn rmi(root: &Path, store: &ImageStore, a: RmiArgs) -> Result<u8> {
+    let keep = keep_also(store)?;
     let mut failed = false;
     for name in &a.images {
-        // An image a container uses is kept: refused, or with -f (and no
-        // running user) only untagged, as docker does.
-        let rec = match store.resolve(name) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        let tags: Vec<String> = store.tags_of(&rec.id)?.iter().map(|t| t.full()).collect();
-        let is_tag = name.parse::<Reference>().is_ok_and(|r| tags.contains(&r.full()));
-        let would_delete = !is_tag || tags.len() <= 1;
-        let users = if would_delete { image_users(root, &rec.id)? } else { vec![] };
-        if let Some((c, _)) = users.iter().find(|(_, running)| *running) {
-            eprintln!(
-                "Error response from daemon: conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
-                rec.id.short(),
-                &c[..12]
-            );
-            failed = true;
-            continue;
-        }
-        if let Some((c, _)) = users.first() {
-            if !a.force {
-                eprintln!(
-                    "Error response from daemon: conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
-                    &c[..12],
-                    rec.id.short()
-                );
-                failed = true;
-                continue;
-            }
-            for t in store.untag(name)? {
-                let r: Reference = t.parse()?;
-                println!("Untagged: {r}");
-            }
-            continue;
-        }
-        match store.remove(name, a.force) {
-            Ok((untagged, deleted)) => {
-                for t in untagged {
-                    let r: Reference = t.parse()?;
-                    println!("Untagged: {r}");
-                }
-                if let Some(id) = deleted {
-                    println!("Deleted: {id}");
+        match engine::images::remove(root, store, name, a.force, &keep) {
+            Ok(done) => {
+                for r in done {
+                    match r {
+                        Removed::Untagged(t) => println!("Untagged: {t}"),
+                        Removed::Deleted(d) => println!("Deleted: {d}"),
+                    }
                 }
             }
             Err(e) => {
@@ -393,44 +337,32 @@ fn rmi(root: &Path, store: &ImageStore, a: RmiArgs) -> Result<u8> {
             }
         }
     }
-    gc(store)?;
     Ok(if failed { 1 } else { 0 })
+}
+
+/// What garbage collection keeps besides images and containers: the build cache.
+pub(super) fn keep_also(store: &ImageStore) -> Result<KeepAlso> {
+    let (layers, blobs) = build::cache::roots(store.root())?;
+    Ok(KeepAlso { layers, blobs })
 }
 
 /// Frees what no image, container or build cache entry uses.
 pub(super) fn gc(store: &ImageStore) -> Result<u64> {
-    let mut keep = image::snapshot::layers_in_use(store)?;
-    let (cache_layers, cache_blobs) = build::cache::roots(store.root())?;
-    keep.extend(cache_layers);
-    Ok(store.gc(&keep, &cache_blobs)?)
+    Ok(engine::images::gc(store, &keep_also(store)?)?)
 }
 
 fn prune(store: &ImageStore, all: bool) -> Result<u8> {
-    let victims: Vec<image::Digest> =
-        if all { store.images()?.into_iter().map(|(r, _)| r.id).collect() } else { store.dangling()? };
-    let in_use = image::snapshot::layers_in_use(store)?;
-    let mut deleted = Vec::new();
-    for id in victims {
-        let rec = store.resolve(&id.to_string())?;
-        // An image whose top layer a container uses stays (docker: in use by a container).
-        if rec.layers.last().is_some_and(|l| in_use.contains(&l.chain_id)) {
-            continue;
-        }
-        if let Ok((untagged, Some(d))) = store.remove(&id.to_string(), true) {
-            for t in untagged {
-                println!("untagged: {t}");
-            }
-            deleted.push(d);
-        }
-    }
-    if !deleted.is_empty() {
+    let (removed, freed) = engine::images::prune(store, all, &keep_also(store)?)?;
+    if !removed.is_empty() {
         println!("Deleted Images:");
-        for d in &deleted {
-            println!("deleted: {d}");
+        for r in &removed {
+            match r {
+                Removed::Untagged(t) => println!("untagged: {t}"),
+                Removed::Deleted(d) => println!("deleted: {d}"),
+            }
         }
         println!();
     }
-    let freed = gc(store)?;
     println!("Total reclaimed space: {}", format::human_size(freed));
     Ok(0)
 }
@@ -440,7 +372,7 @@ fn inspect(store: &ImageStore, names: &[String], fmt: Option<&str>) -> Result<u8
     let mut missing = false;
     for n in names {
         match store.resolve(n) {
-            Ok(rec) => docs.push(inspect_doc(store, &rec)?),
+            Ok(rec) => docs.push(engine::images::inspect(store, &rec)?),
             Err(image::Error::ImageNotFound(_)) => {
                 eprintln!("Error: No such image: {n}");
                 missing = true;
@@ -457,45 +389,6 @@ fn inspect(store: &ImageStore, names: &[String], fmt: Option<&str>) -> Result<u8
         None => println!("{}", serde_json::to_string_pretty(&docs)?),
     }
     Ok(if missing { 1 } else { 0 })
-}
-
-/// The docker-shaped `image inspect` document.
-pub(super) fn inspect_doc(store: &ImageStore, rec: &ImageRecord) -> Result<serde_json::Value> {
-    let cfg_bytes = store.content().read(&rec.id)?;
-    let cfg: serde_json::Value = serde_json::from_slice(&cfg_bytes)?;
-    let tags: Vec<String> = store.tags_of(&rec.id)?.iter().map(|t| t.to_string()).collect();
-    let digests: Vec<String> = rec
-        .repo_digests
-        .iter()
-        .map(|d| match d.split_once('@') {
-            Some((name, dg)) => match format!("{name}:x").parse::<Reference>() {
-                Ok(r) => format!("{}@{dg}", r.familiar_name()),
-                Err(_) => d.clone(),
-            },
-            None => d.clone(),
-        })
-        .collect();
-    Ok(serde_json::json!({
-        "Id": rec.id.to_string(),
-        "RepoTags": tags,
-        "RepoDigests": digests,
-        "Parent": "",
-        "Comment": cfg.pointer("/history/0/comment").cloned().unwrap_or(serde_json::Value::String(String::new())),
-        "Created": rec.created,
-        "DockerVersion": cfg.get("docker_version").cloned().unwrap_or(serde_json::Value::String(String::new())),
-        "Author": cfg.get("author").cloned().unwrap_or(serde_json::Value::String(String::new())),
-        "Config": cfg.get("config").cloned().unwrap_or(serde_json::json!({})),
-        "Architecture": rec.platform.architecture,
-        "Variant": rec.platform.variant,
-        "Os": rec.platform.os,
-        "Size": rec.size,
-        "GraphDriver": {"Name": "overlay2", "Data": {
-            "LowerDir": rec.layers.iter().rev().map(|l| store.layer_diff(&l.chain_id).display().to_string()).collect::<Vec<_>>().join(":")
-        }},
-        "RootFS": {"Type": "layers", "Layers": rec.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
-        "Metadata": {"LastTagTime": ""},
-        "Descriptor": {"mediaType": rec.manifest.media_type, "digest": rec.manifest.digest.to_string(), "size": rec.manifest.size},
-    }))
 }
 
 fn history(store: &ImageStore, name: &str, human: bool, no_trunc: bool, quiet: bool) -> Result<u8> {

@@ -1,10 +1,10 @@
-//! `system df`, `system prune` and `events`.
+//! `system df`, `system prune`, `system service`, `system reset` and `events`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use engine::Status;
 
@@ -31,6 +31,8 @@ pub enum SystemCmd {
     },
     /// Get real time events.
     Events(EventsArgs),
+    /// Serve the Docker Engine API (for the docker CLI, SDKs and compose).
+    Service(ServiceArgs),
     /// Remove every container, network, volume and image, the default
     /// bridge and berth's firewall table, then the state directory itself.
     Reset {
@@ -38,6 +40,25 @@ pub enum SystemCmd {
         #[arg(short, long)]
         force: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ServiceArgs {
+    /// Where to listen: unix:///PATH or tcp://HOST:PORT.
+    #[arg(default_value = dockerapi::listen::DEFAULT_URI)]
+    uri: String,
+    /// TLS certificate for tcp:// (PEM).
+    #[arg(long)]
+    tlscert: Option<PathBuf>,
+    /// TLS key for tcp:// (PEM).
+    #[arg(long)]
+    tlskey: Option<PathBuf>,
+    /// CA whose client certificates are accepted on tcp:// (PEM).
+    #[arg(long)]
+    tlscacert: Option<PathBuf>,
+    /// Serve tcp:// without TLS: anyone who reaches the port controls the host.
+    #[arg(long)]
+    insecure_tcp: bool,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +83,7 @@ pub fn run(root: &Path, cmd: SystemCmd) -> Result<u8> {
         SystemCmd::Prune { all, volumes, force: _ } => prune(root, all, volumes),
         SystemCmd::Events(a) => events(root, a),
         SystemCmd::Reset { force } => reset(root, force),
+        SystemCmd::Service(a) => service(root, a),
     }
 }
 
@@ -272,4 +294,21 @@ fn parse_time(s: &str, now: i64) -> Result<i64> {
         anyhow!("invalid time {s:?}: use RFC 3339 (2006-01-02T15:04:05Z), Unix seconds or a duration like 10m")
     })?;
     Ok(now - (back * 1e9) as i64)
+}
+
+fn service(root: &Path, a: ServiceArgs) -> Result<u8> {
+    let endpoint = dockerapi::Endpoint::parse(&a.uri).map_err(|e| anyhow!(e))?;
+    let tls = match (a.tlscert, a.tlskey, a.tlscacert) {
+        (Some(cert), Some(key), Some(client_ca)) => Some(dockerapi::TlsFiles { cert, key, client_ca }),
+        (None, None, None) => None,
+        _ => bail!("TLS needs all of --tlscert, --tlskey and --tlscacert"),
+    };
+    if tls.is_some() && matches!(endpoint, dockerapi::Endpoint::Unix(_)) {
+        bail!("TLS is for tcp:// endpoints; a unix socket is protected by its permissions");
+    }
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let exe = std::env::current_exe().context("finding the berth binary")?;
+    let opts = dockerapi::Options { root: root.to_path_buf(), exe, endpoint, tls, insecure_tcp: a.insecure_tcp };
+    dockerapi::serve(opts, |at| eprintln!("berth: serving the Docker API on {at}")).map_err(|e| anyhow!(e))?;
+    Ok(0)
 }
