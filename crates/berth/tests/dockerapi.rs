@@ -1,0 +1,692 @@
+//! The Docker Engine API as its users drive it: the real `docker` CLI,
+//! Python's docker SDK and docker-compose v1 against `berth system
+//! service` on a socket of each test's own, over a state tree of its own
+//! (testkit::host), which must be left clean.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::host::{stderr, stdout, Host};
+
+fn berth() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// A berth API server on its own socket, stopped on drop; then its host
+/// is reset and checked for leftovers.
+struct Service {
+    child: Child,
+    sock: PathBuf,
+    dir: tempfile::TempDir,
+    host: Host,
+}
+
+impl Service {
+    fn start(n: u8) -> Service {
+        let host = Host::new(&berth(), n);
+        let dir = tempfile::Builder::new().prefix("berth-api-").tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("config")).unwrap();
+        let sock = dir.path().join("docker.sock");
+        let child = host
+            .cmd()
+            .args(["system", "service", &format!("unix://{}", sock.display())])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("service.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Service { child, sock, dir, host };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&s.sock).is_err() {
+            assert!(Instant::now() < deadline, "the service did not start: {}", s.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+    }
+
+    fn env(&self, c: &mut Command) {
+        c.env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("config"))
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_BUILDKIT")
+            .env("DOCKER_CLI_HINTS", "false");
+    }
+
+    fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.args(args).stdin(Stdio::null());
+        self.env(&mut c);
+        c
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        self.docker_cmd(args).output().expect("running docker")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed ({}): {}{}\n{}",
+            out.status,
+            stdout(&out),
+            stderr(&out),
+            self.log()
+        );
+        stdout(&out)
+    }
+
+    fn python(&self, script: &str) -> String {
+        let mut c = Command::new("python3");
+        c.arg("-c").arg(script).stdin(Stdio::null());
+        self.env(&mut c);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "python failed: {}{}\n{}", stdout(&out), stderr(&out), self.log());
+        stdout(&out)
+    }
+
+    /// One raw HTTP/1.0 request on the socket: (status, body).
+    fn raw(&self, request: &str) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    fn post_json(&self, path: &str, body: &str) -> (u16, String) {
+        self.raw(&format!(
+            "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.raw(&format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n"))
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // SAFETY: signalling the server we started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            assert!(!self.sock.exists(), "the service left its socket");
+        }
+    }
+}
+
+fn fetch(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing answered on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs a command on a pseudo-terminal, types `input` once it has
+/// started, and returns (output, exit code).
+fn on_terminal(s: &Service, args: &[&str], input: &str) -> (String, i32) {
+    let script = r#"
+import os, pty, sys, time, select, struct, fcntl, termios
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+out = b""
+def pump(t):
+    global out
+    end = time.time() + t
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                d = os.read(fd, 4096)
+            except OSError:
+                return
+            if not d:
+                return
+            out += d
+pump(1.5)
+os.write(fd, os.environ["TYPED"].encode())
+pump(5)
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(st))
+"#;
+    let mut c = Command::new("python3");
+    c.arg("-c").arg(script).args(args).env("TYPED", input).stdin(Stdio::null());
+    s.env(&mut c);
+    let out = c.output().unwrap();
+    (stdout(&out), out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn docker_run_attaches_waits_and_removes() {
+    let s = Service::start(150);
+    let out = s.docker(&["run", "--rm", "bb", "echo", "hi"]);
+    assert!(out.status.success(), "{}{}", stderr(&out), s.log());
+    assert_eq!(stdout(&out), "hi\n");
+    // Both streams, and the exit code through /wait?condition=removed.
+    let out = s.docker(&["run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(stderr(&out), "err\n");
+    // stdin through the attach, closed at its end (StdinOnce).
+    let mut c = s.docker_cmd(&["run", "--rm", "-i", "bb", "sh", "-c", "cat; echo done"]);
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "piped\ndone\n");
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "", "--rm containers are gone");
+    // A missing image: docker asks the daemon to pull, which fails clearly.
+    let out = s.docker(&["run", "--rm", "127.0.0.1:1/none/such:1", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Unable to find image"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_detached_web_server_with_a_published_port_and_its_lifecycle() {
+    let s = Service::start(151);
+    let port = testkit::free_port();
+    let id = s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("{port}:80"),
+        "-v",
+        "site:/www",
+        "--label",
+        "app=web",
+        "bb",
+        "sh",
+        "-c",
+        "echo hello-from-berth > /www/index.html; echo started; exec httpd -f -v -p 80 -h /www",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert!(fetch(port).contains("hello-from-berth"));
+    let ps = s.ok(&["ps", "--format", "{{.Names}}|{{.Status}}|{{.Ports}}|{{.Labels}}"]);
+    assert!(ps.starts_with("web|Up "), "{ps}");
+    assert!(ps.contains(&format!("0.0.0.0:{port}->80/tcp")), "{ps}");
+    assert_eq!(s.ok(&["ps", "-q", "--filter", "label=app=web"]).trim(), &id.trim()[..12]);
+    assert!(s.ok(&["logs", "web"]).contains("started"));
+    let stats = s.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "web"]);
+    assert!(stats.starts_with("web "), "{stats}");
+    let top = s.ok(&["top", "web"]);
+    assert!(top.contains("httpd"), "{top}");
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Running}} {{.HostConfig.LogConfig.Type}}", "web"]),
+        "true json-file\n"
+    );
+    // stop, stop again (304: still success), start, restart, kill, rm.
+    assert_eq!(s.ok(&["stop", "-t", "1", "web"]), "web\n");
+    assert_eq!(s.ok(&["stop", "web"]), "web\n");
+    assert!(s.ok(&["ps", "-a", "--format", "{{.Status}}"]).starts_with("Exited"));
+    s.ok(&["start", "web"]);
+    assert!(fetch(port).contains("hello-from-berth"), "the volume kept the page");
+    s.ok(&["restart", "-t", "1", "web"]);
+    // A signal the CLI forwards (WINCH) must not stop it.
+    s.ok(&["kill", "-s", "WINCH", "web"]);
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}}", "web"]), "running\n");
+    let out = s.docker(&["rm", "web"]);
+    assert!(!out.status.success() && stderr(&out).contains("stop the container"), "{}", stderr(&out));
+    s.ok(&["rm", "-f", "-v", "web"]);
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn terminals_for_run_and_exec() {
+    let s = Service::start(152);
+    let (out, code) =
+        on_terminal(&s, &["docker", "run", "-it", "--rm", "bb", "sh"], "stty size; echo ty''ped; exit 7\r");
+    assert_eq!(code, 7, "{out}");
+    assert!(out.contains("40 120") && out.contains("typed"), "{out}");
+    s.ok(&["run", "-d", "--name", "box", "bb", "sleep", "300"]);
+    let (out, code) = on_terminal(&s, &["docker", "exec", "-it", "box", "sh"], "stty size; echo in''side; exit 5\r");
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("40 120") && out.contains("inside"), "{out}");
+    // Without a terminal: output, stderr and the exit code come back.
+    let out = s.docker(&["exec", "box", "sh", "-c", "echo o; echo e >&2; exit 4"]);
+    assert_eq!((out.status.code(), stdout(&out), stderr(&out)), (Some(4), "o\n".into(), "e\n".into()));
+    s.ok(&["exec", "-d", "box", "touch", "/tmp/detached"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.docker(&["exec", "box", "test", "-f", "/tmp/detached"]).status.success() {
+        assert!(Instant::now() < deadline, "exec -d did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.ok(&["rm", "-f", "box"]);
+}
+
+#[test]
+fn logs_follow_and_copy_both_ways() {
+    let s = Service::start(153);
+    s.ok(&["run", "-d", "--name", "talker", "bb", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"]);
+    let out = s.ok(&["logs", "-f", "talker"]);
+    assert_eq!(out, "line1\nline2\nline3\n", "logs -f ends with the container");
+    let out = s.ok(&["logs", "--tail", "1", "-t", "talker"]);
+    assert!(out.ends_with(" line3\n") && out.starts_with("20"), "{out}");
+
+    s.ok(&["run", "-d", "--name", "files", "bb", "sleep", "300"]);
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("in.txt"), "from the host\n").unwrap();
+    std::fs::create_dir(local.path().join("dir")).unwrap();
+    std::fs::write(local.path().join("dir/a"), "a\n").unwrap();
+    s.ok(&["cp", local.path().join("in.txt").to_str().unwrap(), "files:/tmp/"]);
+    // Into an existing directory it keeps its name; as a path that does
+    // not exist it becomes that path (docker's rules).
+    s.ok(&["cp", local.path().join("dir").to_str().unwrap(), "files:/tmp/"]);
+    s.ok(&["cp", local.path().join("dir").to_str().unwrap(), "files:/srv/"]);
+    assert_eq!(s.ok(&["exec", "files", "cat", "/tmp/in.txt", "/tmp/dir/a", "/srv/a"]), "from the host\na\na\n");
+    let dest = local.path().join("passwd");
+    s.ok(&["cp", "files:/etc/passwd", dest.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&dest).unwrap().starts_with("root:"));
+    let out = s.docker(&["cp", "files:/no/such", local.path().to_str().unwrap()]);
+    assert!(!out.status.success() && stderr(&out).contains("Could not find"), "{}", stderr(&out));
+    s.ok(&["rm", "-f", "files", "talker"]);
+}
+
+fn registry_with_login(work: &Path) -> testkit::Registry {
+    let htpasswd = testkit::ensure_tool("htpasswd", "apache2-utils");
+    let out = Command::new(htpasswd).args(["-Bbn", "alice", "s3cret"]).output().unwrap();
+    std::fs::write(work.join("htpasswd"), &out.stdout).unwrap();
+    testkit::Registry::start_with(&format!(
+        "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+        work.join("htpasswd").display()
+    ))
+}
+
+#[test]
+fn push_pull_login_build_save_and_load() {
+    let s = Service::start(154);
+    let work = tempfile::tempdir().unwrap();
+    let reg = registry_with_login(work.path());
+    let name = format!("{}/team/bb:1", reg.addr);
+    s.ok(&["tag", "bb", &name]);
+    let out = s.docker(&["push", &name]);
+    assert!(!out.status.success(), "push without login must fail: {}", stdout(&out));
+    let mut login = s.docker_cmd(&["login", "-u", "alice", "--password-stdin", &reg.addr]);
+    let mut child = login.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(stdout(&out).contains("Login Succeeded"), "{}{}", stdout(&out), stderr(&out));
+    let pushed = s.ok(&["push", &name]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    s.ok(&["rmi", &name]);
+    let pulled = s.ok(&["pull", &name]);
+    assert!(pulled.contains("Digest: sha256:") && pulled.trim_end().ends_with(&name), "{pulled}");
+    assert_eq!(s.ok(&["run", "--rm", &name, "echo", "pulled"]), "pulled\n");
+
+    // docker build (the legacy builder's endpoint).
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM bb\nARG WHO=nobody\nCOPY msg /msg\nRUN echo \"$WHO\" >> /msg\nCMD [\"cat\", \"/msg\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("msg"), "built for\n").unwrap();
+    let out = s.ok(&["build", "-t", "app:1", "--build-arg", "WHO=you", ctx.path().to_str().unwrap()]);
+    assert!(out.contains("Successfully tagged app:1"), "{out}");
+    assert_eq!(s.ok(&["run", "--rm", "app:1"]), "built for\nyou\n");
+    let out = s.ok(&["build", "-q", "-t", "app:1", "--build-arg", "WHO=you", ctx.path().to_str().unwrap()]);
+    assert!(out.trim().starts_with("sha256:") && out.lines().count() == 1, "-q prints the id only: {out}");
+    // save | load
+    let tar = work.path().join("app.tar");
+    s.ok(&["save", "-o", tar.to_str().unwrap(), "app:1"]);
+    s.ok(&["rmi", "app:1"]);
+    assert!(s.ok(&["load", "-i", tar.to_str().unwrap()]).contains("Loaded image: app:1"));
+    assert_eq!(s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", "app"]), "app:1\n");
+}
+
+#[test]
+fn networks_resolve_names_and_volumes_are_reused() {
+    let s = Service::start(155);
+    let subnet = s.host.subnet(0);
+    s.ok(&["network", "create", "--subnet", &subnet, "appnet"]);
+    s.ok(&["run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database", "bb", "sleep", "300"]);
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "bb",
+        "sh",
+        "-c",
+        "ping -c1 -W2 database >/dev/null && echo reached",
+    ]);
+    assert_eq!(out, "reached\n");
+    assert!(s.ok(&["network", "ls", "--format", "{{.Name}}"]).contains("appnet"));
+    s.ok(&["volume", "create", "keep"]);
+    s.ok(&["run", "--rm", "-v", "keep:/data", "bb", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(s.ok(&["run", "--rm", "-v", "keep:/data", "bb", "cat", "/data/f"]), "kept\n");
+    let out = s.docker(&["volume", "rm", "nosuch"]);
+    assert!(!out.status.success());
+    let out = s.docker(&["network", "create", "appnet"]);
+    assert!(!out.status.success() && stderr(&out).contains("already exists"), "{}", stderr(&out));
+    s.ok(&["rm", "-f", "db"]);
+    s.ok(&["network", "rm", "appnet"]);
+    s.ok(&["volume", "rm", "keep"]);
+}
+
+#[test]
+fn events_stream_what_happens() {
+    let s = Service::start(156);
+    let mut ev = s
+        .docker_cmd(&[
+            "events",
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    s.ok(&["run", "--rm", "--name", "seen", "bb", "true"]);
+    let mut out = ev.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let n = out.read(&mut buf).unwrap_or(0);
+        let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    let _ = ev.kill();
+    let _ = ev.wait();
+    assert_eq!(line, "start seen\n");
+}
+
+#[test]
+fn docker_py_runs_lists_streams_and_execs() {
+    let s = Service::start(157);
+    let reg = testkit::Registry::start();
+    s.ok(&["tag", "bb", &format!("{}/py/bb:2", reg.addr)]);
+    s.ok(&["push", &format!("{}/py/bb:2", reg.addr)]);
+    let out = s.python(&format!(
+        r#"
+import docker
+c = docker.from_env()
+print(c.containers.run("bb", "echo from-py", remove=True).decode().strip())
+img = c.images.pull("{addr}/py/bb", tag="2")
+print("pulled", "{addr}/py/bb:2" in img.tags)
+ct = c.containers.run("bb", ["sh", "-c", "echo one; sleep 0.5; echo two; sleep 300"], detach=True, name="pyc")
+print([x.name for x in c.containers.list()])
+lines = []
+for chunk in ct.logs(stream=True):
+    lines.append(chunk.decode().strip())
+    if len(lines) == 2:
+        break
+print(lines)
+r = ct.exec_run("sh -c 'echo exec-out; exit 3'")
+print(r.exit_code, r.output.decode().strip())
+ct.remove(force=True)
+try:
+    c.containers.get("pyc")
+except docker.errors.NotFound:
+    print("gone")
+"#,
+        addr = reg.addr
+    ));
+    assert_eq!(out, "from-py\npulled True\n['pyc']\n['one', 'two']\n3 exec-out\ngone\n");
+}
+
+#[test]
+fn compose_brings_a_two_service_app_up_and_down() {
+    let s = Service::start(158);
+    let compose = testkit::ensure_tool("docker-compose", "docker-compose");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        format!(
+            r#"version: "2.4"
+services:
+  web:
+    image: bb
+    command: sh -c 'echo hello-from-web > /www/index.html; httpd -f -p 80 -h /www'
+    volumes: [www:/www]
+  client:
+    image: bb
+    command: sh -c 'until wget -q -O- http://web/; do sleep 0.2; done; sleep 300'
+networks:
+  default:
+    ipam:
+      config: [{{subnet: "{}"}}]
+volumes:
+  www: {{}}
+"#,
+            s.host.subnet(0)
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut c = Command::new(&compose);
+        c.args(["-p", "berthtest"]).args(args).current_dir(dir.path()).stdin(Stdio::null());
+        s.env(&mut c);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "compose {args:?}: {}{}\n{}", stdout(&out), stderr(&out), s.log());
+        stdout(&out) + &stderr(&out)
+    };
+    run(&["up", "-d"]);
+    let ps = run(&["ps"]);
+    assert!(ps.contains("berthtest_web_1") && ps.contains("berthtest_client_1") && ps.contains("Up"), "{ps}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let logs = run(&["logs", "client"]);
+        if logs.contains("hello-from-web") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the client never reached the web service: {logs}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    run(&["down", "-v", "-t", "1"]);
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
+    assert!(!s.ok(&["network", "ls"]).contains("berthtest"));
+}
+
+#[test]
+fn bad_requests_get_docker_errors_and_the_server_keeps_serving() {
+    let s = Service::start(159);
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("POST", "/v1.50/containers/create", 400, "invalid JSON"),
+        ("POST", "/v1.50/containers/create", 400, "Tty"),
+        ("POST", "/v1.50/containers/create", 404, "No such image"),
+        ("POST", "/v1.50/containers/create", 400, "Image"),
+    ];
+    let bodies = ["{not json", r#"{"Image": "bb", "Tty": "yes"}"#, r#"{"Image": "nosuch:1"}"#, r#"{"Cmd": ["x"]}"#];
+    for ((_, path, status, want), body) in cases.iter().zip(bodies) {
+        let (code, text) = s.post_json(path, body);
+        assert_eq!(code, *status, "{body}: {text}");
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        assert!(v["message"].as_str().unwrap_or("").contains(want), "{body}: {text}");
+    }
+    let (code, text) = s.get("/v1.50/containers/nosuch/json");
+    assert_eq!(code, 404, "{text}");
+    assert!(text.contains("No such container: nosuch"), "{text}");
+    assert_eq!(s.get("/v1.50/no/such/route").0, 404);
+    assert_eq!(s.get("/v1.99/info").0, 400);
+    assert_eq!(s.get("/v1.50/containers/json?all=maybe").0, 400);
+    assert_eq!(s.get("/v1.50/containers/json?filters=%7Bnope").0, 400);
+    assert_eq!(s.post_json("/v1.50/containers/nosuch/start", "").0, 404);
+    // A name in use: 409, and the first container untouched.
+    s.ok(&["create", "--name", "taken", "bb", "true"]);
+    let (code, text) = s.post_json("/v1.50/containers/create?name=taken", r#"{"Image": "bb"}"#);
+    assert_eq!(code, 409, "{text}");
+    // A client that goes away mid-attach and mid-logs.
+    s.ok(&["run", "-d", "--name", "long", "bb", "sh", "-c", "while true; do echo tick; sleep 0.1; done"]);
+    for path in ["/v1.50/containers/long/attach?stream=1&stdout=1", "/v1.50/containers/long/logs?follow=1&stdout=1"] {
+        let mut c = UnixStream::connect(&s.sock).unwrap();
+        let verb = if path.contains("attach") { "POST" } else { "GET" };
+        c.write_all(
+            format!("{verb} {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut buf = [0u8; 512];
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert!(c.read(&mut buf).unwrap() > 0);
+        drop(c);
+    }
+    // Still serving, still running.
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Running}}", "long"]), "true\n");
+    assert_eq!(s.ok(&["version", "--format", "{{.Server.APIVersion}}"]), "1.50\n");
+    s.ok(&["rm", "-f", "long", "taken"]);
+    // The socket is root's alone.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&s.sock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let bin = testkit::ensure_tool("openssl", "openssl");
+    let out = Command::new(bin).args(args).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+}
+
+#[test]
+fn tcp_needs_tls_with_client_certificates() {
+    let h = Host::new(&berth(), 160);
+    let port = testkit::free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let err = h.fails(&["system", "service", &uri]);
+    assert!(err.contains("TLS") && err.contains("--insecure-tcp"), "{err}");
+
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    openssl(
+        p,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=berth-test-ca",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server-key.pem",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(p.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        .unwrap();
+    openssl(
+        p,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    openssl(
+        p,
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "client.csr", "-subj", "/CN=client"],
+    );
+    std::fs::write(p.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        p,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "client.ext",
+        ],
+    );
+
+    let mut child = h
+        .cmd()
+        .args(["system", "service", &uri, "--tlscert"])
+        .arg(p.join("server.pem"))
+        .arg("--tlskey")
+        .arg(p.join("server-key.pem"))
+        .arg("--tlscacert")
+        .arg(p.join("ca.pem"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the TLS service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let docker = |with_cert: bool| {
+        let mut c = Command::new("docker");
+        c.args(["-H", &format!("tcp://127.0.0.1:{port}"), "version", "--format", "{{.Server.APIVersion}}"]);
+        c.env("DOCKER_CONFIG", p).stdin(Stdio::null());
+        if with_cert {
+            c.env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", p);
+        } else {
+            c.args(["--tls", "--tlscacert"]).arg(p.join("ca.pem"));
+        }
+        c.output().unwrap()
+    };
+    let out = docker(true);
+    assert_eq!(stdout(&out), "1.50\n", "{}", stderr(&out));
+    let out = docker(false);
+    assert!(!out.status.success(), "a client without a certificate must be refused");
+    // SAFETY: signalling the server we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
