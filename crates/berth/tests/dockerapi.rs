@@ -247,6 +247,31 @@ fn a_detached_web_server_with_a_published_port_and_its_lifecycle() {
     s.ok(&["start", "web"]);
     assert!(fetch(port).contains("hello-from-berth"), "the volume kept the page");
     s.ok(&["restart", "-t", "1", "web"]);
+    // docker update reaches the running container's cgroup, as does berth update.
+    s.ok(&["update", "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5", "web"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", "web"]),
+        "67108864 500000000\n"
+    );
+    let mem = s.ok(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+    ]);
+    assert_eq!(mem.trim(), "67108864");
+    s.host.ok(&["update", "--pids-limit", "50", "web"]);
+    let pids = s.ok(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+    ]);
+    assert_eq!(pids.trim(), "50");
+    let out = s.docker(&["update", "--memory", "1k", "web"]);
+    assert!(!out.status.success() && stderr(&out).contains("6MB"), "{}", stderr(&out));
     // A signal the CLI forwards (WINCH) must not stop it.
     s.ok(&["kill", "-s", "WINCH", "web"]);
     assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}}", "web"]), "running\n");
@@ -549,6 +574,21 @@ fn bad_requests_get_docker_errors_and_the_server_keeps_serving() {
         assert!(c.read(&mut buf).unwrap() > 0);
         drop(c);
     }
+    // And mid-pull.
+    let reg = testkit::Registry::start();
+    let remote = format!("{}/mid/bb:1", reg.addr);
+    s.ok(&["tag", "bb", &remote]);
+    s.ok(&["push", &remote]);
+    s.ok(&["rmi", &remote]);
+    let mut c = UnixStream::connect(&s.sock).unwrap();
+    c.write_all(
+        format!("POST /v1.50/images/create?fromImage={}/mid/bb&tag=1 HTTP/1.1\r\nHost: x\r\n\r\n", reg.addr).as_bytes(),
+    )
+    .unwrap();
+    let mut buf = [0u8; 64];
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(c.read(&mut buf).unwrap() > 0);
+    drop(c);
     // Still serving, still running.
     assert_eq!(s.ok(&["inspect", "-f", "{{.State.Running}}", "long"]), "true\n");
     assert_eq!(s.ok(&["version", "--format", "{{.Server.APIVersion}}"]), "1.50\n");

@@ -557,3 +557,50 @@ pub async fn wait(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     });
     Ok(http::response(StatusCode::OK, "application/json", body))
 }
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct UpdateBody {
+    memory: Option<i64>,
+    memory_swap: Option<i64>,
+    nano_cpus: Option<i64>,
+    cpu_quota: Option<i64>,
+    cpu_period: Option<i64>,
+    cpu_shares: Option<u64>,
+    pids_limit: Option<i64>,
+    restart_policy: Option<crate::create::RestartBody>,
+}
+
+/// `docker update`: limits applied to the running container's cgroup and
+/// kept for its next starts.
+pub async fn update(cx: &Ctx, id: &str, body: Bytes) -> ApiResult<Response<Body>> {
+    let b: UpdateBody = http::parse_body(&body)?;
+    let cpus = match (b.nano_cpus.filter(|n| *n > 0), b.cpu_quota.filter(|q| *q > 0)) {
+        (Some(n), _) => Some(n as f64 / 1e9),
+        (None, Some(q)) => Some(q as f64 / b.cpu_period.filter(|p| *p > 0).unwrap_or(100_000) as f64),
+        _ => None,
+    };
+    if b.memory.is_some_and(|m| m > 0 && m < 6 << 20) {
+        return Err(ApiError::bad_request("Minimum memory limit allowed is 6MB"));
+    }
+    let r = engine::model::Resources {
+        memory: b.memory.filter(|m| *m > 0),
+        memory_swap: b.memory_swap.filter(|s| *s != 0),
+        cpus,
+        cpu_shares: b.cpu_shares.filter(|s| *s > 0),
+        pids_limit: b.pids_limit.filter(|p| *p != 0),
+    };
+    let restart = match b.restart_policy {
+        Some(p) => match p.name.as_deref().unwrap_or("") {
+            "" => None,
+            "on-failure" => {
+                Some(engine::model::RestartPolicy::OnFailure { max_retries: p.maximum_retry_count.unwrap_or(0) })
+            }
+            other => Some(engine::model::RestartPolicy::parse(other).map_err(ApiError::bad_request)?),
+        },
+        None => None,
+    };
+    let id = id.to_string();
+    cx.st.engine(move |e| Ok(e.update(&id, &r, restart)?)).await?;
+    Ok(http::json(StatusCode::OK, &json!({ "Warnings": [] })))
+}

@@ -137,6 +137,10 @@ async fn route(st: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<Bod
         (&M::POST, ["containers", id, "rename"]) => containers::rename(&cx, id).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&cx, id).await,
         (&M::POST, ["containers", id, "resize"]) => containers::resize(&cx, id).await,
+        (&M::POST, ["containers", id, "update"]) => {
+            let id = id.to_string();
+            containers::update(&cx, &id, read_body(req).await?).await
+        }
         (&M::POST, ["containers", id, "attach"]) => {
             let id = id.to_string();
             hijack::attach(&cx, &id, req).await

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::db;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Container, Mount, Status};
+use crate::model::{Container, Mount, RestartPolicy, Status};
 
 /// A signal by name ("SIGTERM", "TERM", "15").
 pub fn parse_signal(s: &str) -> Result<i32> {
@@ -226,6 +226,45 @@ impl Engine {
         let mut renamed = c.clone();
         renamed.name = new_name.to_string();
         self.emit_container(&renamed, "rename", &[("oldName", format!("/{}", c.name))]);
+        Ok(())
+    }
+
+    /// docker update: new resource limits (and restart policy) for a
+    /// container, applied to its cgroup at once when it runs and kept for
+    /// its next starts. Fields left `None` keep their values.
+    pub fn update(&mut self, key: &str, u: &crate::model::Resources, restart: Option<RestartPolicy>) -> Result<()> {
+        let c = self.container(key)?;
+        let mut config = c.config.clone();
+        let r = &mut config.resources;
+        r.memory = u.memory.or(r.memory);
+        r.memory_swap = u.memory_swap.or(r.memory_swap);
+        r.cpus = u.cpus.or(r.cpus);
+        r.cpu_shares = u.cpu_shares.or(r.cpu_shares);
+        r.pids_limit = u.pids_limit.or(r.pids_limit);
+        if let (Some(m), Some(s)) = (r.memory, r.memory_swap) {
+            if s != -1 && s < m {
+                return Err(Error::Invalid(
+                    "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into(),
+                ));
+            }
+        }
+        if let Some(p) = restart {
+            if config.auto_remove && p != RestartPolicy::No {
+                return Err(Error::Invalid(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                ));
+            }
+            config.restart = p;
+        }
+        if matches!(c.state.status, Status::Running | Status::Paused) {
+            // Only what this update names is written to the cgroup.
+            let v = crate::spec::limits(u);
+            let res: runtime::oci_spec::runtime::LinuxResources =
+                serde_json::from_value(v).map_err(|e| Error::Invalid(format!("resource limits: {e}")))?;
+            self.runtime.update(&c.id, &res)?;
+        }
+        db::update_config(self.db.conn(), &c.id, &db::to_json(&config)?)?;
+        self.emit_container(&c, "update", &[]);
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use runtime::oci_spec::runtime::{Capability, Spec};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::model::{ContainerConfig, Mount, NetworkMode};
@@ -269,30 +269,10 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
     if !config.privileged {
         resources["devices"] = json!([{"allow": false, "access": "rwm"}]);
     }
-    let r = &config.resources;
-    if r.memory.is_some() || r.memory_swap.is_some() {
-        let mut mem = json!({});
-        if let Some(m) = r.memory {
-            mem["limit"] = json!(m);
+    if let Some(obj) = limits(&config.resources).as_object() {
+        for (k, v) in obj {
+            resources[k] = v.clone();
         }
-        if let Some(s) = r.memory_swap {
-            mem["swap"] = json!(s);
-        }
-        resources["memory"] = mem;
-    }
-    let mut cpu = json!({});
-    if let Some(c) = r.cpus {
-        cpu["period"] = json!(100_000u64);
-        cpu["quota"] = json!((c * 100_000.0).round() as i64);
-    }
-    if let Some(s) = r.cpu_shares {
-        cpu["shares"] = json!(s);
-    }
-    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
-        resources["cpu"] = cpu;
-    }
-    if let Some(p) = r.pids_limit {
-        resources["pids"] = json!({"limit": p});
     }
 
     let (uid, gid, extra) = &inputs.user;
@@ -391,6 +371,38 @@ pub fn namespace_path(value: Option<&str>, kind: &str, pid_of: &dyn Fn(&str) -> 
             None => Err(Error::Invalid(format!("invalid {kind} mode {v:?}: use host or container:NAME"))),
         },
     }
+}
+
+/// The OCI `linux.resources` limits (memory, cpu, pids) of `r`: what a
+/// container is created with, and what `update` applies to a running one.
+pub fn limits(r: &crate::model::Resources) -> Value {
+    let mut resources = json!({});
+    if r.memory.is_some() || r.memory_swap.is_some() {
+        let mut mem = json!({});
+        if let Some(m) = r.memory {
+            mem["limit"] = json!(m);
+        }
+        if let Some(s) = r.memory_swap {
+            mem["swap"] = json!(s);
+        }
+        resources["memory"] = mem;
+    }
+    let mut cpu = json!({});
+    if let Some(c) = r.cpus {
+        cpu["period"] = json!(100_000u64);
+        cpu["quota"] = json!((c * 100_000.0).round() as i64);
+    }
+    if let Some(s) = r.cpu_shares {
+        cpu["shares"] = json!(s);
+    }
+    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
+        resources["cpu"] = cpu;
+    }
+    if let Some(p) = r.pids_limit {
+        resources["pids"] = json!({"limit": p});
+    }
+
+    resources
 }
 
 #[cfg(test)]

@@ -186,6 +186,30 @@ pub struct PsArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Memory limit (e.g. 256m).
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Memory plus swap (-1: unlimited).
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<u64>,
+    /// Tune the pids limit (-1: unlimited).
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Restart policy (no, always, on-failure[:N], unless-stopped).
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct ExecArgs {
     #[arg(short, long)]
     interactive: bool,
@@ -302,6 +326,8 @@ pub enum ContainerCmd {
         container: String,
         new_name: String,
     },
+    /// Update the resource limits or restart policy of containers.
+    Update(UpdateArgs),
     /// List port mappings.
     Port {
         container: String,
@@ -426,6 +452,7 @@ pub fn run(root: &Path, cmd: ContainerCmd) -> Result<u8> {
             e.rename(&container, &new_name)?;
             Ok(0)
         }
+        ContainerCmd::Update(a) => update(&mut e, a),
         ContainerCmd::Port { container, port } => {
             let c = e.container(&container)?;
             for (cport, ip, hport) in &c.state.ports {
@@ -458,6 +485,28 @@ pub fn run(root: &Path, cmd: ContainerCmd) -> Result<u8> {
             super::attach::attach(&e, &container, !no_stdin, sig_proxy)
         }
     }
+}
+
+fn update(e: &mut Engine, a: UpdateArgs) -> Result<u8> {
+    let memory_swap = match a.memory_swap.as_deref() {
+        Some("-1") => Some(-1),
+        Some(s) => Some(parse_bytes(s)?),
+        None => None,
+    };
+    let cpus = a
+        .cpus
+        .as_deref()
+        .map(|c| c.parse::<f64>().map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag")))
+        .transpose()?;
+    let r = engine::model::Resources {
+        memory: a.memory.as_deref().map(parse_bytes).transpose()?,
+        memory_swap,
+        cpus,
+        cpu_shares: a.cpu_shares,
+        pids_limit: a.pids_limit,
+    };
+    let restart = a.restart.as_deref().map(RestartPolicy::parse).transpose().map_err(|e| anyhow!(e))?;
+    each(&a.containers, |c| Ok(e.update(c, &r, restart.clone())?))
 }
 
 fn top(e: &Engine, key: &str) -> Result<u8> {

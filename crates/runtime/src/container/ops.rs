@@ -109,6 +109,16 @@ impl Runtime {
         Ok(self.cgroup(&rec)?.freeze()?)
     }
 
+    /// Changes a running (or paused) container's cgroup limits, as
+    /// `runc update`: only the fields set in `resources` are written.
+    pub fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let (rec, status) = self.state(id)?;
+        if !matches!(status, Status::Running | Status::Paused) {
+            return Err(Error::WrongState { id: id.into(), action: "update", status: status.to_string() });
+        }
+        Ok(self.cgroup(&rec)?.apply(resources)?)
+    }
+
     pub fn resume(&self, id: &str) -> Result<()> {
         let (rec, status) = self.state(id)?;
         if status != Status::Paused {
