@@ -67,7 +67,11 @@ fn overlay_works(base: &Path) -> bool {
     if let Ok(s) = fs::read_to_string(&marker) {
         return s.trim() == "yes";
     }
-    let probe = base.join(format!(".probe-{}", std::process::id()));
+    // Unique per call: threads of one process (the API server creating
+    // containers at once) probe at the same moment too.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = base.join(format!(".probe-{}-{n}", std::process::id()));
     let ok = (|| -> io::Result<()> {
         for d in ["lower", "upper", "work", "merged"] {
             fs::create_dir_all(probe.join(d))?;
@@ -86,7 +90,7 @@ fn overlay_works(base: &Path) -> bool {
     let _ = fs::remove_dir_all(&probe);
     // Atomically: a process probing at the same moment must never read a
     // half-written answer (an empty file would read as "no").
-    let tmp = base.join(format!(".overlay-{}", std::process::id()));
+    let tmp = base.join(format!(".overlay-{}-{n}", std::process::id()));
     if fs::write(&tmp, if ok { "yes\n" } else { "no\n" }).is_ok() {
         let _ = fs::rename(&tmp, &marker);
     }
@@ -482,6 +486,27 @@ pub fn unmount(target: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::store::LayerMeta;
+
+    #[test]
+    fn threads_probing_overlay_at_once_all_get_the_true_answer() {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().to_path_buf();
+        let alone = {
+            let d = tempfile::tempdir().unwrap();
+            overlay_works(d.path())
+        };
+        let answers: Vec<bool> = (0..8)
+            .map(|_| {
+                let b = base.clone();
+                std::thread::spawn(move || overlay_works(&b))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert!(answers.iter().all(|a| *a == alone), "{answers:?} vs {alone}");
+        assert_eq!(overlay_works(&base), alone, "the cached answer");
+    }
 
     /// Layer 1: a/x, a/y, d/old, f; layer 2: a/y whited out, d opaque with d/new, f replaced.
     fn store_with_layers() -> (tempfile::TempDir, ImageStore, Vec<Digest>) {
