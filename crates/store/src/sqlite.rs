@@ -1,0 +1,491 @@
+//! The embedded store: one SQLite file holding a log of revisions, as
+//! k3s's kine does. Every write appends a row whose id is the new revision
+//! (a create, an update, or a delete marker carrying the old value); a
+//! key's state at revision R is its latest row at or before R. Lists at a
+//! revision, watches from one and compaction all fall out of that.
+//!
+//! Writes go through one writer thread that commits whatever requests are
+//! waiting in one transaction (group commit): each commit is durable
+//! (synchronous=FULL) and concurrent clients share its fsync. Reads use
+//! their own connections (WAL lets them run beside the writer). Watches are
+//! fed by the writer after each commit, and catch up from the log when
+//! they start behind or fall behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{Backend, Error, Event, KeyValue, ListOptions, ListResult, Result, Watch};
+
+/// How many waiting writes one transaction takes at most.
+const MAX_BATCH: usize = 512;
+
+enum Op {
+    Create { key: String, value: Vec<u8> },
+    Update { key: String, value: Vec<u8>, expected: i64 },
+    Delete { key: String, expected: Option<i64> },
+    Compact { revision: i64 },
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<KeyValue>>,
+}
+
+struct Shared {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    events: broadcast::Sender<Arc<Event>>,
+    current: AtomicI64,
+    compacted: AtomicI64,
+}
+
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    writer: std::sync::mpsc::Sender<Request>,
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::Backend(format!("sqlite: {e}"))
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let c = Connection::open(path).map_err(db_err)?;
+    c.busy_timeout(std::time::Duration::from_secs(30)).map_err(db_err)?;
+    c.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+    // Durable commits; group commit pays for the fsync.
+    c.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
+    Ok(c)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS kv (
+    rev INTEGER PRIMARY KEY,
+    key BLOB NOT NULL,
+    deleted INTEGER NOT NULL,
+    create_rev INTEGER NOT NULL,
+    prev_rev INTEGER NOT NULL,
+    value BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kv_key_rev ON kv(key, rev);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('current', 1), ('compacted', 0);
+";
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Backend(format!("creating {}: {e}", dir.display())))?;
+        }
+        let conn = connect(path)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
+        let meta = |name: &str| -> Result<i64> {
+            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0)).map_err(db_err)
+        };
+        let (current, compacted) = (meta("current")?, meta("compacted")?);
+        let (events, _) = broadcast::channel(8192);
+        let shared = Arc::new(Shared {
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
+            events,
+            current: AtomicI64::new(current),
+            compacted: AtomicI64::new(compacted),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer(conn, rx, s))
+            .map_err(|e| Error::Backend(format!("starting the store's writer: {e}")))?;
+        Ok(SqliteStore { shared, writer: tx })
+    }
+
+    async fn write(&self, op: Op) -> Result<KeyValue> {
+        let (reply, rx) = oneshot::channel();
+        self.writer.send(Request { op, reply }).map_err(|_| Error::Backend("the store's writer stopped".into()))?;
+        rx.await.map_err(|_| Error::Backend("the store's writer stopped".into()))?
+    }
+
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match shared.readers.lock().ok().and_then(|mut v| v.pop()) {
+                Some(c) => c,
+                None => connect(&shared.path)?,
+            };
+            let r = f(&conn);
+            if let Ok(mut v) = shared.readers.lock() {
+                if v.len() < 8 {
+                    v.push(conn);
+                }
+            }
+            r
+        })
+        .await
+        .map_err(|e| Error::Backend(format!("store read: {e}")))?
+    }
+}
+
+/// A key's latest row in the log.
+struct Row {
+    rev: i64,
+    deleted: bool,
+    create_rev: i64,
+    value: Vec<u8>,
+}
+
+fn latest(tx: &Connection, key: &str) -> Result<Option<Row>> {
+    tx.query_row(
+        "SELECT rev, deleted, create_rev, value FROM kv WHERE key = ?1 ORDER BY rev DESC LIMIT 1",
+        [key.as_bytes()],
+        |r| Ok(Row { rev: r.get(0)?, deleted: r.get::<_, i64>(1)? != 0, create_rev: r.get(2)?, value: r.get(3)? }),
+    )
+    .optional()
+    .map_err(db_err)
+}
+
+/// A key's current row, if it exists (not deleted).
+fn live(tx: &Connection, key: &str) -> Result<Option<Row>> {
+    Ok(latest(tx, key)?.filter(|r| !r.deleted))
+}
+
+/// One write inside the open transaction at revision `rev`: its result and
+/// the event it makes (none for a failed one or a compaction).
+fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(KeyValue, Option<Event>)> {
+    let insert = |key: &str, deleted: bool, create_rev: i64, prev_rev: i64, value: &[u8]| {
+        tx.execute(
+            "INSERT INTO kv (rev, key, deleted, create_rev, prev_rev, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![rev, key.as_bytes(), deleted as i64, create_rev, prev_rev, value],
+        )
+        .map_err(db_err)
+    };
+    match op {
+        Op::Create { key, value } => {
+            let cur = latest(tx, key)?;
+            if cur.as_ref().is_some_and(|c| !c.deleted) {
+                return Err(Error::AlreadyExists(key.clone()));
+            }
+            insert(key, false, rev, cur.map_or(0, |c| c.rev), value)?;
+            let kv = KeyValue { key: key.clone(), value: value.clone(), create_revision: rev, mod_revision: rev };
+            Ok((kv.clone(), Some(Event::Put { kv, prev: None })))
+        }
+        Op::Update { key, value, expected } => {
+            let Some(Row { rev: cur_rev, create_rev, value: old, .. }) = live(tx, key)? else {
+                return Err(Error::NotFound(key.clone()));
+            };
+            if cur_rev != *expected {
+                return Err(Error::Conflict { key: key.clone(), expected: *expected, actual: cur_rev });
+            }
+            insert(key, false, create_rev, cur_rev, value)?;
+            let prev = KeyValue { key: key.clone(), value: old, create_revision: create_rev, mod_revision: cur_rev };
+            let kv =
+                KeyValue { key: key.clone(), value: value.clone(), create_revision: create_rev, mod_revision: rev };
+            Ok((kv.clone(), Some(Event::Put { kv, prev: Some(prev) })))
+        }
+        Op::Delete { key, expected } => {
+            let Some(Row { rev: cur_rev, create_rev, value: old, .. }) = live(tx, key)? else {
+                return Err(Error::NotFound(key.clone()));
+            };
+            if let Some(e) = expected {
+                if cur_rev != *e {
+                    return Err(Error::Conflict { key: key.clone(), expected: *e, actual: cur_rev });
+                }
+            }
+            insert(key, true, create_rev, cur_rev, &old)?;
+            let prev = KeyValue { key: key.clone(), value: old, create_revision: create_rev, mod_revision: cur_rev };
+            let deleted = KeyValue { mod_revision: rev, ..prev.clone() };
+            Ok((deleted, Some(Event::Delete { prev, revision: rev })))
+        }
+        Op::Compact { revision } => {
+            let current = rev - 1;
+            if *revision > current {
+                return Err(Error::FutureRevision { requested: *revision, current });
+            }
+            let done = compacted.load(Ordering::SeqCst);
+            if *revision <= done {
+                return Err(Error::Compacted { requested: *revision, compacted: done });
+            }
+            // Drop every row older than `revision` that a later row at or
+            // before it supersedes, and delete markers older than it: the
+            // state at `revision` and everything after stay.
+            tx.execute(
+                "DELETE FROM kv WHERE rev < ?1 AND (deleted = 1 OR EXISTS (
+                     SELECT 1 FROM kv AS later WHERE later.key = kv.key AND later.rev > kv.rev AND later.rev <= ?1))",
+                [revision],
+            )
+            .map_err(db_err)?;
+            tx.execute("UPDATE meta SET value = ?1 WHERE name = 'compacted'", [revision]).map_err(db_err)?;
+            Ok((KeyValue { key: String::new(), value: vec![], create_revision: 0, mod_revision: *revision }, None))
+        }
+    }
+}
+
+fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: Arc<Shared>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let start = shared.current.load(Ordering::SeqCst);
+        let mut rev = start;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut pending_compaction = None;
+        let committed = (|| -> Result<()> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+            for req in &batch {
+                // A failed write uses no revision: the next one takes it.
+                let r = apply(&tx, &req.op, rev + 1, &shared.compacted);
+                if let Ok((_, Some(_))) = &r {
+                    rev += 1;
+                }
+                if let (Op::Compact { revision }, Ok(_)) = (&req.op, &r) {
+                    pending_compaction = Some(*revision);
+                }
+                outcomes.push(r);
+            }
+            tx.execute("UPDATE meta SET value = ?1 WHERE name = 'current'", [rev]).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })();
+        if let Err(e) = committed {
+            for req in batch {
+                let _ = req.reply.send(Err(e.clone()));
+            }
+            continue;
+        }
+        shared.current.store(rev, Ordering::SeqCst);
+        if let Some(c) = pending_compaction {
+            shared.compacted.store(c, Ordering::SeqCst);
+        }
+        for (req, out) in batch.into_iter().zip(outcomes) {
+            match out {
+                Ok((kv, ev)) => {
+                    if let Some(ev) = ev {
+                        let _ = shared.events.send(Arc::new(ev));
+                    }
+                    let _ = req.reply.send(Ok(kv));
+                }
+                Err(e) => {
+                    let _ = req.reply.send(Err(e));
+                }
+            }
+        }
+    }
+}
+
+fn check_revision(shared: &Shared, r: i64) -> Result<()> {
+    let current = shared.current.load(Ordering::SeqCst);
+    if r > current {
+        return Err(Error::FutureRevision { requested: r, current });
+    }
+    let compacted = shared.compacted.load(Ordering::SeqCst);
+    if r < compacted {
+        return Err(Error::Compacted { requested: r, compacted });
+    }
+    Ok(())
+}
+
+/// Events under `[lo, hi)` after revision `after`, from the log, with the
+/// previous values the log still holds.
+fn history(conn: &Connection, lo: &[u8], hi: &[u8], after: i64) -> Result<Vec<Event>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT k.rev, k.key, k.deleted, k.create_rev, k.prev_rev, k.value, p.value, p.create_rev
+             FROM kv AS k LEFT JOIN kv AS p ON p.rev = k.prev_rev AND p.deleted = 0
+             WHERE k.rev > ?1 AND k.key >= ?2 AND k.key < ?3 ORDER BY k.rev",
+        )
+        .map_err(db_err)?;
+    let rows = st
+        .query_map(params![after, lo, hi], |r| {
+            let rev: i64 = r.get(0)?;
+            let key = String::from_utf8_lossy(&r.get::<_, Vec<u8>>(1)?).into_owned();
+            let deleted = r.get::<_, i64>(2)? != 0;
+            let create_rev: i64 = r.get(3)?;
+            let prev_rev: i64 = r.get(4)?;
+            let value: Vec<u8> = r.get(5)?;
+            let prev_value: Option<Vec<u8>> = r.get(6)?;
+            let prev_create: Option<i64> = r.get(7)?;
+            Ok(if deleted {
+                Event::Delete {
+                    prev: KeyValue { key, value, create_revision: create_rev, mod_revision: prev_rev },
+                    revision: rev,
+                }
+            } else {
+                let prev = prev_value.map(|v| KeyValue {
+                    key: key.clone(),
+                    value: v,
+                    create_revision: prev_create.unwrap_or(create_rev),
+                    mod_revision: prev_rev,
+                });
+                // A create after a delete has no previous value.
+                let prev = if create_rev == rev { None } else { prev };
+                Event::Put { kv: KeyValue { key, value, create_revision: create_rev, mod_revision: rev }, prev }
+            })
+        })
+        .map_err(db_err)?;
+    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db_err)
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            Ok(live(c, &key)?.map(|r| KeyValue {
+                key: key.clone(),
+                value: r.value,
+                create_revision: r.create_rev,
+                mod_revision: r.rev,
+            }))
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult> {
+        let at = match opts.revision.filter(|r| *r > 0) {
+            Some(r) => {
+                check_revision(&self.shared, r)?;
+                r
+            }
+            None => self.shared.current.load(Ordering::SeqCst),
+        };
+        let lo = match &opts.start_after {
+            // The smallest key after `start_after`.
+            Some(a) if a.as_str() >= prefix => format!("{a}\0").into_bytes(),
+            _ => prefix.as_bytes().to_vec(),
+        };
+        let hi = crate::prefix_end(prefix);
+        let limit = opts.limit.filter(|l| *l > 0).map_or(-1, |l| l as i64 + 1);
+        let mut items = self
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT k.key, k.rev, k.create_rev, k.value FROM kv AS k
+                         JOIN (SELECT key, MAX(rev) AS mr FROM kv WHERE key >= ?1 AND key < ?2 AND rev <= ?3 GROUP BY key) AS m
+                           ON k.key = m.key AND k.rev = m.mr
+                         WHERE k.deleted = 0 ORDER BY k.key LIMIT ?4",
+                    )
+                    .map_err(db_err)?;
+                let rows = st
+                    .query_map(params![lo, hi, at, limit], |r| {
+                        Ok(KeyValue {
+                            key: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(0)?).into_owned(),
+                            mod_revision: r.get(1)?,
+                            create_revision: r.get(2)?,
+                            value: r.get(3)?,
+                        })
+                    })
+                    .map_err(db_err)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db_err)
+            })
+            .await?;
+        // A compaction between the check and the read would have changed
+        // what "at" means: check again.
+        if opts.revision.is_some_and(|r| r > 0) {
+            check_revision(&self.shared, at)?;
+        }
+        let more = opts.limit.is_some_and(|l| l > 0 && items.len() > l);
+        if more {
+            items.truncate(opts.limit.unwrap_or(0));
+        }
+        Ok(ListResult { items, revision: at, more })
+    }
+
+    async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
+        self.write(Op::Create { key: key.to_string(), value }).await
+    }
+
+    async fn update(&self, key: &str, value: Vec<u8>, expected: i64) -> Result<KeyValue> {
+        self.write(Op::Update { key: key.to_string(), value, expected }).await
+    }
+
+    async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
+        self.write(Op::Delete { key: key.to_string(), expected }).await
+    }
+
+    async fn watch(&self, prefix: &str, after: i64) -> Result<Watch> {
+        let compacted = self.shared.compacted.load(Ordering::SeqCst);
+        // Compaction keeps the row at its revision, so a watch may start
+        // right before it (as etcd allows a start revision equal to it).
+        if after < compacted - 1 {
+            return Err(Error::Compacted { requested: after, compacted });
+        }
+        let current = self.shared.current.load(Ordering::SeqCst);
+        if after > current {
+            return Err(Error::FutureRevision { requested: after, current });
+        }
+        // Subscribe before reading the log, so nothing falls between.
+        let mut live = self.shared.events.subscribe();
+        let (tx, rx) = mpsc::channel(1024);
+        let lo = prefix.as_bytes().to_vec();
+        let hi = crate::prefix_end(prefix);
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut last = after;
+            loop {
+                // Catch up from the log.
+                let (l, h) = (lo.clone(), hi.clone());
+                let s = shared.clone();
+                let from = last;
+                let past = tokio::task::spawn_blocking(move || {
+                    let conn = connect(&s.path)?;
+                    history(&conn, &l, &h, from)
+                })
+                .await
+                .unwrap_or_else(|e| Err(Error::Backend(e.to_string())));
+                match past {
+                    Ok(events) => {
+                        for e in events {
+                            last = e.revision();
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+                // Then live, until we fall behind.
+                loop {
+                    match live.recv().await {
+                        Ok(e) => {
+                            if e.revision() <= last {
+                                continue;
+                            }
+                            last = e.revision();
+                            let k = e.key().as_bytes();
+                            if k >= lo.as_slice() && k < hi.as_slice() && tx.send(Ok((*e).clone())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(Watch::new(rx))
+    }
+
+    async fn compact(&self, revision: i64) -> Result<()> {
+        self.write(Op::Compact { revision }).await.map(|_| ())
+    }
+
+    async fn current_revision(&self) -> Result<i64> {
+        Ok(self.shared.current.load(Ordering::SeqCst))
+    }
+}
