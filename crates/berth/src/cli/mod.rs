@@ -9,6 +9,7 @@ mod image;
 mod network;
 mod progress;
 mod runtime;
+mod server;
 mod stats;
 mod system;
 mod template;
@@ -34,6 +35,8 @@ enum Command {
     Container(container::ContainerCmd),
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
+    /// Run the cluster's API server (Kubernetes-compatible; kubectl is its client).
+    Server(server::ServerArgs),
     /// Manage the build cache.
     #[command(subcommand)]
     Builder(build::BuilderCmd),
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Container(c) | Command::Shortcut(c) => container::run(&root, c),
         Command::Build(a) => build::build(&root, a),
         Command::Builder(c) => build::builder(&root, c),
+        Command::Server(a) => server::server(a),
         Command::Network(c) => network::network(&root, c),
         Command::Volume(c) => network::volume(&root, c),
         Command::System(c) => system::run(&root, c),
