@@ -10,6 +10,7 @@
 
 pub mod discovery;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod resources;
 pub mod rest;
@@ -257,6 +258,17 @@ impl Server {
             }
             ["api", "v1"] => {
                 return Ok(json_response(StatusCode::OK, &discovery::resource_list("", "v1").unwrap_or(Value::Null)))
+            }
+            ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &openapi::index())),
+            ["openapi", "v3", "api", v] => {
+                return openapi::document("", v)
+                    .map(|d| json_response(StatusCode::OK, &d))
+                    .ok_or_else(ApiError::page_not_found)
+            }
+            ["openapi", "v3", "apis", g, v] => {
+                return openapi::document(g, v)
+                    .map(|d| json_response(StatusCode::OK, &d))
+                    .ok_or_else(ApiError::page_not_found)
             }
             ["apis", g] => {
                 return discovery::group(g)

@@ -1,0 +1,370 @@
+//! The cluster's API server as its users drive it: the real `kubectl`
+//! (the 1.32 dispatcher, and older binaries beside it) against `berth
+//! server` on HTTPS with the kubeconfig it writes, on the embedded store
+//! and on a real etcd 3.4.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn berth() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// An etcd of a test's own.
+struct Etcd {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    fn start() -> Etcd {
+        let bin = testkit::ensure_tool("etcd", "etcd-server");
+        let dir = tempfile::Builder::new().prefix("berth-etcd-").tempdir().unwrap();
+        let (client, peer) = (testkit::free_port(), testkit::free_port());
+        let url = format!("http://127.0.0.1:{client}");
+        let purl = format!("http://127.0.0.1:{peer}");
+        let child = Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir.path().join("etcd"))
+            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args(["--listen-peer-urls", &purl, "--initial-advertise-peer-urls", &purl])
+            .args(["--initial-cluster", &format!("default={purl}"), "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
+            assert!(Instant::now() < deadline, "etcd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Etcd { child, url, _dir: dir }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `berth server` on a free port with a data directory of its own.
+struct Cluster {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+    _etcd: Option<Etcd>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        Cluster::start_on(None)
+    }
+
+    fn start_on(etcd: Option<Etcd>) -> Cluster {
+        let dir = tempfile::Builder::new().prefix("berth-server-").tempdir().unwrap();
+        let port = testkit::free_port();
+        let mut cmd = Command::new(berth());
+        cmd.args([
+            "server",
+            "--disable-agent",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &port.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap());
+        if let Some(e) = &etcd {
+            cmd.args(["--datastore-endpoint", &e.url]);
+        }
+        let child = cmd.spawn().unwrap();
+        let c = Cluster { child, dir, port, _etcd: etcd };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(c.kubeconfig().exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+            assert!(Instant::now() < deadline, "the server did not start: {}", c.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        c
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("data/kubeconfig.yaml")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn kubectl_cmd_with(&self, bin: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(bin);
+        c.args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_cmd_with("kubectl", args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?}: {}{}\n{}", stdout(&out), stderr(&out), self.log());
+        stdout(&out)
+    }
+
+    /// Runs kubectl with `stdin` as its input (a manifest for `-f -`).
+    fn with_input(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .kubectl_cmd_with("kubectl", args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("data/tls/token")).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // SAFETY: signalling the server we started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+";
+
+fn the_basic_lifecycle(c: &Cluster) {
+    assert!(c.ok(&["version"]).contains("Server Version: v1.32"), "the server reports a real Kubernetes version");
+    let ns = c.ok(&["get", "ns"]);
+    for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(ns.contains(n), "{ns}");
+    }
+    let out = c.with_input(&["create", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = c.with_input(&["apply", "-f", "-"], DEPLOYMENT);
+    assert!(stdout(&out).contains("deployment.apps/web created"), "{}{}", stdout(&out), stderr(&out));
+    let changed = DEPLOYMENT.replace("nginx:1.27", "nginx:1.28").replace("replicas: 2", "replicas: 3");
+    let out = c.with_input(&["apply", "-f", "-"], &changed);
+    assert!(stdout(&out).contains("deployment.apps/web configured"), "{}{}", stdout(&out), stderr(&out));
+    let got = c.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.metadata.generation} {.spec.template.spec.containers[0].ports[0].containerPort}"]);
+    assert_eq!(got, "3 nginx:1.28 2 80", "the apply patch merged the container by name");
+    let out = c.with_input(&["apply", "-f", "-"], &changed);
+    assert!(stdout(&out).contains("unchanged"), "{}", stdout(&out));
+    c.ok(&["scale", "deploy/web", "-n", "shop", "--replicas=5"]);
+    assert_eq!(c.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.spec.replicas}"]), "5");
+    let wide = c.ok(&["get", "deploy", "-n", "shop", "-o", "wide"]);
+    assert!(wide.contains("nginx:1.28") && wide.contains("app=web"), "{wide}");
+    // Short names and categories come from discovery.
+    assert!(c.ok(&["get", "all", "-n", "shop"]).contains("deployment.apps/web"));
+    assert!(c.ok(&["get", "deploy", "-n", "shop", "-l", "app=web", "-o", "name"]).contains("deployment.apps/web"));
+    assert_eq!(c.ok(&["get", "deploy", "-n", "shop", "-l", "app!=web", "-o", "name"]), "");
+    c.ok(&["create", "cm", "c1", "-n", "shop", "--from-literal=a=1", "--dry-run=client", "-o", "yaml"]);
+    let cm = c.with_input(
+        &["apply", "--server-side", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  mode: fast\n",
+    );
+    assert!(stdout(&cm).contains("serverside-applied"), "{}{}", stdout(&cm), stderr(&cm));
+    let desc = c.ok(&["describe", "cm", "settings", "-n", "shop"]);
+    assert!(desc.contains("mode") && desc.contains("fast"), "{desc}");
+    let resources = c.ok(&["api-resources"]);
+    for line in ["deployments ", "deploy ", "apps/v1", "customresourcedefinitions"] {
+        assert!(resources.contains(line), "{resources}");
+    }
+    // Deleting the namespace deletes what is in it.
+    c.ok(&["delete", "ns", "shop", "--wait=true", "--timeout=30s"]);
+    let out = c.kubectl(&["get", "deploy", "web", "-n", "shop"]);
+    assert!(stderr(&out).contains("NotFound"), "{}", stderr(&out));
+}
+
+#[test]
+fn kubectl_drives_the_embedded_store() {
+    let c = Cluster::start();
+    the_basic_lifecycle(&c);
+}
+
+#[test]
+fn kubectl_drives_an_etcd_backed_server() {
+    let c = Cluster::start_on(Some(Etcd::start()));
+    the_basic_lifecycle(&c);
+}
+
+#[test]
+fn watches_see_changes_and_selectors_filter_them() {
+    let c = Cluster::start();
+    let cm = |name: &str, app: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{app: {app}}}\ndata:\n  k: v\n")
+    };
+    let out = c.with_input(&["create", "-f", "-"], &cm("first", "web"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut watch = c
+        .kubectl_cmd_with("kubectl", &["get", "cm", "-w", "-l", "app=web", "--output-watch-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(c.with_input(&["create", "-f", "-"], &cm("second", "web")).status.success());
+    assert!(c.with_input(&["create", "-f", "-"], &cm("other", "db")).status.success());
+    c.ok(&["label", "cm", "second", "tier=front"]);
+    c.ok(&["delete", "cm", "second"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = watch.kill();
+    let out = watch.wait_with_output().unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> =
+        text.lines().filter(|l| l.contains("second") || l.contains("first") || l.contains("other")).collect();
+    assert!(lines.iter().any(|l| l.contains("ADDED") && l.contains("first")), "{text}");
+    assert!(lines.iter().any(|l| l.contains("ADDED") && l.contains("second")), "{text}");
+    assert!(lines.iter().any(|l| l.contains("MODIFIED") && l.contains("second")), "{text}");
+    assert!(lines.iter().any(|l| l.contains("DELETED") && l.contains("second")), "{text}");
+    assert!(!text.contains("other"), "the selector keeps app=db out: {text}");
+}
+
+#[test]
+fn older_kubectl_binaries_work_too() {
+    let c = Cluster::start();
+    // The versioned binaries sit beside the dispatcher.
+    let out = Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().unwrap();
+    let dispatcher = PathBuf::from(stdout(&out).trim());
+    let dir = dispatcher.parent().unwrap_or(Path::new("/usr/bin")).to_path_buf();
+    let mut tried = 0;
+    for v in ["1.29", "1.31", "1.33"] {
+        let bin = dir.join(format!("kubectl.{v}"));
+        if !bin.exists() {
+            continue;
+        }
+        tried += 1;
+        let name = format!("cm-{}", v.replace('.', "-"));
+        let out = c
+            .kubectl_cmd_with(
+                bin.to_str().unwrap(),
+                &["create", "cm", &name, "--from-literal=a=1", "--dry-run=client", "-o", "json"],
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{v}: {}", stderr(&out));
+        let mut child = c
+            .kubectl_cmd_with(bin.to_str().unwrap(), &["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+        let applied = child.wait_with_output().unwrap();
+        assert!(applied.status.success(), "kubectl {v} apply: {}", stderr(&applied));
+        let got = c.kubectl_cmd_with(bin.to_str().unwrap(), &["get", "cm", &name, "-o", "name"]).output().unwrap();
+        assert_eq!(stdout(&got).trim(), format!("configmap/{name}"), "kubectl {v}: {}", stderr(&got));
+    }
+    assert!(tried >= 2, "kubectl 1.29/1.31/1.33 should sit beside {}", dispatcher.display());
+}
+
+#[test]
+fn errors_read_as_kubectl_shows_them_and_change_nothing() {
+    let c = Cluster::start();
+    let out = c.kubectl(&["get", "cm", "nope"]);
+    assert!(stderr(&out).contains("Error from server (NotFound): configmaps \"nope\" not found"), "{}", stderr(&out));
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  k: v\n";
+    assert!(c.with_input(&["create", "-f", "-"], cm).status.success());
+    let out = c.with_input(&["create", "-f", "-"], cm);
+    assert!(stderr(&out).contains("AlreadyExists"), "{}", stderr(&out));
+    let out = c.with_input(&["create", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+    assert!(stderr(&out).contains("Invalid") && stderr(&out).contains("metadata.name"), "{}", stderr(&out));
+    let out = c.with_input(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: nowhere\n",
+    );
+    assert!(stderr(&out).contains("namespaces \"nowhere\" not found"), "{}", stderr(&out));
+    // A replace with a stale resourceVersion: 409, the object unchanged.
+    let stale = c.ok(&["get", "cm", "one", "-o", "json"]);
+    c.ok(&["label", "cm", "one", "changed=yes"]);
+    let out = c.with_input(&["replace", "-f", "-"], &stale.replace("\"v\"", "\"stale\""));
+    assert!(
+        stderr(&out).contains("Conflict") && stderr(&out).contains("the object has been modified"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(c.ok(&["get", "cm", "one", "-o", "jsonpath={.data.k}"]), "v");
+    // Malformed input never reaches the store.
+    let out = c.with_input(&["create", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n");
+    assert!(!out.status.success());
+    let out = c.with_input(
+        &["create", "-f", "-", "--validate=false"],
+        "apiVersion: v9\nkind: ConfigMap\nmetadata:\n  name: v\n",
+    );
+    assert!(!out.status.success(), "an unknown version is refused");
+    // An object over the store's 1.5 MiB limit.
+    let big =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  k: {}\n", "x".repeat(1_700_000));
+    let out = c.with_input(&["create", "-f", "-", "--validate=false"], &big);
+    assert!(stderr(&out).contains("RequestEntityTooLarge") || stderr(&out).contains("too large"), "{}", stderr(&out));
+    assert_eq!(c.ok(&["get", "cm", "-o", "name"]).trim(), "configmap/one");
+    // Without the token: 401.
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("https://127.0.0.1:{}/api/v1/namespaces", c.port),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "401");
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-H",
+            &format!("Authorization: Bearer {}", c.token()),
+            &format!("https://127.0.0.1:{}/api/v1/namespaces/default", c.port),
+        ])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("\"kind\":\"Namespace\""), "{}", stdout(&out));
+}
