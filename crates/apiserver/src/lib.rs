@@ -9,6 +9,7 @@
 //! certificates, token and kubeconfig on first start.
 
 pub mod discovery;
+pub mod gc;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
@@ -60,6 +61,7 @@ type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 struct Server {
     store: Arc<dyn Backend>,
     token: String,
+    gc: gc::Collector,
 }
 
 struct ChannelBody(mpsc::Receiver<Bytes>);
@@ -332,6 +334,7 @@ impl Server {
                         Err(e) => return Err(e),
                     }
                 }
+                self.gc.poke();
                 Ok(json_response(StatusCode::OK, &rest::list_object(&t, deleted, rev, None)))
             }
             (Method::GET, Addr::Object(t, None)) => {
@@ -404,14 +407,18 @@ impl Server {
             }
             (Method::DELETE, Addr::Object(t, None)) => {
                 let body = read_body(req).await?;
-                let opts: rest::DeleteOptions = if body.iter().all(u8::is_ascii_whitespace) {
+                let mut opts: rest::DeleteOptions = if body.iter().all(u8::is_ascii_whitespace) {
                     rest::DeleteOptions::default()
                 } else {
                     serde_json::from_slice(&body)
                         .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
                 };
+                if let Some(p) = q.get("propagationPolicy").filter(|p| !p.is_empty()) {
+                    opts.propagation_policy = Some(p.to_string());
+                }
                 let dry = dry_run || opts.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
                 let out = rest::delete(&self.store, &t, &opts, dry).await?;
+                self.gc.poke();
                 Ok(json_response(StatusCode::OK, &out))
             }
             (m, Addr::Object(t, Some(s))) => {
@@ -546,7 +553,10 @@ pub fn run(cfg: Config, ready: impl FnOnce(&str)) -> Result<(), String> {
         let url = format!("https://{host}:{}", local.port());
         let kubeconfig = cfg.write_kubeconfig.clone().unwrap_or_else(|| cfg.data_dir.join("kubeconfig.yaml"));
         tls::write_kubeconfig(&kubeconfig, &tls::kubeconfig(&url, Some(&material.ca_pem), &token))?;
-        let srv = Arc::new(Server { store: store.clone(), token: token.clone() });
+        let collector = gc::Collector::start(store.clone());
+        // Whatever a previous run left half-collected.
+        collector.poke();
+        let srv = Arc::new(Server { store: store.clone(), token: token.clone(), gc: collector });
         if let Some(p) = cfg.http_port {
             let addr: SocketAddr =
                 format!("{}:{p}", cfg.bind_address).parse().map_err(|e| format!("invalid address: {e}"))?;

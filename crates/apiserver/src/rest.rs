@@ -282,6 +282,27 @@ pub async fn modify(
     Err(ApiError::conflict(t.r.plural, t.name()))
 }
 
+/// The server's own change of an object (marking it deleted): no
+/// client-facing checks, a compare-and-swap retried on concurrent writes.
+pub async fn modify_internal(store: &dyn Backend, t: &Target, change: impl Fn(&Value) -> Value) -> ApiResult<Value> {
+    for _ in 0..16 {
+        let key = t.key();
+        let Some(cur) = store.get(&key).await? else {
+            return Err(ApiError::not_found(t.r.plural, t.name()));
+        };
+        let mut obj = change(&decode(&cur)?);
+        if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        match store.update(&key, encode(&obj)?, cur.mod_revision).await {
+            Ok(kv) => return Ok(meta::with_revision(obj, kv.mod_revision)),
+            Err(store::Error::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(t.r.plural, t.name()))
+}
+
 #[derive(Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeleteOptions {
@@ -298,15 +319,26 @@ pub struct Preconditions {
     pub resource_version: Option<String>,
 }
 
-/// DELETE: with finalizers (or a namespace) the object is marked and
-/// stays until they are done; otherwise it is removed. The object as it
-/// was (or as marked) is returned.
+/// DELETE: a namespace is marked and emptied in the background; other
+/// objects go by their propagation policy (see `gc`). The object as it was
+/// (or as marked) is returned.
 pub async fn delete(store: &Arc<dyn Backend>, t: &Target, opts: &DeleteOptions, dry_run: bool) -> ApiResult<Value> {
-    let key = t.key();
-    let Some(cur) = store.get(&key).await? else {
-        return Err(ApiError::not_found(t.r.plural, t.name()));
-    };
-    let mut obj = decode(&cur)?;
+    if dry_run {
+        let obj = get(store.as_ref(), t).await?;
+        check_preconditions(t, &obj, opts)?;
+        return Ok(obj);
+    }
+    if t.r.plural == "namespaces" {
+        let obj = delete_plain(store.as_ref(), t, opts).await?;
+        let ns = t.name().to_string();
+        let store = store.clone();
+        tokio::spawn(async move { finalize_namespace(store, ns).await });
+        return Ok(obj);
+    }
+    crate::gc::delete_with_policy(store.as_ref(), t, opts).await
+}
+
+fn check_preconditions(t: &Target, obj: &Value, opts: &DeleteOptions) -> ApiResult<()> {
     if let Some(p) = &opts.preconditions {
         if let Some(uid) = p.uid.as_deref().filter(|u| !u.is_empty()) {
             if obj["metadata"]["uid"].as_str() != Some(uid) {
@@ -315,11 +347,23 @@ pub async fn delete(store: &Arc<dyn Backend>, t: &Target, opts: &DeleteOptions, 
             }
         }
         if let Some(rv) = p.resource_version.as_deref().filter(|r| !r.is_empty()) {
-            if rv != cur.mod_revision.to_string() {
+            if obj["metadata"]["resourceVersion"].as_str() != Some(rv) {
                 return Err(ApiError::conflict(t.r.plural, t.name()));
             }
         }
     }
+    Ok(())
+}
+
+/// Deletes one object now, or marks it (deletionTimestamp) when
+/// finalizers hold it or it is a namespace.
+pub async fn delete_plain(store: &dyn Backend, t: &Target, opts: &DeleteOptions) -> ApiResult<Value> {
+    let key = t.key();
+    let Some(cur) = store.get(&key).await? else {
+        return Err(ApiError::not_found(t.r.plural, t.name()));
+    };
+    let mut obj = decode(&cur)?;
+    check_preconditions(t, &obj, opts)?;
     let has_finalizers = obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
     if t.r.plural == "namespaces" || has_finalizers {
         if obj["metadata"].get("deletionTimestamp").is_none() {
@@ -328,26 +372,16 @@ pub async fn delete(store: &Arc<dyn Backend>, t: &Target, opts: &DeleteOptions, 
             if t.r.plural == "namespaces" {
                 obj["status"]["phase"] = json!("Terminating");
             }
-            if !dry_run {
-                let mut stored = obj.clone();
-                if let Some(m) = stored["metadata"].as_object_mut() {
-                    m.remove("resourceVersion");
-                }
-                let kv = store.update(&key, encode(&stored)?, cur.mod_revision).await.map_err(|e| match e {
-                    store::Error::Conflict { .. } => ApiError::conflict(t.r.plural, t.name()),
-                    e => e.into(),
-                })?;
-                obj = meta::with_revision(obj, kv.mod_revision);
+            let mut stored = obj.clone();
+            if let Some(m) = stored["metadata"].as_object_mut() {
+                m.remove("resourceVersion");
             }
+            let kv = store.update(&key, encode(&stored)?, cur.mod_revision).await.map_err(|e| match e {
+                store::Error::Conflict { .. } => ApiError::conflict(t.r.plural, t.name()),
+                e => e.into(),
+            })?;
+            obj = meta::with_revision(obj, kv.mod_revision);
         }
-        if t.r.plural == "namespaces" && !dry_run {
-            let ns = t.name().to_string();
-            let store = store.clone();
-            tokio::spawn(async move { finalize_namespace(store, ns).await });
-        }
-        return Ok(obj);
-    }
-    if dry_run {
         return Ok(obj);
     }
     match store.delete(&key, Some(cur.mod_revision)).await {

@@ -368,3 +368,48 @@ fn errors_read_as_kubectl_shows_them_and_change_nothing() {
         .unwrap();
     assert!(stdout(&out).contains("\"kind\":\"Namespace\""), "{}", stdout(&out));
 }
+
+#[test]
+fn deletes_cascade_to_owned_objects_by_policy() {
+    let c = Cluster::start();
+    let create = |name: &str, owner: Option<&str>| {
+        let mut m = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+        if let Some(o) = owner {
+            let uid = c.ok(&["get", "cm", o, "-o", "jsonpath={.metadata.uid}"]);
+            m.push_str(&format!(
+                "  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: {o}\n    uid: {uid}\n    blockOwnerDeletion: true\n"
+            ));
+        }
+        let out = c.with_input(&["create", "-f", "-"], &m);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let exists = |name: &str| c.kubectl(&["get", "cm", name]).status.success();
+    let wait_gone = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while exists(name) {
+            assert!(Instant::now() < deadline, "{name} was not collected");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Background: the owner goes at once, its dependents (two levels) after.
+    create("bg", None);
+    create("bg-child", Some("bg"));
+    create("bg-grandchild", Some("bg-child"));
+    create("unrelated", None);
+    c.ok(&["delete", "cm", "bg", "--cascade=background"]);
+    wait_gone("bg-child");
+    wait_gone("bg-grandchild");
+    assert!(exists("unrelated"));
+    // Foreground: the dependents go first, then the owner (kubectl waits).
+    create("fg", None);
+    create("fg-child", Some("fg"));
+    c.ok(&["delete", "cm", "fg", "--cascade=foreground", "--timeout=20s"]);
+    assert!(!exists("fg") && !exists("fg-child"));
+    // Orphan: the dependent stays, without its owner reference.
+    create("or", None);
+    create("or-child", Some("or"));
+    c.ok(&["delete", "cm", "or", "--cascade=orphan"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(exists("or-child"), "an orphan stays");
+    assert_eq!(c.ok(&["get", "cm", "or-child", "-o", "jsonpath={.metadata.ownerReferences}"]), "");
+}
