@@ -524,6 +524,32 @@ where
     let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades().await;
 }
 
+/// Compacts the store's history as kube-apiserver does: every interval,
+/// up to the revision that was current one interval before (so watchers a
+/// little behind are not cut off). `BERTH_COMPACTION_INTERVAL_MS` shortens
+/// the 5-minute interval (for tests).
+fn spawn_compactor(store: Arc<dyn Backend>) {
+    let every = std::env::var("BERTH_COMPACTION_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(Duration::from_secs(300), Duration::from_millis);
+    tokio::spawn(async move {
+        let mut previous: Option<i64> = None;
+        loop {
+            tokio::time::sleep(every).await;
+            let Ok(now) = store.current_revision().await else { continue };
+            if let Some(p) = previous.filter(|p| *p > 1) {
+                match store.compact(p).await {
+                    // Already compacted there (another server on one etcd): fine.
+                    Ok(()) | Err(store::Error::Compacted { .. }) => {}
+                    Err(e) => eprintln!("berth server: compacting the store to revision {p}: {e}"),
+                }
+            }
+            previous = Some(now);
+        }
+    });
+}
+
 /// Runs the server until SIGINT/SIGTERM. `ready` gets the HTTPS URL once
 /// the kubeconfig is written and the listeners are up.
 pub fn run(cfg: Config, ready: impl FnOnce(&str)) -> Result<(), String> {
@@ -553,6 +579,7 @@ pub fn run(cfg: Config, ready: impl FnOnce(&str)) -> Result<(), String> {
         let url = format!("https://{host}:{}", local.port());
         let kubeconfig = cfg.write_kubeconfig.clone().unwrap_or_else(|| cfg.data_dir.join("kubeconfig.yaml"));
         tls::write_kubeconfig(&kubeconfig, &tls::kubeconfig(&url, Some(&material.ca_pem), &token))?;
+        spawn_compactor(store.clone());
         let collector = gc::Collector::start(store.clone());
         // Whatever a previous run left half-collected.
         collector.poke();

@@ -66,6 +66,7 @@ struct Cluster {
     dir: tempfile::TempDir,
     port: u16,
     _etcd: Option<Etcd>,
+    compacting: bool,
 }
 
 impl Cluster {
@@ -74,6 +75,10 @@ impl Cluster {
     }
 
     fn start_on(etcd: Option<Etcd>) -> Cluster {
+        Cluster::start_with(etcd, &[])
+    }
+
+    fn start_with(etcd: Option<Etcd>, env: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::Builder::new().prefix("berth-server-").tempdir().unwrap();
         let port = testkit::free_port();
         let mut cmd = Command::new(berth());
@@ -88,12 +93,13 @@ impl Cluster {
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap());
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+        .envs(env.iter().copied());
         if let Some(e) = &etcd {
             cmd.args(["--datastore-endpoint", &e.url]);
         }
         let child = cmd.spawn().unwrap();
-        let c = Cluster { child, dir, port, _etcd: etcd };
+        let c = Cluster { child, dir, port, _etcd: etcd, compacting: false };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !(c.kubeconfig().exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
             assert!(Instant::now() < deadline, "the server did not start: {}", c.log());
@@ -412,4 +418,82 @@ fn deletes_cascade_to_owned_objects_by_policy() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(exists("or-child"), "an orphan stays");
     assert_eq!(c.ok(&["get", "cm", "or-child", "-o", "jsonpath={.metadata.ownerReferences}"]), "");
+}
+
+/// The same semantics through another client: Python's `kubernetes`.
+fn python_client(c: &Cluster) -> String {
+    let script = r#"
+import sys, time
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+config.load_kube_config()
+v1 = client.CoreV1Api()
+v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py")))
+cm = v1.create_namespaced_config_map("py", {"metadata": {"name": "a", "labels": {"app": "x"}}, "data": {"k": "1"}})
+start = cm.metadata.resource_version
+v1.patch_namespaced_config_map("a", "py", {"data": {"k": "2"}})
+v1.patch_namespaced_config_map("a", "py", [{"op": "add", "path": "/data/j", "value": "3"}])
+cm.data = {"k": "stale"}
+try:
+    v1.replace_namespaced_config_map("a", "py", cm)
+    print("stale replace accepted")
+except ApiException as e:
+    print("stale", e.status)
+seen = []
+for ev in watch.Watch().stream(v1.list_namespaced_config_map, "py", resource_version=start, timeout_seconds=2):
+    seen.append("%s %s" % (ev["type"], ",".join("%s=%s" % kv for kv in sorted(ev["object"].data.items()))))
+print("events", seen)
+names = [i.metadata.name for i in v1.list_namespaced_config_map("py", label_selector="app=x").items]
+print("listed", names)
+v1.delete_namespaced_config_map("a", "py")
+try:
+    v1.read_namespaced_config_map("a", "py")
+except ApiException as e:
+    print("gone", e.status)
+if len(sys.argv) > 1:
+    # Wait for compaction to pass the start, then watch from it.
+    for i in range(4):
+        v1.create_namespaced_config_map("py", {"metadata": {"name": "c%d" % i}})
+        time.sleep(0.6)
+    # The raw watch (Watch.stream would quietly re-list after a 410).
+    import json
+    resp = v1.list_namespaced_config_map("py", watch=True, resource_version=start, timeout_seconds=2,
+                                         _preload_content=False)
+    first = json.loads(resp.readline() or b"{}")
+    if first.get("type") == "ERROR":
+        print("expired", first["object"]["code"], first["object"]["reason"])
+    else:
+        print("old watch accepted", first)
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(script)
+        .env("PYTHONPATH", testkit::python_kubernetes_client())
+        .env("KUBECONFIG", c.kubeconfig())
+        .stdin(Stdio::null());
+    if c.compacting {
+        cmd.arg("compacted");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "python: {}{}\n{}", stdout(&out), stderr(&out), c.log());
+    stdout(&out)
+}
+
+#[test]
+fn the_python_client_sees_the_same_watch_and_patch_semantics() {
+    for etcd in [None, Some(Etcd::start())] {
+        let mut c = Cluster::start_with(etcd, &[("BERTH_COMPACTION_INTERVAL_MS", "500")]);
+        c.compacting = true;
+        let out = python_client(&c);
+        assert!(out.contains("stale 409"), "{out}");
+        assert!(out.contains("events ['MODIFIED k=2', 'MODIFIED j=3,k=2']"), "{out}");
+        assert!(out.contains("listed ['a']"), "{out}");
+        assert!(out.contains("gone 404"), "{out}");
+        assert!(
+            out.contains("expired 410 Expired"),
+            "a watch from a compacted revision ({}): {out}\n{}",
+            if c._etcd.is_some() { "etcd" } else { "sqlite" },
+            c.log()
+        );
+    }
 }

@@ -312,3 +312,29 @@ pub mod oci {
         assert!(out.status.success(), "skopeo push failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// A directory holding Python's `kubernetes` client (installed with pip
+/// into the build tree, never into the machine's own Python), for
+/// PYTHONPATH. Made once; concurrent callers wait for the first.
+pub fn python_kubernetes_client() -> PathBuf {
+    let dir = repo_root().join("target/pydeps/kubernetes");
+    let done = dir.join(".installed");
+    if done.exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(&dir).expect("creating the pydeps directory");
+    let lock = std::fs::File::create(dir.with_extension("lock")).expect("pydeps lock");
+    // SAFETY: flock on an fd we own; released when `lock` is closed.
+    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    if !done.exists() {
+        let st = Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--target"])
+            .arg(&dir)
+            .arg("kubernetes")
+            .status()
+            .expect("running pip");
+        assert!(st.success(), "could not install Python's kubernetes client");
+        std::fs::write(&done, "").expect("marking pydeps installed");
+    }
+    dir
+}
