@@ -13,6 +13,7 @@ pub mod gc;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod rest;
 pub mod selector;
@@ -162,6 +163,9 @@ fn resolve(group: &str, version: &str, segs: &[&str]) -> ApiResult<Addr> {
 
 fn parse_json(body: &[u8], content_type: &str) -> ApiResult<Value> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
+    if ct == protobuf::CONTENT_TYPE {
+        return protobuf::decode(body);
+    }
     if !matches!(ct, "" | "application/json" | "*/*") {
         return Err(ApiError::unsupported_media_type(content_type));
     }

@@ -90,8 +90,32 @@ async fn check_namespace(store: &dyn Backend, ns: &str) -> ApiResult<()> {
     }
 }
 
+/// The defaults every client sees filled in (more come with typed validation).
+fn defaults(r: &Resource, obj: &mut Value) {
+    match r.plural {
+        "secrets" if obj.get("type").is_none_or(|t| t.as_str() == Some("")) => obj["type"] = json!("Opaque"),
+        "services" => {
+            if obj["spec"].get("type").is_none() {
+                obj["spec"]["type"] = json!("ClusterIP");
+            }
+            if let Some(ports) = obj["spec"]["ports"].as_array_mut() {
+                for p in ports {
+                    if p.get("protocol").is_none() {
+                        p["protocol"] = json!("TCP");
+                    }
+                    if p.get("targetPort").is_none() {
+                        p["targetPort"] = p["port"].clone();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 pub async fn create(store: &dyn Backend, t: &Target, mut obj: Value, dry_run: bool) -> ApiResult<Value> {
     let name = meta::on_create(t.r, t.namespace.as_deref(), &mut obj)?;
+    defaults(t.r, &mut obj);
     if t.r.plural == "namespaces" {
         obj["spec"] = json!({"finalizers": ["kubernetes"]});
         obj["status"] = json!({"phase": "Active"});
