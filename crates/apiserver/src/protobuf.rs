@@ -50,7 +50,7 @@ impl Obj {
         self
     }
     fn list(self, k: &str, v: Vec<Value>) -> Self {
-        let v = (!v.is_empty()).then(|| Value::Array(v));
+        let v = (!v.is_empty()).then_some(Value::Array(v));
         self.v(k, v)
     }
     fn strings(self, k: &str, v: &[String]) -> Self {
