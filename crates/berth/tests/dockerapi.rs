@@ -435,9 +435,10 @@ fn events_stream_what_happens() {
     let mut out = ev.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        let n = out.read(&mut buf).unwrap_or(0);
-        let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        // The CLI may write a line in more than one piece.
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(&mut out), &mut line);
+        let _ = tx.send(line);
     });
     let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
     let _ = ev.kill();
