@@ -220,6 +220,11 @@ fn bad_dockerfiles_are_refused_with_their_line_and_leave_nothing() {
             assert!(err.contains("visible-output"), "the failing RUN's output is shown: {err}");
         }
     }
+    // A huge one.
+    let ctx = context(&[]);
+    std::fs::write(ctx.path().join("Dockerfile"), format!("FROM bb\n# {}\n", "x".repeat(5 << 20))).unwrap();
+    let err = stderr(&build(&h, ctx.path(), &[]));
+    assert!(err.contains("4 MiB"), "{err}");
     // A binary "Dockerfile".
     let ctx = context(&[]);
     std::fs::write(ctx.path().join("Dockerfile"), [0u8, 159, 146, 150, 0, 1]).unwrap();
