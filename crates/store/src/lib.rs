@@ -6,8 +6,10 @@
 //!
 //! Two backends behave identically (one conformance suite runs against
 //! both): `sqlite`, embedded, the default (a log of revisions in one file,
-//! like k3s's kine), and `etcd`, an etcd v3 cluster.
+//! like k3s's kine), and `etcd`, an etcd v3 cluster. `cache` puts the
+//! watch cache in front of either.
 
+pub mod cache;
 pub mod etcd;
 pub mod sqlite;
 
@@ -130,8 +132,14 @@ pub trait Backend: Send + Sync {
     async fn current_revision(&self) -> Result<i64>;
 }
 
-/// Where the store lives: an etcd endpoint, or the embedded SQLite file.
+/// Where the store lives: an etcd endpoint, or the embedded SQLite file;
+/// either behind the watch cache.
 pub async fn open(datastore_endpoint: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(cache::Cached::new(open_backend(datastore_endpoint, data_dir).await?)))
+}
+
+/// The backend itself, without the cache.
+pub async fn open_backend(datastore_endpoint: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn Backend>> {
     match datastore_endpoint {
         Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
             Ok(Arc::new(etcd::EtcdStore::connect(&e.split(',').map(str::to_string).collect::<Vec<_>>()).await?))
