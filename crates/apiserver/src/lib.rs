@@ -20,6 +20,7 @@ pub mod selector;
 pub mod status;
 pub mod table;
 pub mod tls;
+pub mod validate;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -89,6 +90,17 @@ fn respond(code: StatusCode, content_type: &str, body: Body) -> Response<Body> {
 
 fn json_response(code: StatusCode, v: &Value) -> Response<Body> {
     respond(code, "application/json", Full::new(Bytes::from(v.to_string())).boxed_unsync())
+}
+
+/// Adds `Warning: 299 - "…"` headers, which kubectl prints as "Warning: …".
+fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(v) = text.parse() {
+            r.headers_mut().append(hyper::header::WARNING, v);
+        }
+    }
+    r
 }
 
 fn error_response(e: &ApiError) -> Response<Body> {
@@ -297,6 +309,7 @@ impl Server {
         let content_type =
             req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let dry_run = q.get("dryRun") == Some("All");
+        let validation = validate::Mode::parse(q.get("fieldValidation"))?;
         let as_table = table::wanted(&accept);
         let store = self.store.as_ref();
         match (method, addr) {
@@ -320,9 +333,11 @@ impl Server {
             }
             (Method::POST, Addr::Collection(t)) => {
                 let body = read_body(req).await?;
-                let obj = parse_json(&body, &content_type)?;
+                let mut obj = parse_json(&body, &content_type)?;
+                meta::check_type(t.r, &mut obj)?;
+                let warnings = validate::check(t.r, &obj, validation)?;
                 let created = rest::create(store, &t, obj, dry_run).await?;
-                Ok(json_response(StatusCode::CREATED, &created))
+                Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
             }
             (Method::DELETE, Addr::Collection(t)) => {
                 let lq = list_query(&q)?;
@@ -375,8 +390,11 @@ impl Server {
                     .await?;
                     return Ok(json_response(StatusCode::OK, &out));
                 }
+                let mut obj = obj;
+                meta::check_type(t.r, &mut obj)?;
+                let warnings = validate::check(t.r, &obj, validation)?;
                 let out = rest::update(store, &t, obj, status_only, dry_run).await?;
-                Ok(json_response(StatusCode::OK, &out))
+                Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings))
             }
             (Method::PUT, Addr::Object(t, Some(Sub::Scale))) => {
                 let body = read_body(req).await?;
@@ -388,17 +406,26 @@ impl Server {
                 let body = read_body(req).await?;
                 let kind = content_type.split(';').next().unwrap_or("").trim().to_string();
                 if kind == "application/apply-patch+yaml" && sub.is_none() {
-                    return self.apply(&t, &body, dry_run).await;
+                    return self.apply(&t, &body, dry_run, validation).await;
                 }
                 let patch: Value = serde_json::from_slice(&body)
                     .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+                let warnings = std::sync::Mutex::new(Vec::new());
                 let apply_patch = |cur: &Value| -> ApiResult<Value> {
-                    match kind.as_str() {
+                    let mut out = match kind.as_str() {
                         "application/merge-patch+json" => Ok(patch::merge_patch(cur, &patch)),
                         "application/strategic-merge-patch+json" => patch::strategic_merge(cur, &patch),
                         "application/json-patch+json" => patch::json_patch(cur, &patch),
                         other => Err(ApiError::unsupported_media_type(other)),
+                    }?;
+                    if sub != Some(Sub::Scale) {
+                        meta::check_type(t.r, &mut out)?;
+                        let w = validate::check(t.r, &out, validation)?;
+                        if let Ok(mut all) = warnings.lock() {
+                            *all = w;
+                        }
                     }
+                    Ok(out)
                 };
                 if sub == Some(Sub::Scale) {
                     let cur = rest::get(store, &t).await?;
@@ -407,7 +434,8 @@ impl Server {
                     return Ok(json_response(StatusCode::OK, &out));
                 }
                 let out = rest::modify(store, &t, sub == Some(Sub::Status), dry_run, apply_patch).await?;
-                Ok(json_response(StatusCode::OK, &out))
+                let warnings = warnings.into_inner().unwrap_or_default();
+                Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings))
             }
             (Method::DELETE, Addr::Object(t, None)) => {
                 let body = read_body(req).await?;
@@ -467,9 +495,17 @@ impl Server {
 
     /// Server-side apply: creates the object, or merges the applied
     /// configuration into it (field ownership is not tracked yet).
-    async fn apply(&self, t: &Target, body: &[u8], dry_run: bool) -> ApiResult<Response<Body>> {
-        let applied: Value = serde_json::from_slice(body)
+    async fn apply(
+        &self,
+        t: &Target,
+        body: &[u8],
+        dry_run: bool,
+        validation: validate::Mode,
+    ) -> ApiResult<Response<Body>> {
+        let mut applied: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the applied configuration is not valid JSON: {e}")))?;
+        meta::check_type(t.r, &mut applied)?;
+        validate::check(t.r, &applied, validation)?;
         match rest::get(self.store.as_ref(), t).await {
             Err(e) if e.code == StatusCode::NOT_FOUND => {
                 let collection = Target { r: t.r, namespace: t.namespace.clone(), name: None };

@@ -541,3 +541,29 @@ fn kubectl_create_generators_send_protobuf_and_it_is_understood() {
     let out = c.kubectl(&["auth", "can-i", "get", "pods"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn field_validation_is_strict_warn_or_ignore_as_asked() {
+    let c = Cluster::start();
+    let bogus = |name: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  bogus: 1\n  selector:\n    matchLabels: {{app: x}}\n  template:\n    metadata:\n      labels: {{app: x}}\n    spec:\n      containers:\n      - name: c\n        image: busybox\n"
+        )
+    };
+    // kubectl's default (--validate=strict): refused, nothing stored.
+    let out = c.with_input(&["apply", "-f", "-"], &bogus("strict"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unknown field \"spec.bogus\""), "{}", stderr(&out));
+    assert!(!c.kubectl(&["get", "deploy", "strict"]).status.success());
+    // Warn: stored, with the warning printed.
+    let out = c.with_input(&["apply", "--validate=warn", "-f", "-"], &bogus("warned"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Warning: unknown field \"spec.bogus\""), "{}", stderr(&out));
+    // Ignore: stored quietly.
+    let out = c.with_input(&["apply", "--validate=false", "-f", "-"], &bogus("ignored"));
+    assert!(out.status.success() && !stderr(&out).contains("Warning"), "{}", stderr(&out));
+    // A field of the wrong type is refused whatever the mode.
+    let wrong = bogus("typed").replace("  bogus: 1\n", "  replicas: two\n");
+    let out = c.with_input(&["create", "--validate=false", "-f", "-"], &wrong);
+    assert!(stderr(&out).contains("spec.replicas"), "{}", stderr(&out));
+}
