@@ -96,6 +96,44 @@ fn now_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Each watch event's delay after its write, until every watcher saw every
+/// write (or 10 s passed); the watchers are stopped then.
+async fn delays(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(usize, f64)>,
+    sent: &[f64],
+    expected: usize,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+) -> Vec<f64> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while out.len() < expected {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((k, at))) => out.push(at - sent[k]),
+            _ => break,
+        }
+    }
+    for t in watchers {
+        t.abort();
+    }
+    out
+}
+
+fn report(
+    n: usize,
+    write_secs: f64,
+    listed: usize,
+    list_ms: f64,
+    mut delays: Vec<f64>,
+    expected: usize,
+) -> serde_json::Value {
+    serde_json::json!({
+        "creates": n, "write_secs": write_secs, "creates_per_sec": n as f64 / write_secs,
+        "list_items": listed, "list_ms": list_ms,
+        "watch_events": delays.len(), "watch_expected": expected,
+        "watch_p50_ms": percentile(&mut delays, 0.5), "watch_p99_ms": percentile(&mut delays, 0.99),
+    })
+}
+
 async fn api(args: &[String]) -> serde_json::Value {
     let url = &args[0];
     let token = std::fs::read_to_string(&args[1]).map(|t| t.trim().to_string()).unwrap_or_else(|_| args[1].clone());
@@ -166,7 +204,7 @@ async fn api(args: &[String]) -> serde_json::Value {
 
     // Watch delivery: WATCHERS streams, then writes spaced apart.
     let clock = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64)>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64)>();
     let mut watch_tasks = Vec::new();
     for _ in 0..watchers {
         let a = a.clone();
@@ -204,24 +242,8 @@ async fn api(args: &[String]) -> serde_json::Value {
         let _ = response(&mut c).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut delays = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while delays.len() < writes * watchers {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some((k, at))) => delays.push(at - sent[k]),
-            _ => break,
-        }
-    }
-    for t in watch_tasks {
-        t.abort();
-    }
-    let received = delays.len();
-    serde_json::json!({
-        "creates": n, "write_secs": write_secs, "creates_per_sec": n as f64 / write_secs,
-        "list_items": listed, "list_ms": list_ms,
-        "watch_events": received, "watch_expected": writes * watchers,
-        "watch_p50_ms": percentile(&mut delays, 0.5), "watch_p99_ms": percentile(&mut delays, 0.99),
-    })
+    let delays = delays(rx, &sent, writes * watchers, watch_tasks).await;
+    report(n, write_secs, listed, list_ms, delays, writes * watchers)
 }
 
 async fn etcd(args: &[String]) -> serde_json::Value {
@@ -259,7 +281,7 @@ async fn etcd(args: &[String]) -> serde_json::Value {
     let listed = r.kvs().len();
 
     let clock = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64)>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64)>();
     let mut watch_tasks = Vec::new();
     for _ in 0..watchers {
         let mut c = client.clone();
@@ -289,24 +311,8 @@ async fn etcd(args: &[String]) -> serde_json::Value {
         c.put(format!("{prefix}w-{k}"), "v", None).await.expect("put");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut delays = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while delays.len() < writes * watchers {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some((k, at))) => delays.push(at - sent[k]),
-            _ => break,
-        }
-    }
-    for t in watch_tasks {
-        t.abort();
-    }
-    let received = delays.len();
-    serde_json::json!({
-        "creates": n, "write_secs": write_secs, "creates_per_sec": n as f64 / write_secs,
-        "list_items": listed, "list_ms": list_ms,
-        "watch_events": received, "watch_expected": writes * watchers,
-        "watch_p50_ms": percentile(&mut delays, 0.5), "watch_p99_ms": percentile(&mut delays, 0.99),
-    })
+    let delays = delays(rx, &sent, writes * watchers, watch_tasks).await;
+    report(n, write_secs, listed, list_ms, delays, writes * watchers)
 }
 
 fn main() {
