@@ -756,3 +756,29 @@ fn run_pulls_a_missing_image_and_ports_answer_on_the_hosts_addresses() {
     assert!(err.contains("port is already allocated"), "{err}");
     h.ok(&["rm", "-f", "web", "clash"]);
 }
+
+#[test]
+fn containers_starting_at_once_on_a_new_network_share_one_dns_server() {
+    let h = host(17);
+    for round in 0..3 {
+        let net = format!("burst{round}");
+        h.ok(&["network", "create", "--subnet", &h.subnet(round), &net]);
+        let names: Vec<String> = (0..4).map(|i| format!("b{round}-{i}")).collect();
+        for n in &names {
+            h.ok(&["create", "--name", n, "--network", &net, "bb", "sleep", "300"]);
+        }
+        // Every start races to bring the network's DNS server up.
+        let starts: Vec<_> = names
+            .iter()
+            .map(|n| h.cmd().args(["start", n]).stderr(std::process::Stdio::piped()).spawn().unwrap())
+            .collect();
+        for s in starts {
+            let out = s.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        }
+        let out = h.ok(&["exec", &names[0], "nslookup", &names[3]]);
+        assert!(out.contains("Address"), "{out}");
+        h.ok(&["rm", "-f", &names[0], &names[1], &names[2], &names[3]]);
+        h.ok(&["network", "rm", &net]);
+    }
+}

@@ -144,7 +144,16 @@ pub fn main(root: &Path, network_id: &str) -> i32 {
     match unsafe { libc::fork() } {
         -1 => return 1,
         0 => {}
-        _ => return 0,
+        child => {
+            // Written before the starter hears of success, so whoever checks
+            // next (under the start lock) finds the server running.
+            let pf = pid_file(&engine, &n);
+            let tmp = pf.with_extension("tmp");
+            if std::fs::write(&tmp, child.to_string()).and_then(|_| std::fs::rename(&tmp, &pf)).is_err() {
+                return fail(format!("writing {}", pf.display()));
+            }
+            return 0;
+        }
     }
     // SAFETY: plain syscalls. A monitor that started us ignores SIGTERM
     // and SIGHUP, and ignored signals survive exec: take the defaults back
@@ -163,7 +172,6 @@ pub fn main(root: &Path, network_id: &str) -> i32 {
             libc::close(null);
         }
     }
-    let _ = std::fs::write(pid_file(&engine, &n), std::process::id().to_string());
     let names = Arc::new(Names {
         db_path: root.join("engine.db"),
         network: n,
