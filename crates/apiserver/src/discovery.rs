@@ -65,8 +65,7 @@ fn group_entry(group: &str) -> Value {
     let versions: Vec<Value> = resources::versions_of(group)
         .into_iter()
         .map(|v| {
-            let res: Vec<Value> =
-                resources::BUILTIN.iter().filter(|r| r.group == group && r.version == v).map(resource_entry).collect();
+            let res: Vec<Value> = resources::of(group, v).into_iter().map(resource_entry).collect();
             json!({"version": v, "resources": res, "freshness": "Current"})
         })
         .collect();
@@ -109,7 +108,7 @@ pub fn group(group: &str) -> Option<Value> {
 
 /// `/api/v1`, `/apis/{group}/{version}`: the `APIResourceList`.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let res: Vec<&Resource> = resources::BUILTIN.iter().filter(|r| r.group == group && r.version == version).collect();
+    let res = resources::of(group, version);
     if res.is_empty() {
         return None;
     }

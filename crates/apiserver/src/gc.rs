@@ -78,7 +78,7 @@ impl Obj {
 
 async fn everything(store: &dyn Backend) -> Vec<Obj> {
     let mut out = Vec::new();
-    for r in resources::BUILTIN {
+    for r in resources::all() {
         let Ok(res) = store.list(&r.prefix(), ListOptions::default()).await else { continue };
         for kv in res.items {
             if let Ok(v) = serde_json::from_slice::<Value>(&kv.value) {
@@ -122,7 +122,7 @@ async fn pass(store: &dyn Backend) -> bool {
     for o in all.iter().filter(|o| waiting.contains(o.uid())) {
         if dependents_of.get(o.uid()).copied().unwrap_or(0) == 0 {
             let t = o.target();
-            let r = rest::modify(store, &t, false, false, |cur| {
+            let r = rest::modify(store, &t, false, false, None, |cur| {
                 let mut n = cur.clone();
                 if let Some(fs) = n["metadata"]["finalizers"].as_array_mut() {
                     fs.retain(|f| f != FOREGROUND);
@@ -142,7 +142,7 @@ async fn orphan_dependents(store: &dyn Backend, owner_uid: &str) {
         if !o.owners().iter().any(|u| u == owner_uid) {
             continue;
         }
-        let _ = rest::modify(store, &o.target(), false, false, |cur| {
+        let _ = rest::modify(store, &o.target(), false, false, None, |cur| {
             let mut n = cur.clone();
             if let Some(refs) = n["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| r["uid"] != owner_uid);

@@ -8,8 +8,11 @@
 //! server sets; `table` prints; `patch` merges; `tls` makes the
 //! certificates, token and kubeconfig on first start.
 
+pub mod crd;
+pub mod defaults;
 pub mod discovery;
 pub mod gc;
+pub mod managed;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
@@ -20,6 +23,7 @@ pub mod selector;
 pub mod status;
 pub mod table;
 pub mod tls;
+pub mod types;
 pub mod validate;
 
 use std::convert::Infallible;
@@ -208,18 +212,38 @@ fn list_query(q: &Query) -> ApiResult<ListQuery> {
     })
 }
 
-/// `autoscaling/v1` Scale of an object with `spec.replicas`.
-fn scale_of(o: &Value) -> Value {
-    let sel = o["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
-        .unwrap_or_default();
+/// Where an object keeps its replica counts and selector: the built-in
+/// kinds in `spec.replicas`, custom kinds where their definition says.
+fn replica_paths(r: &Resource) -> (&str, &str) {
+    match r.custom.and_then(|c| c.scale.as_ref()) {
+        Some(p) => (&p.spec_replicas, &p.status_replicas),
+        None => (".spec.replicas", ".status.replicas"),
+    }
+}
+
+/// `autoscaling/v1` Scale of an object.
+fn scale_of(r: &Resource, o: &Value) -> Value {
+    let sel = match r.custom.and_then(|c| c.scale.as_ref()) {
+        Some(p) => p
+            .label_selector
+            .as_deref()
+            .and_then(|l| crd::at_path(o, l))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        None => o["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+            .unwrap_or_default(),
+    };
+    let (spec, status) = replica_paths(r);
+    let default = if r.custom.is_some() { 0 } else { 1 };
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": o["metadata"]["name"], "namespace": o["metadata"]["namespace"], "uid": o["metadata"]["uid"],
                      "resourceVersion": o["metadata"]["resourceVersion"], "creationTimestamp": o["metadata"]["creationTimestamp"]},
-        "spec": {"replicas": o["spec"]["replicas"].as_i64().unwrap_or(1)},
-        "status": {"replicas": o["status"]["replicas"].as_i64().unwrap_or(0), "selector": sel},
+        "spec": {"replicas": crd::at_path(o, spec).and_then(Value::as_i64).unwrap_or(default)},
+        "status": {"replicas": crd::at_path(o, status).and_then(Value::as_i64).unwrap_or(0), "selector": sel},
     })
 }
 
@@ -280,12 +304,24 @@ impl Server {
             ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &openapi::index())),
             ["openapi", "v3", "api", v] => {
                 return openapi::document("", v)
-                    .map(|d| json_response(StatusCode::OK, &d))
+                    .map(|d| {
+                        respond(
+                            StatusCode::OK,
+                            "application/json",
+                            Full::new(Bytes::from(d.to_string())).boxed_unsync(),
+                        )
+                    })
                     .ok_or_else(ApiError::page_not_found)
             }
             ["openapi", "v3", "apis", g, v] => {
                 return openapi::document(g, v)
-                    .map(|d| json_response(StatusCode::OK, &d))
+                    .map(|d| {
+                        respond(
+                            StatusCode::OK,
+                            "application/json",
+                            Full::new(Bytes::from(d.to_string())).boxed_unsync(),
+                        )
+                    })
                     .ok_or_else(ApiError::page_not_found)
             }
             ["apis", g] => {
@@ -312,157 +348,197 @@ impl Server {
         let validation = validate::Mode::parse(q.get("fieldValidation"))?;
         let as_table = table::wanted(&accept);
         let store = self.store.as_ref();
-        match (method, addr) {
-            (Method::GET, Addr::Collection(t)) => {
-                let lq = list_query(&q)?;
-                if q.bool("watch") {
-                    let rx = rest::watch(self.store.clone(), t, lq, as_table).await?;
-                    let ct = if as_table { table::CONTENT_TYPE } else { "application/json" };
-                    return Ok(respond(StatusCode::OK, ct, ChannelBody(rx).boxed_unsync()));
-                }
-                let (items, rev, cont) = rest::list(store, &t, &lq).await?;
-                if as_table {
-                    let tbl = table::table(t.r, &items, &rev.to_string(), cont.as_deref(), true);
-                    return Ok(respond(
-                        StatusCode::OK,
-                        table::CONTENT_TYPE,
-                        Full::new(Bytes::from(tbl.to_string())).boxed_unsync(),
-                    ));
-                }
-                Ok(json_response(StatusCode::OK, &rest::list_object(&t, items, rev, cont)))
-            }
-            (Method::POST, Addr::Collection(t)) => {
-                let body = read_body(req).await?;
-                let mut obj = parse_json(&body, &content_type)?;
-                meta::check_type(t.r, &mut obj)?;
-                let warnings = validate::check(t.r, &obj, validation)?;
-                let created = rest::create(store, &t, obj, dry_run).await?;
-                Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
-            }
-            (Method::DELETE, Addr::Collection(t)) => {
-                let lq = list_query(&q)?;
-                let (items, rev, _) = rest::list(store, &t, &lq).await?;
-                let mut deleted = Vec::new();
-                for o in &items {
-                    let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
-                    let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
-                    let one = Target { r: t.r, namespace: ns, name: Some(name) };
-                    match rest::delete(&self.store, &one, &rest::DeleteOptions::default(), dry_run).await {
-                        Ok(d) => deleted.push(d),
-                        Err(e) if e.code == StatusCode::NOT_FOUND => {}
-                        Err(e) => return Err(e),
+        let user_agent =
+            req.headers().get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let author = rest::Author {
+            manager: field_manager(q.get("fieldManager"), &user_agent)?,
+            subresource: match &addr {
+                Addr::Object(_, Some(s)) => Some(s.name()),
+                _ => None,
+            },
+        };
+        let author = Some(&author);
+        let crd_write = method != Method::GET
+            && matches!(&addr, Addr::Collection(t) | Addr::Object(t, _) if t.r.kind == "CustomResourceDefinition" && t.r.group == "apiextensions.k8s.io");
+        // `return` in the block ends the request's handling, not `route`:
+        // definitions written here are served as soon as the reply is sent.
+        let out: ApiResult<Response<Body>> = async {
+            match (method, addr) {
+                (Method::GET, Addr::Collection(t)) => {
+                    let lq = list_query(&q)?;
+                    if q.bool("watch") {
+                        let rx = rest::watch(self.store.clone(), t, lq, as_table).await?;
+                        let ct = if as_table { table::CONTENT_TYPE } else { "application/json" };
+                        return Ok(respond(StatusCode::OK, ct, ChannelBody(rx).boxed_unsync()));
                     }
+                    let (items, rev, cont) = rest::list(store, &t, &lq).await?;
+                    if as_table {
+                        let tbl = table::table(t.r, &items, &rev.to_string(), cont.as_deref(), true);
+                        return Ok(respond(
+                            StatusCode::OK,
+                            table::CONTENT_TYPE,
+                            Full::new(Bytes::from(tbl.to_string())).boxed_unsync(),
+                        ));
+                    }
+                    Ok(json_response(StatusCode::OK, &rest::list_object(&t, items, rev, cont)))
                 }
-                self.gc.poke();
-                Ok(json_response(StatusCode::OK, &rest::list_object(&t, deleted, rev, None)))
-            }
-            (Method::GET, Addr::Object(t, None)) => {
-                let o = rest::get(store, &t).await?;
-                if as_table {
-                    let rv = o["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-                    let tbl = table::table(t.r, &[o], &rv, None, true);
-                    return Ok(respond(
-                        StatusCode::OK,
-                        table::CONTENT_TYPE,
-                        Full::new(Bytes::from(tbl.to_string())).boxed_unsync(),
-                    ));
+                (Method::POST, Addr::Collection(t)) => {
+                    let body = read_body(req).await?;
+                    let mut obj = parse_json(&body, &content_type)?;
+                    meta::check_type(t.r, &mut obj)?;
+                    let warnings = validate::check(t.r, &mut obj, validation)?;
+                    let created = rest::create(store, &t, obj, dry_run, author).await?;
+                    Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
                 }
-                Ok(json_response(StatusCode::OK, &o))
-            }
-            (Method::GET, Addr::Object(t, Some(Sub::Status))) => {
-                Ok(json_response(StatusCode::OK, &rest::get(store, &t).await?))
-            }
-            (Method::GET, Addr::Object(t, Some(Sub::Scale))) => {
-                let o = rest::get(store, &t).await?;
-                Ok(json_response(StatusCode::OK, &scale_of(&o)))
-            }
-            (Method::PUT, Addr::Object(t, sub @ (None | Some(Sub::Status) | Some(Sub::Finalize)))) => {
-                let body = read_body(req).await?;
-                let obj = parse_json(&body, &content_type)?;
-                let status_only = sub == Some(Sub::Status);
-                if sub == Some(Sub::Finalize) {
-                    let spec = obj["spec"].clone();
-                    let out = rest::modify(store, &t, false, dry_run, |cur| {
-                        let mut n = cur.clone();
-                        n["spec"] = spec.clone();
-                        Ok(n)
-                    })
-                    .await?;
-                    return Ok(json_response(StatusCode::OK, &out));
-                }
-                let mut obj = obj;
-                meta::check_type(t.r, &mut obj)?;
-                let warnings = validate::check(t.r, &obj, validation)?;
-                let out = rest::update(store, &t, obj, status_only, dry_run).await?;
-                Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings))
-            }
-            (Method::PUT, Addr::Object(t, Some(Sub::Scale))) => {
-                let body = read_body(req).await?;
-                let scale = parse_json(&body, &content_type)?;
-                let out = self.set_replicas(&t, &scale, dry_run).await?;
-                Ok(json_response(StatusCode::OK, &out))
-            }
-            (Method::PATCH, Addr::Object(t, sub @ (None | Some(Sub::Status) | Some(Sub::Scale)))) => {
-                let body = read_body(req).await?;
-                let kind = content_type.split(';').next().unwrap_or("").trim().to_string();
-                if kind == "application/apply-patch+yaml" && sub.is_none() {
-                    return self.apply(&t, &body, dry_run, validation).await;
-                }
-                let patch: Value = serde_json::from_slice(&body)
-                    .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
-                let warnings = std::sync::Mutex::new(Vec::new());
-                let apply_patch = |cur: &Value| -> ApiResult<Value> {
-                    let mut out = match kind.as_str() {
-                        "application/merge-patch+json" => Ok(patch::merge_patch(cur, &patch)),
-                        "application/strategic-merge-patch+json" => patch::strategic_merge(cur, &patch),
-                        "application/json-patch+json" => patch::json_patch(cur, &patch),
-                        other => Err(ApiError::unsupported_media_type(other)),
-                    }?;
-                    if sub != Some(Sub::Scale) {
-                        meta::check_type(t.r, &mut out)?;
-                        let w = validate::check(t.r, &out, validation)?;
-                        if let Ok(mut all) = warnings.lock() {
-                            *all = w;
+                (Method::DELETE, Addr::Collection(t)) => {
+                    let lq = list_query(&q)?;
+                    let (items, rev, _) = rest::list(store, &t, &lq).await?;
+                    let mut deleted = Vec::new();
+                    for o in &items {
+                        let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+                        let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
+                        let one = Target { r: t.r, namespace: ns, name: Some(name) };
+                        match rest::delete(&self.store, &one, &rest::DeleteOptions::default(), dry_run).await {
+                            Ok(d) => {
+                                if t.r.kind == "CustomResourceDefinition" && !dry_run {
+                                    crd::delete_objects(store, &d).await?;
+                                }
+                                deleted.push(d)
+                            }
+                            Err(e) if e.code == StatusCode::NOT_FOUND => {}
+                            Err(e) => return Err(e),
                         }
                     }
-                    Ok(out)
-                };
-                if sub == Some(Sub::Scale) {
-                    let cur = rest::get(store, &t).await?;
-                    let scale = apply_patch(&scale_of(&cur))?;
-                    let out = self.set_replicas(&t, &scale, dry_run).await?;
-                    return Ok(json_response(StatusCode::OK, &out));
+                    self.gc.poke();
+                    Ok(json_response(StatusCode::OK, &rest::list_object(&t, deleted, rev, None)))
                 }
-                let out = rest::modify(store, &t, sub == Some(Sub::Status), dry_run, apply_patch).await?;
-                let warnings = warnings.into_inner().unwrap_or_default();
-                Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings))
-            }
-            (Method::DELETE, Addr::Object(t, None)) => {
-                let body = read_body(req).await?;
-                let mut opts: rest::DeleteOptions = if body.iter().all(u8::is_ascii_whitespace) {
-                    rest::DeleteOptions::default()
-                } else {
-                    serde_json::from_slice(&body)
-                        .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
-                };
-                if let Some(p) = q.get("propagationPolicy").filter(|p| !p.is_empty()) {
-                    opts.propagation_policy = Some(p.to_string());
+                (Method::GET, Addr::Object(t, None)) => {
+                    let o = rest::get(store, &t).await?;
+                    if as_table {
+                        let rv = o["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+                        let tbl = table::table(t.r, &[o], &rv, None, true);
+                        return Ok(respond(
+                            StatusCode::OK,
+                            table::CONTENT_TYPE,
+                            Full::new(Bytes::from(tbl.to_string())).boxed_unsync(),
+                        ));
+                    }
+                    Ok(json_response(StatusCode::OK, &o))
                 }
-                let dry = dry_run || opts.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
-                let out = rest::delete(&self.store, &t, &opts, dry).await?;
-                self.gc.poke();
-                Ok(json_response(StatusCode::OK, &out))
+                (Method::GET, Addr::Object(t, Some(Sub::Status))) => {
+                    Ok(json_response(StatusCode::OK, &rest::get(store, &t).await?))
+                }
+                (Method::GET, Addr::Object(t, Some(Sub::Scale))) => {
+                    let o = rest::get(store, &t).await?;
+                    Ok(json_response(StatusCode::OK, &scale_of(t.r, &o)))
+                }
+                (Method::PUT, Addr::Object(t, sub @ (None | Some(Sub::Status) | Some(Sub::Finalize)))) => {
+                    let body = read_body(req).await?;
+                    let obj = parse_json(&body, &content_type)?;
+                    let status_only = sub == Some(Sub::Status);
+                    if sub == Some(Sub::Finalize) {
+                        let spec = obj["spec"].clone();
+                        let out = rest::modify(store, &t, false, dry_run, None, |cur| {
+                            let mut n = cur.clone();
+                            n["spec"] = spec.clone();
+                            Ok(n)
+                        })
+                        .await?;
+                        return Ok(json_response(StatusCode::OK, &out));
+                    }
+                    let mut obj = obj;
+                    meta::check_type(t.r, &mut obj)?;
+                    let warnings = validate::check(t.r, &mut obj, validation)?;
+                    let out = rest::update(store, &t, obj, status_only, dry_run, author).await?;
+                    Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings))
+                }
+                (Method::PUT, Addr::Object(t, Some(Sub::Scale))) => {
+                    let body = read_body(req).await?;
+                    let scale = parse_json(&body, &content_type)?;
+                    let out = self.set_replicas(&t, &scale, dry_run, author).await?;
+                    Ok(json_response(StatusCode::OK, &out))
+                }
+                (Method::PATCH, Addr::Object(t, sub @ (None | Some(Sub::Status) | Some(Sub::Scale)))) => {
+                    let body = read_body(req).await?;
+                    let kind = content_type.split(';').next().unwrap_or("").trim().to_string();
+                    if kind == "application/apply-patch+yaml" && sub.is_none() {
+                        let manager = q.get("fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| {
+                            ApiError::bad_request(
+                                "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
+                            )
+                        })?;
+                        return self.apply(&t, &body, dry_run, validation, manager, q.bool("force")).await;
+                    }
+                    let patch: Value = serde_json::from_slice(&body)
+                        .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+                    let warnings = std::sync::Mutex::new(Vec::new());
+                    let apply_patch = |cur: &Value| -> ApiResult<Value> {
+                        let mut out = match kind.as_str() {
+                            "application/merge-patch+json" => Ok(patch::merge_patch(cur, &patch)),
+                            "application/strategic-merge-patch+json" => patch::strategic_merge(cur, &patch),
+                            "application/json-patch+json" => patch::json_patch(cur, &patch),
+                            other => Err(ApiError::unsupported_media_type(other)),
+                        }?;
+                        if sub != Some(Sub::Scale) {
+                            meta::check_type(t.r, &mut out)?;
+                            let w = validate::check(t.r, &mut out, validation)?;
+                            if let Ok(mut all) = warnings.lock() {
+                                *all = w;
+                            }
+                        }
+                        Ok(out)
+                    };
+                    if sub == Some(Sub::Scale) {
+                        let cur = rest::get(store, &t).await?;
+                        let scale = apply_patch(&scale_of(t.r, &cur))?;
+                        let out = self.set_replicas(&t, &scale, dry_run, author).await?;
+                        return Ok(json_response(StatusCode::OK, &out));
+                    }
+                    let out = rest::modify(store, &t, sub == Some(Sub::Status), dry_run, author, apply_patch).await?;
+                    let warnings = warnings.into_inner().unwrap_or_default();
+                    Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings))
+                }
+                (Method::DELETE, Addr::Object(t, None)) => {
+                    let body = read_body(req).await?;
+                    let mut opts: rest::DeleteOptions = if body.iter().all(u8::is_ascii_whitespace) {
+                        rest::DeleteOptions::default()
+                    } else {
+                        serde_json::from_slice(&body)
+                            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+                    };
+                    if let Some(p) = q.get("propagationPolicy").filter(|p| !p.is_empty()) {
+                        opts.propagation_policy = Some(p.to_string());
+                    }
+                    let dry = dry_run || opts.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
+                    let out = rest::delete(&self.store, &t, &opts, dry).await?;
+                    if t.r.kind == "CustomResourceDefinition" && !dry {
+                        crd::delete_objects(store, &out).await?;
+                    }
+                    self.gc.poke();
+                    Ok(json_response(StatusCode::OK, &out))
+                }
+                (m, Addr::Object(t, Some(s))) => {
+                    Err(ApiError::method_not_allowed(format!("{m} on {}/{} is not served yet", t.r.plural, s.name())))
+                }
+                (m, _) => Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource: {m}"
+                ))),
             }
-            (m, Addr::Object(t, Some(s))) => {
-                Err(ApiError::method_not_allowed(format!("{m} on {}/{} is not served yet", t.r.plural, s.name())))
-            }
-            (m, _) => Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource: {m}"
-            ))),
         }
+        .await;
+        if crd_write && !dry_run {
+            crd::refresh(store).await?;
+        }
+        out
     }
 
-    async fn set_replicas(&self, t: &Target, scale: &Value, dry_run: bool) -> ApiResult<Value> {
+    async fn set_replicas(
+        &self,
+        t: &Target,
+        scale: &Value,
+        dry_run: bool,
+        author: Option<&rest::Author>,
+    ) -> ApiResult<Value> {
         let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
             ApiError::invalid(
                 "Scale",
@@ -481,48 +557,69 @@ impl Server {
             ));
         }
         let rv = scale["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-        let out = rest::modify(self.store.as_ref(), t, false, dry_run, |cur| {
+        let out = rest::modify(self.store.as_ref(), t, false, dry_run, author, |cur| {
             if !rv.is_empty() && cur["metadata"]["resourceVersion"].as_str() != Some(rv.as_str()) {
                 return Err(ApiError::conflict(t.r.plural, t.name.as_deref().unwrap_or("")));
             }
             let mut n = cur.clone();
-            n["spec"]["replicas"] = json!(replicas);
+            crd::set_path(&mut n, replica_paths(t.r).0, json!(replicas));
             Ok(n)
         })
         .await?;
-        Ok(scale_of(&out))
+        Ok(scale_of(t.r, &out))
     }
 
     /// Server-side apply: creates the object, or merges the applied
-    /// configuration into it (field ownership is not tracked yet).
+    /// configuration into it as field ownership allows (409 naming the
+    /// fields other managers own unless `force`).
     async fn apply(
         &self,
         t: &Target,
         body: &[u8],
         dry_run: bool,
         validation: validate::Mode,
+        manager: &str,
+        force: bool,
     ) -> ApiResult<Response<Body>> {
         let mut applied: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the applied configuration is not valid JSON: {e}")))?;
         meta::check_type(t.r, &mut applied)?;
-        validate::check(t.r, &applied, validation)?;
-        match rest::get(self.store.as_ref(), t).await {
+        let warnings = validate::check(t.r, &mut applied, validation)?;
+        let time = meta::now_rfc3339();
+        let api_version = t.r.group_version();
+        let w = managed::Writer { manager, api_version: &api_version, subresource: None, time: &time };
+        let merge =
+            |live: Option<&Value>| managed::apply(live, &applied, &w, force).map_err(|c| ApiError::apply_conflict(&c));
+        let (code, out) = match rest::get(self.store.as_ref(), t).await {
             Err(e) if e.code == StatusCode::NOT_FOUND => {
                 let collection = Target { r: t.r, namespace: t.namespace.clone(), name: None };
-                let mut obj = applied;
+                let mut obj = merge(None)?;
                 obj["metadata"]["name"] = json!(t.name);
-                let created = rest::create(self.store.as_ref(), &collection, obj, dry_run).await?;
-                Ok(json_response(StatusCode::CREATED, &created))
+                (StatusCode::CREATED, rest::create(self.store.as_ref(), &collection, obj, dry_run, None).await?)
             }
-            Err(e) => Err(e),
-            Ok(_) => {
-                let out =
-                    rest::modify(self.store.as_ref(), t, false, dry_run, |cur| patch::strategic_merge(cur, &applied))
-                        .await?;
-                Ok(json_response(StatusCode::OK, &out))
-            }
-        }
+            Err(e) => return Err(e),
+            Ok(_) => (
+                StatusCode::OK,
+                rest::modify(self.store.as_ref(), t, false, dry_run, None, |cur| merge(Some(cur))).await?,
+            ),
+        };
+        Ok(with_warnings(json_response(code, &out), &warnings))
     }
+}
+
+/// The field manager of a write: as the client names it, else (like
+/// kube-apiserver) the product part of its User-Agent.
+fn field_manager(given: Option<&str>, user_agent: &str) -> ApiResult<String> {
+    let name = match given.filter(|m| !m.is_empty()) {
+        Some(m) => m.to_string(),
+        None => user_agent.split('/').next().unwrap_or("").chars().take(128).collect(),
+    };
+    if name.chars().count() > 128 || name.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad_request(format!(
+            "fieldManager: Invalid value: {name:?}: must be at most 128 printable characters"
+        )));
+    }
+    Ok(name)
 }
 
 async fn read_body(req: Request<Incoming>) -> ApiResult<Bytes> {
@@ -621,6 +718,7 @@ pub fn run(cfg: Config, ready: impl FnOnce(&str)) -> Result<(), String> {
         tls::write_kubeconfig(&kubeconfig, &tls::kubeconfig(&url, Some(&material.ca_pem), &token))?;
         spawn_compactor(store.clone());
         let collector = gc::Collector::start(store.clone());
+        crd::follow(store.clone());
         // Whatever a previous run left half-collected.
         collector.poke();
         let srv = Arc::new(Server { store: store.clone(), token: token.clone(), gc: collector });

@@ -2,7 +2,13 @@
 //! `/openapi/v3` naming every served group-version, and per group-version
 //! the paths (with the `fieldValidation` parameter that tells kubectl the
 //! server validates fields itself, so `apply` and `create -f` work with
-//! their default `--validate=strict`) and an object schema per kind.
+//! their default `--validate=strict`) and the schemas of the kinds,
+//! generated from k8s-openapi's types (descriptions included, so `kubectl
+//! explain` works) with the patch merge keys and list types kubectl's
+//! client-side apply and server-side apply clients read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Map, Value};
 
@@ -21,10 +27,13 @@ fn package(r: &Resource) -> String {
 }
 
 pub fn schema_name(r: &Resource) -> String {
+    if r.custom.is_some() {
+        // Custom kinds are named by their reversed group, as upstream does.
+        let reversed: Vec<&str> = r.group.split('.').rev().collect();
+        return format!("{}.{}.{}", reversed.join("."), r.version, r.kind);
+    }
     format!("{}.{}", package(r), r.kind)
 }
-
-const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -36,7 +45,7 @@ fn gv_path(group: &str, version: &str) -> String {
 
 fn served_gvs() -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
-    for r in resources::BUILTIN {
+    for r in resources::all() {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }
@@ -58,7 +67,7 @@ pub fn index() -> Value {
     let mut paths = Map::new();
     for (g, v) in served_gvs() {
         let p = gv_path(g, v);
-        let doc = document(g, v).map(|d| d.to_string()).unwrap_or_default();
+        let doc = document(g, v).unwrap_or_default();
         paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(&doc))}));
     }
     json!({ "paths": paths })
@@ -104,73 +113,152 @@ fn operation(r: &Resource, action: &str, op_id: String, write: bool) -> Value {
     op
 }
 
-fn kind_schema(r: &Resource) -> Value {
-    let mut props = json!({
-        "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
-        "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
-        "metadata": {"allOf": [{"$ref": format!("#/components/schemas/{OBJECT_META}")}], "default": {},
-                     "description": "Standard object's metadata."},
-    });
-    match r.plural {
-        "configmaps" => {
-            props["data"] = json!({"type": "object", "additionalProperties": {"type": "string"}});
-            props["binaryData"] =
-                json!({"type": "object", "additionalProperties": {"type": "string", "format": "byte"}});
-            props["immutable"] = json!({"type": "boolean"});
-        }
-        "secrets" => {
-            props["data"] = json!({"type": "object", "additionalProperties": {"type": "string", "format": "byte"}});
-            props["stringData"] = json!({"type": "object", "additionalProperties": {"type": "string"}});
-            props["type"] = json!({"type": "string"});
-            props["immutable"] = json!({"type": "boolean"});
-        }
-        _ => {
-            props["spec"] = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
-            if r.has_status {
-                props["status"] = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
-            }
-        }
+/// Lists that merge by key rather than being replaced whole, as the
+/// built-in types declare them: (definition, property, merge key, patch
+/// strategy, list-map keys for server-side apply).
+const MERGE_KEYS: &[(&str, &str, &str, &str, &[&str])] = &[
+    ("io.k8s.api.core.v1.PodSpec", "containers", "name", "merge", &["name"]),
+    ("io.k8s.api.core.v1.PodSpec", "initContainers", "name", "merge", &["name"]),
+    ("io.k8s.api.core.v1.PodSpec", "ephemeralContainers", "name", "merge", &["name"]),
+    ("io.k8s.api.core.v1.PodSpec", "volumes", "name", "merge,retainKeys", &["name"]),
+    ("io.k8s.api.core.v1.PodSpec", "imagePullSecrets", "name", "merge", &["name"]),
+    ("io.k8s.api.core.v1.PodSpec", "hostAliases", "ip", "merge", &["ip"]),
+    (
+        "io.k8s.api.core.v1.PodSpec",
+        "topologySpreadConstraints",
+        "topologyKey",
+        "merge",
+        &["topologyKey", "whenUnsatisfiable"],
+    ),
+    ("io.k8s.api.core.v1.Container", "env", "name", "merge", &["name"]),
+    ("io.k8s.api.core.v1.Container", "ports", "containerPort", "merge", &["containerPort", "protocol"]),
+    ("io.k8s.api.core.v1.Container", "volumeMounts", "mountPath", "merge", &["mountPath"]),
+    ("io.k8s.api.core.v1.Container", "volumeDevices", "devicePath", "merge", &["devicePath"]),
+    ("io.k8s.api.core.v1.EphemeralContainer", "env", "name", "merge", &["name"]),
+    ("io.k8s.api.core.v1.EphemeralContainer", "volumeMounts", "mountPath", "merge", &["mountPath"]),
+    ("io.k8s.api.core.v1.ServiceSpec", "ports", "port", "merge", &["port", "protocol"]),
+    ("io.k8s.api.core.v1.PodStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.core.v1.NodeStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.core.v1.NodeStatus", "addresses", "type", "merge", &["type"]),
+    ("io.k8s.api.core.v1.NamespaceStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.api.batch.v1.JobStatus", "conditions", "type", "merge", &["type"]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", "uid", "merge", &["uid"]),
+];
+
+/// Scalar lists merged as sets.
+const SET_LISTS: &[(&str, &str)] = &[("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers")];
+
+struct SchemaOf<'a>(&'a mut schemars::SchemaGenerator);
+
+impl crate::types::KindVisitor for SchemaOf<'_> {
+    type Out = ();
+    fn visit<T: serde::de::DeserializeOwned + serde::Serialize + schemars::JsonSchema>(self) {
+        self.0.subschema_for::<T>();
     }
-    json!({
-        "type": "object",
-        "description": format!("{} ({}).", r.kind, r.group_version()),
-        "properties": props,
-        "x-kubernetes-group-version-kind": [{"group": r.group, "version": r.version, "kind": r.kind}],
-    })
 }
 
-fn object_meta() -> Value {
-    let map = json!({"type": "object", "additionalProperties": {"type": "string", "default": ""}});
-    json!({
-        "type": "object",
-        "description": "ObjectMeta is metadata that all persisted resources must have.",
-        "properties": {
-            "name": {"type": "string"}, "generateName": {"type": "string"}, "namespace": {"type": "string"},
-            "uid": {"type": "string"}, "resourceVersion": {"type": "string"}, "generation": {"type": "integer", "format": "int64"},
-            "creationTimestamp": {"type": "string", "format": "date-time"},
-            "deletionTimestamp": {"type": "string", "format": "date-time"},
-            "deletionGracePeriodSeconds": {"type": "integer", "format": "int64"},
-            "labels": map, "annotations": map,
-            "finalizers": {"type": "array", "items": {"type": "string", "default": ""}, "x-kubernetes-list-type": "set",
-                           "x-kubernetes-patch-strategy": "merge"},
-            "ownerReferences": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-                                "x-kubernetes-patch-merge-key": "uid", "x-kubernetes-patch-strategy": "merge"},
-            "managedFields": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-        },
-    })
+fn generator() -> schemars::SchemaGenerator {
+    schemars::generate::SchemaSettings::openapi3().into_generator()
+}
+
+fn gvk(r: &Resource) -> Value {
+    json!([{"group": r.group, "version": r.version, "kind": r.kind}])
+}
+
+/// The schemas of the built-in kinds of one group-version and everything
+/// they refer to.
+fn builtin_schemas(rs: &[&Resource]) -> Map<String, Value> {
+    let mut g = generator();
+    for r in rs {
+        crate::types::visit(r, SchemaOf(&mut g));
+    }
+    let mut defs = g.take_definitions(true);
+    for r in rs {
+        if let Some(d) = defs.get_mut(&schema_name(r)).and_then(Value::as_object_mut) {
+            d.insert("x-kubernetes-group-version-kind".into(), gvk(r));
+        }
+    }
+    for (def, prop, key, strategy, map_keys) in MERGE_KEYS {
+        if let Some(p) = defs.get_mut(*def).and_then(|d| d["properties"].get_mut(*prop)).and_then(Value::as_object_mut)
+        {
+            p.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+            p.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
+            p.insert("x-kubernetes-list-type".into(), json!("map"));
+            p.insert("x-kubernetes-list-map-keys".into(), json!(map_keys));
+        }
+    }
+    for (def, prop) in SET_LISTS {
+        if let Some(p) = defs.get_mut(*def).and_then(|d| d["properties"].get_mut(*prop)).and_then(Value::as_object_mut)
+        {
+            p.insert("x-kubernetes-patch-strategy".into(), json!("merge"));
+            p.insert("x-kubernetes-list-type".into(), json!("set"));
+        }
+    }
+    defs
+}
+
+/// The schemas of custom kinds: each version's schema from its definition,
+/// with the standard object metadata.
+fn custom_schemas(rs: &[&Resource]) -> Map<String, Value> {
+    let mut g = generator();
+    let meta = g.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>();
+    let mut defs = g.take_definitions(true);
+    for r in rs {
+        let Some(c) = r.custom else { continue };
+        let mut schema = c.schema.clone();
+        if !schema["properties"].is_object() {
+            schema["properties"] = json!({});
+        }
+        let props = &mut schema["properties"];
+        props["metadata"] = json!({"allOf": [meta.clone()], "description": "Standard object's metadata."});
+        props["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."});
+        props["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."});
+        schema["x-kubernetes-group-version-kind"] = gvk(r);
+        defs.insert(schema_name(r), schema);
+    }
+    defs
+}
+
+/// Built-in documents never change while the server runs: rendered once.
+fn cached(group: &str, version: &str, make: impl FnOnce() -> Value) -> Arc<String> {
+    type Docs = HashMap<(String, String), Arc<String>>;
+    static DOCS: OnceLock<Mutex<Docs>> = OnceLock::new();
+    let docs = DOCS.get_or_init(Default::default);
+    let key = (group.to_string(), version.to_string());
+    if let Some(d) = docs.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return d;
+    }
+    let doc = Arc::new(make().to_string());
+    if let Ok(mut m) = docs.lock() {
+        m.insert(key, doc.clone());
+    }
+    doc
 }
 
 /// The document of one group-version (None: not served).
-pub fn document(group: &str, version: &str) -> Option<Value> {
-    let rs: Vec<&Resource> = resources::BUILTIN.iter().filter(|r| r.group == group && r.version == version).collect();
+pub fn document(group: &str, version: &str) -> Option<Arc<String>> {
+    let rs = resources::of(group, version);
+    match rs.first() {
+        None => None,
+        // Definitions change while the server runs: rendered each time.
+        Some(r) if r.custom.is_some() => render(group, version).map(|d| Arc::new(d.to_string())),
+        Some(_) => Some(cached(group, version, || render(group, version).unwrap_or_default())),
+    }
+}
+
+fn render(group: &str, version: &str) -> Option<Value> {
+    let rs = resources::of(group, version);
     if rs.is_empty() {
         return None;
     }
     let base = format!("/{}", gv_path(group, version));
     let mut paths = Map::new();
-    let mut schemas = Map::new();
-    schemas.insert(OBJECT_META.to_string(), object_meta());
-    for r in rs {
+    for r in &rs {
         let id = |verb: &str| format!("{verb}{}", r.kind);
         let (collection, item) = if r.namespaced {
             (
@@ -207,8 +295,8 @@ pub fn document(group: &str, version: &str) -> Option<Value> {
                 }),
             );
         }
-        schemas.insert(schema_name(r), kind_schema(r));
     }
+    let schemas = if rs.iter().any(|r| r.custom.is_some()) { custom_schemas(&rs) } else { builtin_schemas(&rs) };
     Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": crate::discovery::GIT_VERSION},
@@ -232,12 +320,18 @@ mod tests {
 
     #[test]
     fn patch_operations_advertise_field_validation() {
-        let d = document("apps", "v1").unwrap();
+        let d: Value = serde_json::from_str(&document("apps", "v1").unwrap()).unwrap();
         let patch = &d["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
         assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
         assert!(d["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"].is_object());
         assert!(document("nope", "v1").is_none());
-        assert!(document("", "v1").unwrap()["paths"].get("/api/v1/nodes/{name}").is_some());
+        let core: Value = serde_json::from_str(&document("", "v1").unwrap()).unwrap();
+        assert!(core["paths"].get("/api/v1/nodes/{name}").is_some());
+        let spec = &core["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"];
+        assert!(spec["description"].as_str().unwrap().contains("pod"));
+        assert_eq!(spec["properties"]["containers"]["x-kubernetes-patch-merge-key"], "name");
+        let pod = &core["components"]["schemas"]["io.k8s.api.core.v1.Pod"];
+        assert_eq!(pod["x-kubernetes-group-version-kind"][0]["kind"], "Pod");
     }
 }

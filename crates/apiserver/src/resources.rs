@@ -2,8 +2,10 @@
 //! scope, short names, categories, subresources and table columns. This one
 //! table drives discovery, routing, storage keys and `kubectl get` output.
 
+use std::sync::RwLock;
+
 /// A served resource type.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
     /// "" for the core group.
     pub group: &'static str,
@@ -19,6 +21,8 @@ pub struct Resource {
     /// Writes to the main resource leave `status` alone and spec changes
     /// bump `metadata.generation` (resources with a status subresource).
     pub has_status: bool,
+    /// What a CustomResourceDefinition says of its kind (None: built in).
+    pub custom: Option<&'static crate::crd::Custom>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +118,7 @@ macro_rules! res {
             categories: &[$($cat),*],
             subresources: &[$(Sub::$sub),*],
             has_status: res!(@status $($sub),*),
+            custom: None,
         }
     };
     (@status) => { false };
@@ -201,10 +206,33 @@ pub static BUILTIN: &[Resource] = &[
     ),
 ];
 
+/// The resources the store's CustomResourceDefinitions serve. One API
+/// server runs per process and every request must see the same set, so it
+/// lives beside the built-in table; `crd::refresh` replaces it whenever a
+/// definition changes in the store.
+static CUSTOM: RwLock<Vec<&'static Resource>> = RwLock::new(Vec::new());
+
+pub fn set_custom(rs: Vec<&'static Resource>) {
+    if let Ok(mut c) = CUSTOM.write() {
+        *c = rs;
+    }
+}
+
+/// Every served resource: the built-in ones, then the custom ones.
+pub fn all() -> Vec<&'static Resource> {
+    let custom = CUSTOM.read().map(|c| c.clone()).unwrap_or_default();
+    BUILTIN.iter().chain(custom).collect()
+}
+
+/// The resources of one group-version.
+pub fn of(group: &str, version: &str) -> Vec<&'static Resource> {
+    all().into_iter().filter(|r| r.group == group && r.version == version).collect()
+}
+
 /// The groups, in discovery order (the core group first).
 pub fn groups() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for r in BUILTIN {
+    for r in all() {
         if !out.contains(&r.group) {
             out.push(r.group);
         }
@@ -213,12 +241,13 @@ pub fn groups() -> Vec<&'static str> {
 }
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
-    BUILTIN.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    all().into_iter().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
+/// The versions of a group, the preferred first.
 pub fn versions_of(group: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for r in BUILTIN.iter().filter(|r| r.group == group) {
+    for r in all().into_iter().filter(|r| r.group == group) {
         if !out.contains(&r.version) {
             out.push(r.version);
         }

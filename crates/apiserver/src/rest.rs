@@ -90,32 +90,40 @@ async fn check_namespace(store: &dyn Backend, ns: &str) -> ApiResult<()> {
     }
 }
 
-/// The defaults every client sees filled in (more come with typed validation).
-fn defaults(r: &Resource, obj: &mut Value) {
-    match r.plural {
-        "secrets" if obj.get("type").is_none_or(|t| t.as_str() == Some("")) => obj["type"] = json!("Opaque"),
-        "services" => {
-            if obj["spec"].get("type").is_none() {
-                obj["spec"]["type"] = json!("ClusterIP");
-            }
-            if let Some(ports) = obj["spec"]["ports"].as_array_mut() {
-                for p in ports {
-                    if p.get("protocol").is_none() {
-                        p["protocol"] = json!("TCP");
-                    }
-                    if p.get("targetPort").is_none() {
-                        p["targetPort"] = p["port"].clone();
-                    }
-                }
-            }
-        }
-        _ => {}
+/// Who makes a client's write: the field manager whose ownership of the
+/// fields it sets is recorded in `metadata.managedFields`. The server's
+/// own writes (garbage collection, namespaces) pass none.
+pub struct Author {
+    pub manager: String,
+    pub subresource: Option<&'static str>,
+}
+
+impl Author {
+    fn record(&self, t: &Target, old: Option<&Value>, new: &mut Value) {
+        let time = meta::now_rfc3339();
+        let api_version = t.r.group_version();
+        let w = crate::managed::Writer {
+            manager: &self.manager,
+            api_version: &api_version,
+            subresource: self.subresource,
+            time: &time,
+        };
+        crate::managed::record_update(old, new, &w);
     }
 }
 
-pub async fn create(store: &dyn Backend, t: &Target, mut obj: Value, dry_run: bool) -> ApiResult<Value> {
+pub async fn create(
+    store: &dyn Backend,
+    t: &Target,
+    mut obj: Value,
+    dry_run: bool,
+    author: Option<&Author>,
+) -> ApiResult<Value> {
     let name = meta::on_create(t.r, t.namespace.as_deref(), &mut obj)?;
-    defaults(t.r, &mut obj);
+    crate::defaults::apply(t.r, &mut obj);
+    if let Some(a) = author {
+        a.record(t, None, &mut obj);
+    }
     if t.r.plural == "namespaces" {
         obj["spec"] = json!({"finalizers": ["kubernetes"]});
         obj["status"] = json!({"phase": "Active"});
@@ -225,6 +233,7 @@ pub async fn update(
     mut obj: Value,
     status_only: bool,
     dry_run: bool,
+    author: Option<&Author>,
 ) -> ApiResult<Value> {
     let key = t.key();
     let Some(cur) = store.get(&key).await? else {
@@ -239,6 +248,10 @@ pub async fn update(
         return Err(ApiError::conflict(t.r.plural, t.name()));
     }
     meta::on_update(t.r, &old, &mut obj, status_only)?;
+    crate::defaults::apply(t.r, &mut obj);
+    if let Some(a) = author {
+        a.record(t, Some(&old), &mut obj);
+    }
     write(store, t, &key, obj, cur.mod_revision, dry_run).await
 }
 
@@ -283,6 +296,7 @@ pub async fn modify(
     t: &Target,
     status_only: bool,
     dry_run: bool,
+    author: Option<&Author>,
     change: impl Fn(&Value) -> ApiResult<Value>,
 ) -> ApiResult<Value> {
     for _ in 0..16 {
@@ -298,6 +312,10 @@ pub async fn modify(
             }
         }
         meta::on_update(t.r, &old, &mut obj, status_only)?;
+        crate::defaults::apply(t.r, &mut obj);
+        if let Some(a) = author {
+            a.record(t, Some(&old), &mut obj);
+        }
         match write(store, t, &key, obj, cur.mod_revision, dry_run).await {
             Err(e) if e.reason == "Conflict" && e.details.get("uid").is_none() => continue,
             other => return other,
@@ -421,7 +439,7 @@ pub async fn delete_plain(store: &dyn Backend, t: &Target, opts: &DeleteOptions)
 pub async fn finalize_namespace(store: Arc<dyn Backend>, ns: String) {
     for _ in 0..600 {
         let mut left = 0;
-        for r in resources::BUILTIN.iter().filter(|r| r.namespaced) {
+        for r in resources::all().into_iter().filter(|r| r.namespaced) {
             let prefix = format!("{}{ns}/", r.prefix());
             let Ok(res) = store.list(&prefix, ListOptions::default()).await else { continue };
             for kv in res.items {
@@ -598,7 +616,7 @@ pub async fn ensure_default_namespaces(store: &dyn Backend) -> ApiResult<()> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         if store.get(&r.key(None, ns)).await?.is_none() {
             let t = Target { r, namespace: None, name: None };
-            match create(store, &t, json!({"metadata": {"name": ns}}), false).await {
+            match create(store, &t, json!({"metadata": {"name": ns}}), false, None).await {
                 Ok(_) => {}
                 Err(e) if e.code == StatusCode::CONFLICT => {}
                 Err(e) => return Err(e),

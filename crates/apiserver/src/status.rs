@@ -44,6 +44,23 @@ impl ApiError {
         .with_details(json!({"name": name, "kind": plural}))
     }
 
+    /// 409 of a server-side apply that would change fields other
+    /// managers own.
+    pub fn apply_conflict(conflicts: &[crate::managed::Conflict]) -> ApiError {
+        let causes: Vec<Value> = conflicts
+            .iter()
+            .map(|c| {
+                let message = match c.api_version.as_str() {
+                    "" => format!("conflict with {:?}", c.manager),
+                    v => format!("conflict with {:?} using {v}", c.manager),
+                };
+                json!({"reason": "FieldManagerConflict", "field": c.field, "message": message})
+            })
+            .collect();
+        ApiError::new(StatusCode::CONFLICT, "Conflict", crate::managed::conflict_message(conflicts))
+            .with_details(json!({ "causes": causes }))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }

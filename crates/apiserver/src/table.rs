@@ -97,8 +97,133 @@ fn columns(r: &Resource) -> Vec<Col> {
             col("Age", 0),
             col("Selector", 1),
         ],
+        "daemonsets" => vec![
+            col("Name", 0),
+            col("Desired", 0),
+            col("Current", 0),
+            col("Ready", 0),
+            col("Up-to-date", 0),
+            col("Available", 0),
+            col("Node Selector", 0),
+            col("Age", 0),
+            col("Containers", 1),
+            col("Images", 1),
+            col("Selector", 1),
+        ],
+        "statefulsets" => vec![col("Name", 0), col("Ready", 0), col("Age", 0), col("Containers", 1), col("Images", 1)],
+        "jobs" => vec![
+            col("Name", 0),
+            col("Status", 0),
+            col("Completions", 0),
+            col("Duration", 0),
+            col("Age", 0),
+            col("Containers", 1),
+            col("Images", 1),
+            col("Selector", 1),
+        ],
+        "cronjobs" => vec![
+            col("Name", 0),
+            col("Schedule", 0),
+            col("Timezone", 0),
+            col("Suspend", 0),
+            col("Active", 0),
+            col("Last Schedule", 0),
+            col("Age", 0),
+            col("Containers", 1),
+            col("Images", 1),
+            col("Selector", 1),
+        ],
+        "horizontalpodautoscalers" => vec![
+            col("Name", 0),
+            col("Reference", 0),
+            col("Targets", 0),
+            col("MinPods", 0),
+            col("MaxPods", 0),
+            col("Replicas", 0),
+            col("Age", 0),
+        ],
+        "endpoints" => vec![col("Name", 0), col("Endpoints", 0), col("Age", 0)],
+        "endpointslices" => {
+            vec![col("Name", 0), col("AddressType", 0), col("Ports", 0), col("Endpoints", 0), col("Age", 0)]
+        }
+        "serviceaccounts" => vec![col("Name", 0), col("Secrets", 0), col("Age", 0)],
+        "events" => vec![col("Last Seen", 0), col("Type", 0), col("Reason", 0), col("Object", 0), col("Message", 0)],
+        "persistentvolumeclaims" => vec![
+            col("Name", 0),
+            col("Status", 0),
+            col("Volume", 0),
+            col("Capacity", 0),
+            col("Access Modes", 0),
+            col("StorageClass", 0),
+            col("Age", 0),
+        ],
+        "persistentvolumes" => vec![
+            col("Name", 0),
+            col("Capacity", 0),
+            col("Access Modes", 0),
+            col("Reclaim Policy", 0),
+            col("Status", 0),
+            col("Claim", 0),
+            col("StorageClass", 0),
+            col("Age", 0),
+        ],
+        "leases" => vec![col("Name", 0), col("Holder", 0), col("Age", 0)],
+        "poddisruptionbudgets" => {
+            vec![
+                col("Name", 0),
+                col("Min Available", 0),
+                col("Max Unavailable", 0),
+                col("Allowed Disruptions", 0),
+                col("Age", 0),
+            ]
+        }
+        "priorityclasses" => {
+            vec![col("Name", 0), col("Value", 0), col("Global-Default", 0), col("Age", 0), col("PreemptionPolicy", 0)]
+        }
+        "controllerrevisions" => vec![col("Name", 0), col("Controller", 0), col("Revision", 0), col("Age", 0)],
+        "customresourcedefinitions" => vec![col("Name", 0), col("Created At", 0)],
         _ => vec![col("Name", 0), col("Age", 0)],
     }
+}
+
+fn joined(v: &Value, f: impl Fn(&Value) -> String) -> String {
+    v.as_array().map(|a| a.iter().map(f).collect::<Vec<_>>().join(",")).unwrap_or_default()
+}
+
+/// Ports and addresses the way `kubectl get ep` lists them (`ip:port,…`).
+fn endpoint_addresses(o: &Value) -> String {
+    let mut out = Vec::new();
+    for subset in o["subsets"].as_array().into_iter().flatten() {
+        for a in subset["addresses"].as_array().into_iter().flatten() {
+            for p in subset["ports"].as_array().into_iter().flatten() {
+                out.push(format!("{}:{}", s(&a["ip"]), num(&p["port"])));
+            }
+        }
+    }
+    out.join(",")
+}
+
+fn job_status(st: &Value) -> &'static str {
+    let has = |t: &str| {
+        st["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
+    };
+    if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if has("Suspended") {
+        "Suspended"
+    } else {
+        "Running"
+    }
+}
+
+fn owner_kind_name(o: &Value) -> String {
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .and_then(|refs| refs.iter().find(|r| r["controller"] == true).or(refs.first()))
+        .map(|r| format!("{}/{}", s(&r["kind"]).to_lowercase(), s(&r["name"])))
+        .unwrap_or_else(|| "<none>".into())
 }
 
 fn s(v: &Value) -> String {
@@ -270,8 +395,192 @@ fn cells(r: &Resource, o: &Value, now: i64) -> Vec<Value> {
                 json!(none_if_empty(selector_text(&spec["selector"]))),
             ]
         }
+        "daemonsets" => {
+            let (names, images) = containers(spec);
+            let node_sel = spec.pointer("/template/spec/nodeSelector").map(selector_text).unwrap_or_default();
+            vec![
+                json!(name),
+                json!(num(&st["desiredNumberScheduled"])),
+                json!(num(&st["currentNumberScheduled"])),
+                json!(num(&st["numberReady"])),
+                json!(num(&st["updatedNumberScheduled"])),
+                json!(num(&st["numberAvailable"])),
+                json!(none_if_empty(node_sel)),
+                json!(age),
+                json!(names),
+                json!(images),
+                json!(selector_text(&spec["selector"])),
+            ]
+        }
+        "statefulsets" => {
+            let (names, images) = containers(spec);
+            let desired = spec["replicas"].as_i64().unwrap_or(1);
+            vec![
+                json!(name),
+                json!(format!("{}/{desired}", num(&st["readyReplicas"]))),
+                json!(age),
+                json!(names),
+                json!(images),
+            ]
+        }
+        "jobs" => {
+            let (names, images) = containers(spec);
+            let completions = match spec["completions"].as_i64() {
+                Some(c) => format!("{}/{c}", num(&st["succeeded"])),
+                None => format!("{}/1 of {}", num(&st["succeeded"]), spec["parallelism"].as_i64().unwrap_or(1)),
+            };
+            let duration = match (st["startTime"].as_str(), st["completionTime"].as_str()) {
+                (Some(start), Some(end)) => {
+                    crate::meta::parse_rfc3339(end).map(|e| self::age(start, e)).unwrap_or_default()
+                }
+                (Some(start), None) => self::age(start, now),
+                _ => String::new(),
+            };
+            vec![
+                json!(name),
+                json!(job_status(st)),
+                json!(completions),
+                json!(duration),
+                json!(age),
+                json!(names),
+                json!(images),
+                json!(selector_text(&spec["selector"])),
+            ]
+        }
+        "cronjobs" => {
+            let tmpl = &spec["jobTemplate"]["spec"];
+            let (names, images) = containers(tmpl);
+            let last = st["lastScheduleTime"].as_str().map(|t| self::age(t, now)).unwrap_or_else(|| "<none>".into());
+            vec![
+                json!(name),
+                json!(s(&spec["schedule"])),
+                json!(none_if_empty(s(&spec["timeZone"]))),
+                json!(spec["suspend"].as_bool().unwrap_or(false).to_string().to_lowercase()),
+                json!(st["active"].as_array().map_or(0, Vec::len)),
+                json!(last),
+                json!(age),
+                json!(names),
+                json!(images),
+                json!(none_if_empty(selector_text(&tmpl["selector"]))),
+            ]
+        }
+        "horizontalpodautoscalers" => {
+            let target = &spec["scaleTargetRef"];
+            let targets = joined(&spec["metrics"], |m| {
+                let t = &m["resource"]["target"];
+                match t["averageUtilization"].as_i64() {
+                    Some(u) => format!("{}: <unknown>/{u}%", s(&m["resource"]["name"])),
+                    None => format!("{}: <unknown>/{}", s(&m["resource"]["name"]), s(&t["averageValue"])),
+                }
+            });
+            vec![
+                json!(name),
+                json!(format!("{}/{}", s(&target["kind"]), s(&target["name"]))),
+                json!(none_if_empty(targets)),
+                json!(spec["minReplicas"].as_i64().unwrap_or(1)),
+                json!(num(&spec["maxReplicas"])),
+                json!(num(&st["currentReplicas"])),
+                json!(age),
+            ]
+        }
+        "endpoints" => vec![json!(name), json!(none_if_empty(endpoint_addresses(o))), json!(age)],
+        "endpointslices" => {
+            let ports = joined(&o["ports"], |p| num(&p["port"]).to_string());
+            let eps = o["endpoints"]
+                .as_array()
+                .map(|es| {
+                    es.iter()
+                        .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
+                        .map(|a| s(&a))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            vec![
+                json!(name),
+                json!(s(&o["addressType"])),
+                json!(none_if_empty(ports)),
+                json!(none_if_empty(eps)),
+                json!(age),
+            ]
+        }
+        "serviceaccounts" => vec![json!(name), json!(o["secrets"].as_array().map_or(0, Vec::len)), json!(age)],
+        "events" => {
+            let last = ["lastTimestamp", "eventTime", "firstTimestamp"]
+                .iter()
+                .find_map(|k| o[*k].as_str())
+                .or(o["metadata"]["creationTimestamp"].as_str())
+                .map(|t| self::age(t, now))
+                .unwrap_or_default();
+            let obj = &o["involvedObject"];
+            vec![
+                json!(last),
+                json!(s(&o["type"])),
+                json!(s(&o["reason"])),
+                json!(format!("{}/{}", s(&obj["kind"]).to_lowercase(), s(&obj["name"]))),
+                json!(s(&o["message"])),
+            ]
+        }
+        "persistentvolumeclaims" => vec![
+            json!(name),
+            json!(s(&st["phase"])),
+            json!(s(&spec["volumeName"])),
+            json!(s(&st["capacity"]["storage"])),
+            json!(access_modes(&st["accessModes"])),
+            json!(none_if_empty(s(&spec["storageClassName"]))),
+            json!(age),
+        ],
+        "persistentvolumes" => {
+            let claim = &spec["claimRef"];
+            let claim = if claim.is_object() {
+                format!("{}/{}", s(&claim["namespace"]), s(&claim["name"]))
+            } else {
+                String::new()
+            };
+            vec![
+                json!(name),
+                json!(s(&spec["capacity"]["storage"])),
+                json!(access_modes(&spec["accessModes"])),
+                json!(s(&spec["persistentVolumeReclaimPolicy"])),
+                json!(s(&st["phase"])),
+                json!(claim),
+                json!(s(&spec["storageClassName"])),
+                json!(age),
+            ]
+        }
+        "leases" => vec![json!(name), json!(s(&spec["holderIdentity"])), json!(age)],
+        "poddisruptionbudgets" => vec![
+            json!(name),
+            json!(if spec.get("minAvailable").is_some() { s(&spec["minAvailable"]) } else { "N/A".into() }),
+            json!(if spec.get("maxUnavailable").is_some() { s(&spec["maxUnavailable"]) } else { "N/A".into() }),
+            json!(num(&st["disruptionsAllowed"])),
+            json!(age),
+        ],
+        "priorityclasses" => vec![
+            json!(name),
+            json!(num(&o["value"])),
+            json!(o["globalDefault"].as_bool().unwrap_or(false)),
+            json!(age),
+            json!(o["preemptionPolicy"].as_str().unwrap_or("PreemptLowerPriority")),
+        ],
+        "controllerrevisions" => vec![json!(name), json!(owner_kind_name(o)), json!(num(&o["revision"])), json!(age)],
+        "customresourcedefinitions" => vec![json!(name), json!(s(&o["metadata"]["creationTimestamp"]))],
         _ => vec![json!(name), json!(age)],
     }
+}
+
+/// Access modes abbreviated as kubectl shows them (RWO, ROX, RWX, RWOP).
+fn access_modes(v: &Value) -> String {
+    joined(v, |m| {
+        match m.as_str().unwrap_or("") {
+            "ReadWriteOnce" => "RWO",
+            "ReadOnlyMany" => "ROX",
+            "ReadWriteMany" => "RWX",
+            "ReadWriteOncePod" => "RWOP",
+            _ => "",
+        }
+        .to_string()
+    })
 }
 
 fn partial(o: &Value) -> Value {
@@ -291,11 +600,39 @@ fn column_definitions(r: &Resource) -> Value {
         .collect::<Vec<_>>())
 }
 
+/// A custom kind's columns: Name and what its definition lists
+/// (`additionalPrinterColumns`, Age when it lists none).
+fn custom_columns(c: &crate::crd::Custom) -> Value {
+    let mut cols = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0})];
+    cols.extend(c.columns.iter().map(|col| {
+        json!({"name": col.name, "type": col.kind, "format": col.format, "description": col.description, "priority": col.priority})
+    }));
+    json!(cols)
+}
+
+fn custom_cells(c: &crate::crd::Custom, o: &Value, now: i64) -> Vec<Value> {
+    let mut out = vec![o["metadata"]["name"].clone()];
+    for col in &c.columns {
+        let v = crate::crd::at_path(o, &col.json_path).cloned().unwrap_or(Value::Null);
+        out.push(match (col.kind.as_str(), &v) {
+            // Dates print as ages, as kube-apiserver does for custom kinds.
+            ("date", Value::String(t)) => json!(age(t, now)),
+            (_, Value::Array(_) | Value::Object(_)) => json!(v.to_string()),
+            _ => v,
+        });
+    }
+    out
+}
+
 /// A Table of `objects`; `headers` false leaves the column definitions out
 /// (every watch event after the first, as the real server does).
 pub fn table(r: &Resource, objects: &[Value], resource_version: &str, cont: Option<&str>, headers: bool) -> Value {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let rows: Vec<Value> = objects.iter().map(|o| json!({"cells": cells(r, o, now), "object": partial(o)})).collect();
+    let cells_of = |o: &Value| match r.custom {
+        Some(c) => custom_cells(c, o, now),
+        None => cells(r, o, now),
+    };
+    let rows: Vec<Value> = objects.iter().map(|o| json!({"cells": cells_of(o), "object": partial(o)})).collect();
     let mut meta = json!({ "resourceVersion": resource_version });
     if let Some(c) = cont {
         meta["continue"] = json!(c);
@@ -304,7 +641,11 @@ pub fn table(r: &Resource, objects: &[Value], resource_version: &str, cont: Opti
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": meta,
-        "columnDefinitions": if headers { column_definitions(r) } else { Value::Null },
+        "columnDefinitions": match (headers, r.custom) {
+            (false, _) => Value::Null,
+            (true, Some(c)) => custom_columns(c),
+            (true, None) => column_definitions(r),
+        },
         "rows": rows,
     })
 }

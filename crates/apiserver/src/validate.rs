@@ -5,11 +5,6 @@
 //! typed struct and encoding again: what went in and did not come out is
 //! not part of the type.
 
-use k8s_openapi::api::{
-    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
-    core::v1 as core, discovery::v1 as discovery, policy::v1 as policy, scheduling::v1 as scheduling,
-};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -67,43 +62,28 @@ fn unknown_fields(input: &Value, typed: &Value, path: &str, out: &mut Vec<String
     }
 }
 
+struct RoundTrip<'a>(&'a Value);
+
+impl crate::types::KindVisitor for RoundTrip<'_> {
+    type Out = Result<Value, String>;
+    fn visit<T: DeserializeOwned + Serialize + schemars::JsonSchema>(self) -> Self::Out {
+        roundtrip::<T>(self.0)
+    }
+}
+
 fn typed(r: &Resource, v: &Value) -> Option<Result<Value, String>> {
-    Some(match (r.group, r.version, r.kind) {
-        ("", "v1", "Namespace") => roundtrip::<core::Namespace>(v),
-        ("", "v1", "Pod") => roundtrip::<core::Pod>(v),
-        ("", "v1", "Node") => roundtrip::<core::Node>(v),
-        ("", "v1", "Service") => roundtrip::<core::Service>(v),
-        ("", "v1", "Endpoints") => roundtrip::<core::Endpoints>(v),
-        ("", "v1", "ConfigMap") => roundtrip::<core::ConfigMap>(v),
-        ("", "v1", "Secret") => roundtrip::<core::Secret>(v),
-        ("", "v1", "ServiceAccount") => roundtrip::<core::ServiceAccount>(v),
-        ("", "v1", "Event") => roundtrip::<core::Event>(v),
-        ("", "v1", "ResourceQuota") => roundtrip::<core::ResourceQuota>(v),
-        ("", "v1", "LimitRange") => roundtrip::<core::LimitRange>(v),
-        ("", "v1", "PersistentVolume") => roundtrip::<core::PersistentVolume>(v),
-        ("", "v1", "PersistentVolumeClaim") => roundtrip::<core::PersistentVolumeClaim>(v),
-        ("apps", "v1", "Deployment") => roundtrip::<apps::Deployment>(v),
-        ("apps", "v1", "ReplicaSet") => roundtrip::<apps::ReplicaSet>(v),
-        ("apps", "v1", "DaemonSet") => roundtrip::<apps::DaemonSet>(v),
-        ("apps", "v1", "StatefulSet") => roundtrip::<apps::StatefulSet>(v),
-        ("apps", "v1", "ControllerRevision") => roundtrip::<apps::ControllerRevision>(v),
-        ("batch", "v1", "Job") => roundtrip::<batch::Job>(v),
-        ("batch", "v1", "CronJob") => roundtrip::<batch::CronJob>(v),
-        ("autoscaling", "v2", "HorizontalPodAutoscaler") => roundtrip::<autoscaling::HorizontalPodAutoscaler>(v),
-        ("coordination.k8s.io", "v1", "Lease") => roundtrip::<coordination::Lease>(v),
-        ("discovery.k8s.io", "v1", "EndpointSlice") => roundtrip::<discovery::EndpointSlice>(v),
-        ("policy", "v1", "PodDisruptionBudget") => roundtrip::<policy::PodDisruptionBudget>(v),
-        ("scheduling.k8s.io", "v1", "PriorityClass") => roundtrip::<scheduling::PriorityClass>(v),
-        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => {
-            roundtrip::<apiextensions::CustomResourceDefinition>(v)
-        }
-        _ => return None,
-    })
+    crate::types::visit(r, RoundTrip(v))
 }
 
 /// Checks `obj` (already carrying apiVersion and kind); the warnings to
 /// send back (`Warn` mode).
-pub fn check(r: &Resource, obj: &Value, mode: Mode) -> ApiResult<Vec<String>> {
+pub fn check(r: &Resource, obj: &mut Value, mode: Mode) -> ApiResult<Vec<String>> {
+    if r.custom.is_some() {
+        return crate::crd::validate(r, obj, mode);
+    }
+    if r.kind == "CustomResourceDefinition" {
+        crate::crd::prepare(obj)?;
+    }
     let Some(result) = typed(r, obj) else { return Ok(vec![]) };
     let out = result.map_err(|e| {
         ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", r.kind, r.version, r.kind))
@@ -145,23 +125,23 @@ mod tests {
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "labels": {"any": "key"}},
                          "spec": {"selector": {"matchLabels": {"a": "b"}}, "bogus": 1,
                                   "template": {"spec": {"containers": [{"name": "c", "image": "i", "imagePullPolcy": "x"}]}}}});
-        let e = check(d, &obj, Mode::Strict).unwrap_err();
+        let e = check(d, &mut obj.clone(), Mode::Strict).unwrap_err();
         assert_eq!(e.code.as_u16(), 400);
         assert!(e.message.contains("unknown field \"spec.bogus\""), "{}", e.message);
         assert!(e.message.contains("spec.template.spec.containers[0].imagePullPolcy"), "{}", e.message);
-        let w = check(d, &obj, Mode::Warn).unwrap();
+        let w = check(d, &mut obj.clone(), Mode::Warn).unwrap();
         assert_eq!(w.len(), 2);
-        assert!(check(d, &obj, Mode::Ignore).unwrap().is_empty());
+        assert!(check(d, &mut obj.clone(), Mode::Ignore).unwrap().is_empty());
         let ok = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "resourceVersion": "5"},
                         "spec": {"replicas": null, "selector": {}, "template": {}}});
-        assert!(check(d, &ok, Mode::Strict).unwrap().is_empty());
+        assert!(check(d, &mut ok.clone(), Mode::Strict).unwrap().is_empty());
     }
 
     #[test]
     fn wrong_types_name_the_field() {
         let d = find("apps", "v1", "deployments").unwrap();
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"replicas": "two"}});
-        let e = check(d, &obj, Mode::Ignore).unwrap_err();
+        let e = check(d, &mut obj.clone(), Mode::Ignore).unwrap_err();
         assert!(e.message.contains("spec.replicas"), "{}", e.message);
         assert!(Mode::parse(Some("Loose")).is_err());
     }

@@ -198,8 +198,11 @@ fn the_basic_lifecycle(c: &Cluster) {
     let changed = DEPLOYMENT.replace("nginx:1.27", "nginx:1.28").replace("replicas: 2", "replicas: 3");
     let out = c.with_input(&["apply", "-f", "-"], &changed);
     assert!(stdout(&out).contains("deployment.apps/web configured"), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stderr(&out), "", "the patch was computed from the served schema, without warnings");
     let got = c.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.metadata.generation} {.spec.template.spec.containers[0].ports[0].containerPort}"]);
     assert_eq!(got, "3 nginx:1.28 2 80", "the apply patch merged the container by name");
+    let defaults = c.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.spec.strategy.type} {.spec.strategy.rollingUpdate.maxSurge} {.spec.template.spec.restartPolicy} {.spec.template.spec.containers[0].imagePullPolicy} {.spec.template.spec.containers[0].ports[0].protocol}"]);
+    assert_eq!(defaults, "RollingUpdate 25% Always IfNotPresent TCP", "the defaults a real cluster fills in");
     let out = c.with_input(&["apply", "-f", "-"], &changed);
     assert!(stdout(&out).contains("unchanged"), "{}", stdout(&out));
     c.ok(&["scale", "deploy/web", "-n", "shop", "--replicas=5"]);
@@ -222,22 +225,182 @@ fn the_basic_lifecycle(c: &Cluster) {
     for line in ["deployments ", "deploy ", "apps/v1", "customresourcedefinitions"] {
         assert!(resources.contains(line), "{resources}");
     }
+    // `explain` reads the served OpenAPI schemas.
+    let explained = c.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(
+        explained.contains("FIELD: replicas <integer>") && explained.contains("Number of desired pods"),
+        "{explained}"
+    );
+    let explained = c.ok(&["explain", "pods.spec.containers.ports"]);
+    assert!(explained.contains("containerPort") && explained.contains("<[]ContainerPort>"), "{explained}");
+    // `edit` round-trips the object through the user's editor.
+    let editor = c.dir.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/mode: fast/mode: careful/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = c
+        .kubectl_cmd_with("kubectl", &["edit", "cm", "settings", "-n", "shop"])
+        .env("KUBE_EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("configmap/settings edited"), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(c.ok(&["get", "cm", "settings", "-n", "shop", "-o", "jsonpath={.data.mode}"]), "careful");
     // Deleting the namespace deletes what is in it.
     c.ok(&["delete", "ns", "shop", "--wait=true", "--timeout=30s"]);
     let out = c.kubectl(&["get", "deploy", "web", "-n", "shop"]);
     assert!(stderr(&out).contains("NotFound"), "{}", stderr(&out));
 }
 
+const CRONTAB_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names: {plural: crontabs, kind: CronTab, shortNames: [ct], categories: [all]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+    additionalPrinterColumns:
+    - {name: Spec, type: string, jsonPath: .spec.cronSpec}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [cronSpec]
+            properties:
+              cronSpec: {type: string, description: The schedule in cron format., pattern: '^(\\S+ ){4}\\S+$'}
+              image: {type: string, default: busybox}
+              replicas: {type: integer, minimum: 0}
+          status:
+            type: object
+            properties:
+              replicas: {type: integer}
+";
+
+fn custom_resources(c: &Cluster) {
+    let out = c.with_input(&["apply", "-f", "-"], CRONTAB_CRD);
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.ok(&["wait", "--for", "condition=established", "--timeout=20s", "crd/crontabs.stable.example.com"]);
+    let ct = "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: nightly}\nspec: {cronSpec: '0 3 * * *', replicas: 1}\n";
+    let out = c.with_input(&["apply", "-f", "-"], ct);
+    assert!(stdout(&out).contains("crontab.stable.example.com/nightly created"), "{}{}", stdout(&out), stderr(&out));
+    let table = c.ok(&["get", "ct"]);
+    assert!(table.starts_with("NAME") && table.contains("SPEC") && table.contains("0 3 * * *"), "{table}");
+    assert_eq!(c.ok(&["get", "crontab", "nightly", "-o", "jsonpath={.spec.image}"]), "busybox", "the schema's default");
+    c.ok(&["scale", "ct", "nightly", "--replicas=3"]);
+    c.ok(&["patch", "ct", "nightly", "--subresource=status", "--type=merge", "-p", r#"{"status":{"replicas":3}}"#]);
+    assert_eq!(c.ok(&["get", "ct", "nightly", "-o", "jsonpath={.spec.replicas}/{.status.replicas}"]), "3/3");
+    assert!(c.ok(&["get", "all"]).contains("crontab.stable.example.com/nightly"), "custom kinds join their categories");
+    assert!(c.ok(&["explain", "crontab.spec.cronSpec"]).contains("The schedule in cron format."));
+    assert!(c.ok(&["api-resources"]).contains("stable.example.com/v1"));
+    // Objects that break the schema are refused, naming the fields.
+    let bad = "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: bad}\nspec: {cronSpec: nope, replicas: many}\n";
+    let out = c.with_input(&["apply", "-f", "-"], bad);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("spec.replicas") && err.contains("spec.cronSpec"), "{err}");
+    let unknown = "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: bad}\nspec: {cronSpec: '* * * * *', colour: red}\n";
+    let out = c.with_input(&["apply", "-f", "-"], unknown);
+    assert!(stderr(&out).contains("unknown field \"spec.colour\""), "{}", stderr(&out));
+    let out = c.kubectl(&["get", "ct", "bad"]);
+    assert!(stderr(&out).contains("NotFound"), "nothing was stored: {}", stderr(&out));
+    // Deleting the definition deletes its objects and stops serving them.
+    c.ok(&["delete", "crd", "crontabs.stable.example.com"]);
+    let out = c.kubectl(&["get", "ct"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let out = c.with_input(&["apply", "-f", "-"], CRONTAB_CRD);
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.ok(&["wait", "--for", "condition=established", "--timeout=20s", "crd/crontabs.stable.example.com"]);
+    assert_eq!(c.ok(&["get", "ct", "-o", "name"]), "", "the old objects went with their definition");
+}
+
 #[test]
 fn kubectl_drives_the_embedded_store() {
     let c = Cluster::start();
     the_basic_lifecycle(&c);
+    custom_resources(&c);
 }
 
 #[test]
 fn kubectl_drives_an_etcd_backed_server() {
     let c = Cluster::start_on(Some(Etcd::start()));
     the_basic_lifecycle(&c);
+    custom_resources(&c);
+}
+
+#[test]
+fn server_side_apply_tracks_who_owns_each_field() {
+    let c = Cluster::start();
+    let app = |replicas: u32, labels: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {{{labels}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: 'nginx:1.27'}}]\n"
+        )
+    };
+    let out = c.with_input(&["apply", "--server-side", "-f", "-"], &app(2, "app: web, tier: front"));
+    assert!(stdout(&out).contains("serverside-applied"), "{}{}", stdout(&out), stderr(&out));
+    let managers = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+    ]);
+    assert_eq!(managers, "kubectl:Apply ");
+    // Someone else takes .spec.replicas: applying another value conflicts.
+    c.ok(&["scale", "deploy/web", "--replicas=4"]);
+    let out = c.with_input(&["apply", "--server-side", "-f", "-"], &app(3, "app: web, tier: front"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Apply failed with 1 conflict: conflict with \"kubectl\"")
+            && stderr(&out).contains(".spec.replicas"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "4", "nothing was changed");
+    // The same value is shared ownership, not a conflict; forcing takes the field.
+    let out = c.with_input(&["apply", "--server-side", "-f", "-"], &app(4, "app: web, tier: front"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out =
+        c.with_input(&["apply", "--server-side", "--force-conflicts", "-f", "-"], &app(3, "app: web, tier: front"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
+    // A second manager owns a label of its own; the first dropping its
+    // `tier` label removes it, but leaves the other's.
+    let out = c.with_input(
+        &["apply", "--server-side", "--field-manager=team-b", "-f", "-"],
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {owner: team-b}\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = c.with_input(&["apply", "--server-side", "-f", "-"], &app(3, "app: web"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let labels = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.labels}"]);
+    assert_eq!(labels, r#"{"app":"web","owner":"team-b"}"#);
+    let fields = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[?(@.manager==\"team-b\")].fieldsV1}",
+    ]);
+    assert_eq!(fields, r#"{"f:metadata":{"f:labels":{"f:owner":{}}}}"#);
+    // Apply without a field manager is refused by the server itself.
+    let token = c.token();
+    let out = Command::new("curl")
+        .args(["-sk", "-X", "PATCH", "-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", "Content-Type: application/apply-patch+yaml", "--data", "{}"])
+        .arg(format!("https://127.0.0.1:{}/apis/apps/v1/namespaces/default/deployments/web", c.port))
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("fieldManager is required"), "{}", stdout(&out));
 }
 
 #[test]
