@@ -158,7 +158,9 @@ async fn api(args: &[String]) -> serde_json::Value {
         token,
         tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
     });
-    let ns = "loadgen";
+    // A tag per round keeps repeated rounds on one server apart.
+    let ns = format!("loadgen{}", args.get(6).map(String::as_str).unwrap_or(""));
+    let ns = ns.as_str();
     let mut c = a.connect().await;
     c.get_mut()
         .write_all(&a.request("POST", "/api/v1/namespaces", &format!(r#"{{"metadata":{{"name":"{ns}"}}}}"#)))
@@ -171,6 +173,7 @@ async fn api(args: &[String]) -> serde_json::Value {
     let mut tasks = Vec::new();
     for w in 0..clients {
         let a = a.clone();
+        let ns = ns.to_string();
         tasks.push(tokio::spawn(async move {
             let mut c = a.connect().await;
             let mut i = w;
@@ -210,6 +213,7 @@ async fn api(args: &[String]) -> serde_json::Value {
         let a = a.clone();
         let tx = tx.clone();
         let rv = rv.clone();
+        let ns = ns.to_string();
         watch_tasks.push(tokio::spawn(async move {
             let mut c = a.connect().await;
             let path = format!("/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}");
@@ -251,11 +255,13 @@ async fn etcd(args: &[String]) -> serde_json::Value {
     let (n, clients, watchers): (usize, usize, usize) =
         (args[1].parse().expect("N"), args[2].parse().expect("CLIENTS"), args[3].parse().expect("WATCHERS"));
     let client = etcd_client::Client::connect([endpoint], None).await.expect("etcd");
-    let prefix = "/registry/loadgen/";
+    let prefix = format!("/registry/loadgen{}/", args.get(4).map(String::as_str).unwrap_or(""));
+    let prefix = prefix.as_str();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..clients {
         let mut c = client.clone();
+        let prefix = prefix.to_string();
         tasks.push(tokio::spawn(async move {
             let mut i = w;
             while i < n {
@@ -286,9 +292,10 @@ async fn etcd(args: &[String]) -> serde_json::Value {
     for _ in 0..watchers {
         let mut c = client.clone();
         let tx = tx.clone();
+        let prefix = prefix.to_string();
         watch_tasks.push(tokio::spawn(async move {
             let (_w, mut s) =
-                c.watch(prefix, Some(etcd_client::WatchOptions::new().with_prefix())).await.expect("watch");
+                c.watch(prefix.as_str(), Some(etcd_client::WatchOptions::new().with_prefix())).await.expect("watch");
             while let Ok(Some(m)) = s.message().await {
                 for e in m.events() {
                     if let Some(kv) = e.kv() {
@@ -319,10 +326,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let out = match args.first().map(String::as_str) {
-        Some("api") if args.len() == 7 => rt.block_on(api(&args[1..])),
-        Some("etcd") if args.len() == 5 => rt.block_on(etcd(&args[1..])),
+        Some("api") if matches!(args.len(), 7 | 8) => rt.block_on(api(&args[1..])),
+        Some("etcd") if matches!(args.len(), 5 | 6) => rt.block_on(etcd(&args[1..])),
         _ => {
-            eprintln!("usage: loadgen api URL TOKEN|TOKEN_FILE CA_FILE N CLIENTS WATCHERS | loadgen etcd ENDPOINT N CLIENTS WATCHERS");
+            eprintln!("usage: loadgen api URL TOKEN|TOKEN_FILE CA_FILE N CLIENTS WATCHERS [TAG] | loadgen etcd ENDPOINT N CLIENTS WATCHERS [TAG]");
             std::process::exit(2);
         }
     };

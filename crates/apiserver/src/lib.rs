@@ -509,6 +509,12 @@ impl Server {
                     if let Some(p) = q.get("propagationPolicy").filter(|p| !p.is_empty()) {
                         opts.propagation_policy = Some(p.to_string());
                     }
+                    if let Some(g) = q.get("gracePeriodSeconds").filter(|g| !g.is_empty()) {
+                        opts.grace_period_seconds = Some(
+                            g.parse()
+                                .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?,
+                        );
+                    }
                     let dry = dry_run || opts.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
                     let out = rest::delete(&self.store, &t, &opts, dry).await?;
                     if t.r.kind == "CustomResourceDefinition" && !dry {

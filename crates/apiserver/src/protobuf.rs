@@ -364,6 +364,38 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             });
             merge(head, Obj::default().v("metadata", Some(object_meta(&c.metadata))).v("spec", spec).done())
         }
+        ("v1", "ResourceQuota") => {
+            let q = core::ResourceQuota::decode(raw).map_err(|e| bad(&kind, e))?;
+            let spec = q.spec.as_ref().map(|sp| {
+                let hard: BTreeMap<String, String> =
+                    sp.hard.iter().map(|(k, v)| (k.clone(), v.string.clone().unwrap_or_default())).collect();
+                Obj::default().map("hard", &hard).strings("scopes", &sp.scopes).done()
+            });
+            merge(head, Obj::default().v("metadata", Some(object_meta(&q.metadata))).v("spec", spec).done())
+        }
+        ("policy/v1", "PodDisruptionBudget") => {
+            let p = k8s_pb::api::policy::v1::PodDisruptionBudget::decode(raw).map_err(|e| bad(&kind, e))?;
+            let spec = p.spec.as_ref().map(|sp| {
+                Obj::default()
+                    .v("minAvailable", int_or_string(&sp.min_available))
+                    .v("maxUnavailable", int_or_string(&sp.max_unavailable))
+                    .v("selector", label_selector(&sp.selector))
+                    .s("unhealthyPodEvictionPolicy", &sp.unhealthy_pod_eviction_policy)
+                    .done()
+            });
+            merge(head, Obj::default().v("metadata", Some(object_meta(&p.metadata))).v("spec", spec).done())
+        }
+        ("scheduling.k8s.io/v1", "PriorityClass") => {
+            let c = k8s_pb::api::scheduling::v1::PriorityClass::decode(raw).map_err(|e| bad(&kind, e))?;
+            let o = Obj::default()
+                .v("metadata", Some(object_meta(&c.metadata)))
+                .i("value", c.value.map(i64::from))
+                .b("globalDefault", c.global_default)
+                .s("description", &c.description)
+                .s("preemptionPolicy", &c.preemption_policy)
+                .done();
+            merge(head, o)
+        }
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "{CONTENT_TYPE} (protobuf bodies of {av} {kind} are not decoded by this server; send JSON)"

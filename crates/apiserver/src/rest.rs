@@ -266,7 +266,10 @@ async fn write(
     dry_run: bool,
 ) -> ApiResult<Value> {
     let finalizers_gone = obj["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
-    if obj["metadata"].get("deletionTimestamp").is_some() && finalizers_gone && t.r.plural != "namespaces" {
+    // A pod in its grace period waits for its node agent, which deletes it.
+    let graceful = obj["metadata"]["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g > 0);
+    if obj["metadata"].get("deletionTimestamp").is_some() && finalizers_gone && !graceful && t.r.plural != "namespaces"
+    {
         if dry_run {
             return Ok(obj);
         }
@@ -406,6 +409,9 @@ pub async fn delete_plain(store: &dyn Backend, t: &Target, opts: &DeleteOptions)
     };
     let mut obj = decode(&cur)?;
     check_preconditions(t, &obj, opts)?;
+    if let Some(grace) = pod_grace(t, &obj, opts) {
+        return mark_terminating(store, t, &key, cur.mod_revision, obj, grace).await;
+    }
     let has_finalizers = obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
     if t.r.plural == "namespaces" || has_finalizers {
         if obj["metadata"].get("deletionTimestamp").is_none() {
@@ -432,6 +438,49 @@ pub async fn delete_plain(store: &dyn Backend, t: &Target, opts: &DeleteOptions)
         Err(store::Error::NotFound(_)) => Err(ApiError::not_found(t.r.plural, t.name())),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The grace period of a pod's deletion when it must be graceful: a pod
+/// bound to a node is marked and left for its node agent to stop and then
+/// delete (as the kubelet does); unbound or finished pods, and a grace
+/// period of 0 (`--force --grace-period=0`), go at once.
+fn pod_grace(t: &Target, obj: &Value, opts: &DeleteOptions) -> Option<i64> {
+    if !t.r.group.is_empty() || t.r.plural != "pods" {
+        return None;
+    }
+    let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+    let finished = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    let grace = opts.grace_period_seconds.or(obj["spec"]["terminationGracePeriodSeconds"].as_i64()).unwrap_or(30);
+    let current = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
+    // A second deletion may shorten the grace period, never lengthen it.
+    let grace = current.map_or(grace, |c| grace.min(c));
+    (bound && !finished && grace > 0).then_some(grace)
+}
+
+async fn mark_terminating(
+    store: &dyn Backend,
+    t: &Target,
+    key: &str,
+    revision: i64,
+    mut obj: Value,
+    grace: i64,
+) -> ApiResult<Value> {
+    if obj["metadata"]["deletionGracePeriodSeconds"].as_i64() == Some(grace) {
+        return Ok(obj);
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    obj["metadata"]["deletionTimestamp"] = json!(meta::rfc3339(now + grace));
+    obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+    obj["metadata"]["generation"] = json!(obj["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+    let mut stored = obj.clone();
+    if let Some(m) = stored["metadata"].as_object_mut() {
+        m.remove("resourceVersion");
+    }
+    let kv = store.update(key, encode(&stored)?, revision).await.map_err(|e| match e {
+        store::Error::Conflict { .. } => ApiError::conflict(t.r.plural, t.name()),
+        e => e.into(),
+    })?;
+    Ok(meta::with_revision(obj, kv.mod_revision))
 }
 
 /// Empties a terminating namespace, then removes it (the namespace

@@ -404,6 +404,35 @@ fn server_side_apply_tracks_who_owns_each_field() {
 }
 
 #[test]
+fn pods_bound_to_a_node_are_deleted_gracefully() {
+    let c = Cluster::start();
+    let pod = |name: &str, node: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: '{node}'\n  containers: [{{name: c, image: busybox}}]\n")
+    };
+    let out = c.with_input(&["create", "-f", "-"], &pod("unbound", ""));
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.ok(&["delete", "pod", "unbound"]);
+    assert!(stderr(&c.kubectl(&["get", "pod", "unbound"])).contains("NotFound"), "an unbound pod goes at once");
+    let out = c.with_input(&["create", "-f", "-"], &pod("bound", "node-1"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.ok(&["delete", "pod", "bound", "--wait=false", "--grace-period=20"]);
+    let marked = c.ok(&[
+        "get",
+        "pod",
+        "bound",
+        "-o",
+        "jsonpath={.metadata.deletionGracePeriodSeconds} {.metadata.deletionTimestamp}",
+    ]);
+    assert!(marked.starts_with("20 20"), "marked for its node agent: {marked}");
+    // A status update in the grace period does not delete it; a shorter one may follow.
+    c.ok(&["patch", "pod", "bound", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Running"}}"#]);
+    c.ok(&["delete", "pod", "bound", "--wait=false", "--grace-period=5"]);
+    assert_eq!(c.ok(&["get", "pod", "bound", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}"]), "5");
+    c.ok(&["delete", "pod", "bound", "--force", "--grace-period=0"]);
+    assert!(stderr(&c.kubectl(&["get", "pod", "bound"])).contains("NotFound"), "forced deletion is immediate");
+}
+
+#[test]
 fn watches_see_changes_and_selectors_filter_them() {
     let c = Cluster::start();
     let cm = |name: &str, app: &str| {
@@ -674,6 +703,9 @@ fn kubectl_create_generators_send_protobuf_and_it_is_understood() {
         &["create", "service", "clusterip", "svc1", "-n", "team", "--tcp=80:8080"],
         &["create", "job", "j1", "-n", "team", "--image=busybox", "--", "echo", "hi"],
         &["create", "cronjob", "cj", "-n", "team", "--image=busybox", "--schedule=*/5 * * * *", "--", "date"],
+        &["create", "quota", "q1", "-n", "team", "--hard=pods=10,requests.cpu=2"],
+        &["create", "poddisruptionbudget", "pdb1", "-n", "team", "--selector=app=web", "--min-available=1"],
+        &["create", "priorityclass", "high", "--value=1000", "--description=important"],
     ] {
         c.ok(args);
     }
@@ -700,6 +732,23 @@ fn kubectl_create_generators_send_protobuf_and_it_is_understood() {
         r#"["echo","hi"]"#
     );
     assert_eq!(c.ok(&["get", "cronjob", "cj", "-n", "team", "-o", "jsonpath={.spec.schedule}"]), "*/5 * * * *");
+    assert_eq!(c.ok(&["get", "quota", "q1", "-n", "team", "-o", "jsonpath={.spec.hard.pods}"]), "10");
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pdb",
+            "pdb1",
+            "-n",
+            "team",
+            "-o",
+            "jsonpath={.spec.minAvailable} {.spec.selector.matchLabels.app}"
+        ]),
+        "1 web"
+    );
+    assert_eq!(
+        c.ok(&["get", "pc", "high", "-o", "jsonpath={.value} {.preemptionPolicy}"]),
+        "1000 PreemptLowerPriority"
+    );
     // A kind it does not decode is refused, naming it (kubectl auth can-i sends one).
     let out = c.kubectl(&["auth", "can-i", "get", "pods"]);
     assert!(!out.status.success());

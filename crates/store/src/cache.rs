@@ -5,8 +5,8 @@
 //! revision are served from memory, so many watchers and large lists cost
 //! the backend nothing more. A list first waits until the feed has reached
 //! the backend's current revision, so a client always reads its own
-//! writes. Lists at a given revision, older watches, and writes go to the
-//! backend.
+//! writes; gets likewise. Lists at a given revision, older watches, and
+//! writes go to the backend.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -205,7 +205,24 @@ impl Backend for Cached {
         self.inner.name()
     }
 
+    /// Served from memory like lists (and as kube-apiserver's admission
+    /// reads namespaces from its informers): once the feed has reached the
+    /// backend's current revision, the cached object is the latest one.
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let Some(rp) = resource_prefix(key) else {
+            return self.inner.get(key).await;
+        };
+        self.start().await?;
+        let current = self.inner.current_revision().await?;
+        if !self.reached(current).await? || self.load(&rp).await.is_err() {
+            return self.inner.get(key).await;
+        }
+        {
+            let s = self.state.lock().map_err(poisoned)?;
+            if let Some(Objects::Ready(map)) = s.resources.get(&rp) {
+                return Ok(map.get(key).cloned());
+            }
+        }
         self.inner.get(key).await
     }
 

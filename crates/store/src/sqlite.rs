@@ -85,7 +85,11 @@ impl SqliteStore {
         let meta = |name: &str| -> Result<i64> {
             conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0)).map_err(db_err)
         };
-        let (current, compacted) = (meta("current")?, meta("compacted")?);
+        // The log's newest row is the current revision; the meta row keeps
+        // it across compactions, which may drop that row. (Not updating it
+        // on every commit saves a page write per commit.)
+        let newest: i64 = conn.query_row("SELECT COALESCE(MAX(rev), 0) FROM kv", [], |r| r.get(0)).map_err(db_err)?;
+        let (current, compacted) = (meta("current")?.max(newest), meta("compacted")?);
         let (events, _) = broadcast::channel(8192);
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
@@ -138,13 +142,15 @@ struct Row {
 }
 
 fn latest(tx: &Connection, key: &str) -> Result<Option<Row>> {
-    tx.query_row(
-        "SELECT rev, deleted, create_rev, value FROM kv WHERE key = ?1 ORDER BY rev DESC LIMIT 1",
-        [key.as_bytes()],
-        |r| Ok(Row { rev: r.get(0)?, deleted: r.get::<_, i64>(1)? != 0, create_rev: r.get(2)?, value: r.get(3)? }),
-    )
-    .optional()
-    .map_err(db_err)
+    // Cached statements: the writer thread is the one serial step of every
+    // write, and parsing SQL on each call was a visible part of it.
+    tx.prepare_cached("SELECT rev, deleted, create_rev, value FROM kv WHERE key = ?1 ORDER BY rev DESC LIMIT 1")
+        .map_err(db_err)?
+        .query_row([key.as_bytes()], |r| {
+            Ok(Row { rev: r.get(0)?, deleted: r.get::<_, i64>(1)? != 0, create_rev: r.get(2)?, value: r.get(3)? })
+        })
+        .optional()
+        .map_err(db_err)
 }
 
 /// A key's current row, if it exists (not deleted).
@@ -156,10 +162,11 @@ fn live(tx: &Connection, key: &str) -> Result<Option<Row>> {
 /// the event it makes (none for a failed one or a compaction).
 fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(KeyValue, Option<Event>)> {
     let insert = |key: &str, deleted: bool, create_rev: i64, prev_rev: i64, value: &[u8]| {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO kv (rev, key, deleted, create_rev, prev_rev, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![rev, key.as_bytes(), deleted as i64, create_rev, prev_rev, value],
         )
+        .map_err(db_err)?
+        .execute(params![rev, key.as_bytes(), deleted as i64, create_rev, prev_rev, value])
         .map_err(db_err)
     };
     match op {
@@ -218,6 +225,8 @@ fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(K
             )
             .map_err(db_err)?;
             tx.execute("UPDATE meta SET value = ?1 WHERE name = 'compacted'", [revision]).map_err(db_err)?;
+            // The rows just dropped may have held the newest revision.
+            tx.execute("UPDATE meta SET value = MAX(value, ?1) WHERE name = 'current'", [current]).map_err(db_err)?;
             Ok((KeyValue { key: String::new(), value: vec![], create_revision: 0, mod_revision: *revision }, None))
         }
     }
@@ -249,7 +258,6 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
                 }
                 outcomes.push(r);
             }
-            tx.execute("UPDATE meta SET value = ?1 WHERE name = 'current'", [rev]).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })();
         if let Err(e) = committed {
