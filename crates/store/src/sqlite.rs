@@ -5,11 +5,15 @@
 //! revision, watches from one and compaction all fall out of that.
 //!
 //! Writes go through one writer thread that commits whatever requests are
-//! waiting in one transaction (group commit): each commit is durable
-//! (synchronous=FULL) and concurrent clients share its fsync. Reads use
-//! their own connections (WAL lets them run beside the writer). Watches are
-//! fed by the writer after each commit, and catch up from the log when
-//! they start behind or fall behind.
+//! waiting in one transaction (group commit). Durability is pipelined, as
+//! etcd pipelines its log: the writer commits without waiting for the disk
+//! and moves on to the next batch while a sync thread fsyncs the log; a
+//! write is answered, published to watches and becomes the current
+//! revision only once an fsync that began after its commit has returned,
+//! and one fsync covers every commit made before it. Reads use their own
+//! connections (WAL lets them run beside the writer) and never look past
+//! the current revision, so nothing not yet durable is ever seen. Watches
+//! catch up from the log when they start behind or fall behind.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -56,8 +60,10 @@ fn connect(path: &Path) -> Result<Connection> {
     let c = Connection::open(path).map_err(db_err)?;
     c.busy_timeout(std::time::Duration::from_secs(30)).map_err(db_err)?;
     c.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
-    // Durable commits; group commit pays for the fsync.
-    c.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
+    // Commits do not fsync themselves: the sync thread does, before any
+    // write is acknowledged (see the module's comment). NORMAL still syncs
+    // the log before every checkpoint copies it into the database.
+    c.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
     Ok(c)
 }
 
@@ -158,6 +164,20 @@ fn live(tx: &Connection, key: &str) -> Result<Option<Row>> {
     Ok(latest(tx, key)?.filter(|r| !r.deleted))
 }
 
+/// A key's row as of revision `at` (reads: never past what is durable).
+fn live_at(c: &Connection, key: &str, at: i64) -> Result<Option<Row>> {
+    c.prepare_cached(
+        "SELECT rev, deleted, create_rev, value FROM kv WHERE key = ?1 AND rev <= ?2 ORDER BY rev DESC LIMIT 1",
+    )
+    .map_err(db_err)?
+    .query_row(params![key.as_bytes(), at], |r| {
+        Ok(Row { rev: r.get(0)?, deleted: r.get::<_, i64>(1)? != 0, create_rev: r.get(2)?, value: r.get(3)? })
+    })
+    .optional()
+    .map_err(db_err)
+    .map(|r| r.filter(|r| !r.deleted))
+}
+
 /// One write inside the open transaction at revision `rev`: its result and
 /// the event it makes (none for a failed one or a compaction).
 fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(KeyValue, Option<Event>)> {
@@ -232,7 +252,31 @@ fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(K
     }
 }
 
+/// One write's outcome and the event it makes, if any.
+type Outcome = Result<(KeyValue, Option<Event>)>;
+
+/// A committed batch waiting for its fsync.
+struct Committed {
+    revision: i64,
+    compacted: Option<i64>,
+    replies: Vec<(oneshot::Sender<Result<KeyValue>>, Outcome)>,
+}
+
 fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: Arc<Shared>) {
+    let (synced_tx, synced_rx) = std::sync::mpsc::channel::<Committed>();
+    let s = shared.clone();
+    let wal = {
+        let mut p = shared.path.clone().into_os_string();
+        p.push("-wal");
+        PathBuf::from(p)
+    };
+    let syncer = std::thread::Builder::new().name("store-sync".into()).spawn(move || syncer(wal, synced_rx, s));
+    if let Err(e) = syncer {
+        eprintln!("berth store: starting the sync thread: {e}");
+        return;
+    }
+    // The last revision committed (possibly not yet durable).
+    let mut committed_rev = shared.current.load(Ordering::SeqCst);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -241,8 +285,7 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
                 Err(_) => break,
             }
         }
-        let start = shared.current.load(Ordering::SeqCst);
-        let mut rev = start;
+        let mut rev = committed_rev;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut pending_compaction = None;
         let committed = (|| -> Result<()> {
@@ -266,20 +309,52 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
             }
             continue;
         }
-        shared.current.store(rev, Ordering::SeqCst);
-        if let Some(c) = pending_compaction {
-            shared.compacted.store(c, Ordering::SeqCst);
+        committed_rev = rev;
+        let replies = batch.into_iter().map(|r| r.reply).zip(outcomes).collect();
+        if synced_tx.send(Committed { revision: rev, compacted: pending_compaction, replies }).is_err() {
+            return;
         }
-        for (req, out) in batch.into_iter().zip(outcomes) {
-            match out {
-                Ok((kv, ev)) => {
-                    if let Some(ev) = ev {
-                        let _ = shared.events.send(Arc::new(ev));
-                    }
-                    let _ = req.reply.send(Ok(kv));
+    }
+}
+
+/// Makes committed batches durable, then answers and publishes them, in
+/// commit order. One fsync covers every batch committed before it began.
+fn syncer(wal: PathBuf, rx: std::sync::mpsc::Receiver<Committed>, shared: Arc<Shared>) {
+    let mut log: Option<std::fs::File> = None;
+    while let Ok(first) = rx.recv() {
+        let mut done = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            done.push(more);
+        }
+        let file = match &log {
+            Some(f) => Ok(f),
+            None => std::fs::File::open(&wal).map(|f| &*log.insert(f)),
+        };
+        let synced = file
+            .and_then(|f| f.sync_data())
+            .map_err(|e| Error::Backend(format!("syncing the store's log {}: {e}", wal.display())));
+        for c in done {
+            if let Err(e) = &synced {
+                for (reply, _) in c.replies {
+                    let _ = reply.send(Err(e.clone()));
                 }
-                Err(e) => {
-                    let _ = req.reply.send(Err(e));
+                continue;
+            }
+            shared.current.store(c.revision, Ordering::SeqCst);
+            if let Some(r) = c.compacted {
+                shared.compacted.store(r, Ordering::SeqCst);
+            }
+            for (reply, out) in c.replies {
+                match out {
+                    Ok((kv, ev)) => {
+                        if let Some(ev) = ev {
+                            let _ = shared.events.send(Arc::new(ev));
+                        }
+                        let _ = reply.send(Ok(kv));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
             }
         }
@@ -300,16 +375,16 @@ fn check_revision(shared: &Shared, r: i64) -> Result<()> {
 
 /// Events under `[lo, hi)` after revision `after`, from the log, with the
 /// previous values the log still holds.
-fn history(conn: &Connection, lo: &[u8], hi: &[u8], after: i64) -> Result<Vec<Event>> {
+fn history(conn: &Connection, lo: &[u8], hi: &[u8], after: i64, upto: i64) -> Result<Vec<Event>> {
     let mut st = conn
         .prepare_cached(
             "SELECT k.rev, k.key, k.deleted, k.create_rev, k.prev_rev, k.value, p.value, p.create_rev
              FROM kv AS k LEFT JOIN kv AS p ON p.rev = k.prev_rev AND p.deleted = 0
-             WHERE k.rev > ?1 AND k.key >= ?2 AND k.key < ?3 ORDER BY k.rev",
+             WHERE k.rev > ?1 AND k.rev <= ?4 AND k.key >= ?2 AND k.key < ?3 ORDER BY k.rev",
         )
         .map_err(db_err)?;
     let rows = st
-        .query_map(params![after, lo, hi], |r| {
+        .query_map(params![after, lo, hi, upto], |r| {
             let rev: i64 = r.get(0)?;
             let key = String::from_utf8_lossy(&r.get::<_, Vec<u8>>(1)?).into_owned();
             let deleted = r.get::<_, i64>(2)? != 0;
@@ -347,8 +422,9 @@ impl Backend for SqliteStore {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let key = key.to_string();
+        let at = self.shared.current.load(Ordering::SeqCst);
         self.read(move |c| {
-            Ok(live(c, &key)?.map(|r| KeyValue {
+            Ok(live_at(c, &key, at)?.map(|r| KeyValue {
                 key: key.clone(),
                 value: r.value,
                 create_revision: r.create_rev,
@@ -446,7 +522,8 @@ impl Backend for SqliteStore {
                 let from = last;
                 let past = tokio::task::spawn_blocking(move || {
                     let conn = connect(&s.path)?;
-                    history(&conn, &l, &h, from)
+                    let upto = s.current.load(Ordering::SeqCst);
+                    history(&conn, &l, &h, from, upto)
                 })
                 .await
                 .unwrap_or_else(|e| Err(Error::Backend(e.to_string())));
