@@ -590,12 +590,19 @@ impl Server {
         let mut applied: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the applied configuration is not valid JSON: {e}")))?;
         meta::check_type(t.r, &mut applied)?;
-        let warnings = validate::check(t.r, &mut applied, validation)?;
+        let mut checked = applied.clone();
+        let warnings = validate::check(t.r, &mut checked, validation)?;
+        // The applier owns what it sent (less pruned fields), not defaults.
+        let applied = only_sent(&checked, &applied);
         let time = meta::now_rfc3339();
         let api_version = t.r.group_version();
         let w = managed::Writer { manager, api_version: &api_version, subresource: None, time: &time };
-        let merge =
-            |live: Option<&Value>| managed::apply(live, &applied, &w, force).map_err(|c| ApiError::apply_conflict(&c));
+        let merge = |live: Option<&Value>| -> ApiResult<Value> {
+            let mut out = managed::apply(live, &applied, &w, force).map_err(|c| ApiError::apply_conflict(&c))?;
+            // Defaults and checks of the merged object.
+            validate::check(t.r, &mut out, validate::Mode::Ignore)?;
+            Ok(out)
+        };
         let (code, out) = match rest::get(self.store.as_ref(), t).await {
             Err(e) if e.code == StatusCode::NOT_FOUND => {
                 let collection = Target { r: t.r, namespace: t.namespace.clone(), name: None };
@@ -610,6 +617,20 @@ impl Server {
             ),
         };
         Ok(with_warnings(json_response(code, &out), &warnings))
+    }
+}
+
+/// `checked` restricted to the fields `sent` has: what a check added
+/// (defaults) goes, what it removed (pruned unknown fields) stays gone.
+fn only_sent(checked: &Value, sent: &Value) -> Value {
+    match (checked, sent) {
+        (Value::Object(c), Value::Object(s)) => {
+            Value::Object(c.iter().filter_map(|(k, v)| s.get(k).map(|sv| (k.clone(), only_sent(v, sv)))).collect())
+        }
+        (Value::Array(c), Value::Array(s)) if c.len() == s.len() => {
+            Value::Array(c.iter().zip(s).map(|(a, b)| only_sent(a, b)).collect())
+        }
+        _ => checked.clone(),
     }
 }
 

@@ -295,6 +295,13 @@ fn custom_resources(c: &Cluster) {
     let table = c.ok(&["get", "ct"]);
     assert!(table.starts_with("NAME") && table.contains("SPEC") && table.contains("0 3 * * *"), "{table}");
     assert_eq!(c.ok(&["get", "crontab", "nightly", "-o", "jsonpath={.spec.image}"]), "busybox", "the schema's default");
+    // Applied server-side, the applier owns what it sent, not the defaults.
+    let out = c.with_input(&["apply", "--server-side", "-f", "-"], &ct.replace("nightly", "weekly"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let owned =
+        c.ok(&["get", "ct", "weekly", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[0].fieldsV1}"]);
+    assert_eq!(owned, r#"{"f:spec":{"f:cronSpec":{},"f:replicas":{}}}"#);
+    assert_eq!(c.ok(&["get", "ct", "weekly", "-o", "jsonpath={.spec.image}"]), "busybox");
     c.ok(&["scale", "ct", "nightly", "--replicas=3"]);
     c.ok(&["patch", "ct", "nightly", "--subresource=status", "--type=merge", "-p", r#"{"status":{"replicas":3}}"#]);
     assert_eq!(c.ok(&["get", "ct", "nightly", "-o", "jsonpath={.spec.replicas}/{.status.replicas}"]), "3/3");
