@@ -314,8 +314,10 @@ pub async fn refresh(store: &dyn Backend) -> ApiResult<()> {
             let bytes = serde_json::to_vec(&crd).map_err(|e| ApiError::internal(e.to_string()))?;
             match store.update(&kv.key, bytes, kv.mod_revision).await {
                 Ok(_) => {}
-                // Changed meanwhile: its own event brings another refresh.
-                Err(store::Error::Conflict { .. } | store::Error::NotFound(_)) => continue,
+                // Changed meanwhile: its own event brings another refresh,
+                // and until then it is served as it was.
+                Err(store::Error::Conflict { .. }) => {}
+                Err(store::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -348,8 +350,20 @@ pub fn follow(store: std::sync::Arc<dyn Backend>) {
     });
 }
 
+/// After a DELETE of a definition: once it is really gone (not merely
+/// marked while finalizers hold it), stop serving its resources first, so
+/// no object can be created meanwhile, then delete its objects.
+pub async fn definition_deleted(store: &dyn Backend, t: &crate::rest::Target, crd: &Value) -> ApiResult<()> {
+    match crate::rest::get(store, t).await {
+        Err(e) if e.code == hyper::StatusCode::NOT_FOUND => {}
+        _ => return Ok(()),
+    }
+    refresh(store).await?;
+    delete_objects(store, crd).await
+}
+
 /// Deletes every object of a definition that went away.
-pub async fn delete_objects(store: &dyn Backend, crd: &Value) -> ApiResult<()> {
+async fn delete_objects(store: &dyn Backend, crd: &Value) -> ApiResult<()> {
     let prefix =
         format!("/registry/{}/{}/", str_at(crd, &["spec", "group"]), str_at(crd, &["spec", "names", "plural"]));
     for kv in store.list(&prefix, ListOptions::default()).await?.items {
@@ -508,6 +522,11 @@ impl Walk<'_> {
     fn object(&mut self, schema: &Value, map: &mut Map<String, Value>, path: &str) {
         let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
         let props = schema["properties"].as_object();
+        // A null where the schema does not allow one is dropped (and may
+        // then be defaulted), as kube-apiserver prunes it.
+        if let Some(props) = props {
+            map.retain(|k, v| !(v.is_null() && props.get(k).is_some_and(|p| p["nullable"] != true)));
+        }
         // Defaults first, so that required fields may be met by them.
         if let Some(props) = props {
             for (k, s) in props {

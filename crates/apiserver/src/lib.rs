@@ -401,7 +401,7 @@ impl Server {
                         match rest::delete(&self.store, &one, &rest::DeleteOptions::default(), dry_run).await {
                             Ok(d) => {
                                 if t.r.kind == "CustomResourceDefinition" && !dry_run {
-                                    crd::delete_objects(store, &d).await?;
+                                    crd::definition_deleted(store, &one, &d).await?;
                                 }
                                 deleted.push(d)
                             }
@@ -518,7 +518,7 @@ impl Server {
                     let dry = dry_run || opts.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
                     let out = rest::delete(&self.store, &t, &opts, dry).await?;
                     if t.r.kind == "CustomResourceDefinition" && !dry {
-                        crd::delete_objects(store, &out).await?;
+                        crd::definition_deleted(store, &t, &out).await?;
                     }
                     self.gc.poke();
                     Ok(json_response(StatusCode::OK, &out))
@@ -533,7 +533,10 @@ impl Server {
         }
         .await;
         if crd_write && !dry_run {
-            crd::refresh(store).await?;
+            // The write stands either way; the follower retries on its events.
+            if let Err(e) = crd::refresh(store).await {
+                eprintln!("berth server: reading CustomResourceDefinitions: {e}");
+            }
         }
         out
     }
@@ -590,17 +593,26 @@ impl Server {
         let mut applied: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the applied configuration is not valid JSON: {e}")))?;
         meta::check_type(t.r, &mut applied)?;
-        let mut checked = applied.clone();
-        let warnings = validate::check(t.r, &mut checked, validation)?;
-        // The applier owns what it sent (less pruned fields), not defaults.
-        let applied = only_sent(&checked, &applied);
+        if let (Some(sent), Some(url)) = (applied["metadata"]["name"].as_str(), t.name.as_deref()) {
+            if sent != url {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({sent}) does not match the name on the URL ({url})"
+                )));
+            }
+        }
         let time = meta::now_rfc3339();
         let api_version = t.r.group_version();
         let w = managed::Writer { manager, api_version: &api_version, subresource: None, time: &time };
+        let warnings = std::sync::Mutex::new(Vec::new());
+        // The applier owns what it sent; checks, pruning and defaults apply
+        // to the merged object (a partial configuration need not be valid
+        // alone), and defaults are nobody's.
         let merge = |live: Option<&Value>| -> ApiResult<Value> {
             let mut out = managed::apply(live, &applied, &w, force).map_err(|c| ApiError::apply_conflict(&c))?;
-            // Defaults and checks of the merged object.
-            validate::check(t.r, &mut out, validate::Mode::Ignore)?;
+            let w = validate::check(t.r, &mut out, validation)?;
+            if let Ok(mut all) = warnings.lock() {
+                *all = w;
+            }
             Ok(out)
         };
         let (code, out) = match rest::get(self.store.as_ref(), t).await {
@@ -616,21 +628,8 @@ impl Server {
                 rest::modify(self.store.as_ref(), t, false, dry_run, None, |cur| merge(Some(cur))).await?,
             ),
         };
+        let warnings = warnings.into_inner().unwrap_or_default();
         Ok(with_warnings(json_response(code, &out), &warnings))
-    }
-}
-
-/// `checked` restricted to the fields `sent` has: what a check added
-/// (defaults) goes, what it removed (pruned unknown fields) stays gone.
-fn only_sent(checked: &Value, sent: &Value) -> Value {
-    match (checked, sent) {
-        (Value::Object(c), Value::Object(s)) => {
-            Value::Object(c.iter().filter_map(|(k, v)| s.get(k).map(|sv| (k.clone(), only_sent(v, sv)))).collect())
-        }
-        (Value::Array(c), Value::Array(s)) if c.len() == s.len() => {
-            Value::Array(c.iter().zip(s).map(|(a, b)| only_sent(a, b)).collect())
-        }
-        _ => checked.clone(),
     }
 }
 

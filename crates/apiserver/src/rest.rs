@@ -413,9 +413,14 @@ pub async fn delete_plain(store: &dyn Backend, t: &Target, opts: &DeleteOptions)
         return mark_terminating(store, t, &key, cur.mod_revision, obj, grace).await;
     }
     let has_finalizers = obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    // A forced deletion of an object in its grace period ends the grace
+    // period even while finalizers still hold it.
+    let in_grace = obj["metadata"]["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g > 0);
     if t.r.plural == "namespaces" || has_finalizers {
-        if obj["metadata"].get("deletionTimestamp").is_none() {
-            obj["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+        if obj["metadata"].get("deletionTimestamp").is_none() || in_grace {
+            if obj["metadata"].get("deletionTimestamp").is_none() {
+                obj["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+            }
             obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             if t.r.plural == "namespaces" {
                 obj["status"]["phase"] = json!("Terminating");

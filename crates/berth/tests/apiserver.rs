@@ -302,6 +302,16 @@ fn custom_resources(c: &Cluster) {
         c.ok(&["get", "ct", "weekly", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[0].fieldsV1}"]);
     assert_eq!(owned, r#"{"f:spec":{"f:cronSpec":{},"f:replicas":{}}}"#);
     assert_eq!(c.ok(&["get", "ct", "weekly", "-o", "jsonpath={.spec.image}"]), "busybox");
+    // A partial configuration applies onto what is there (it need not be
+    // valid alone), and a null where the schema allows none is dropped.
+    let partial = "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: weekly}\nspec: {replicas: 2, image: null}\n";
+    let out =
+        c.with_input(&["apply", "--server-side", "--field-manager=scaler", "--force-conflicts", "-f", "-"], partial);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        c.ok(&["get", "ct", "weekly", "-o", "jsonpath={.spec.replicas} {.spec.cronSpec} {.spec.image}"]),
+        "2 0 3 * * * busybox"
+    );
     c.ok(&["scale", "ct", "nightly", "--replicas=3"]);
     c.ok(&["patch", "ct", "nightly", "--subresource=status", "--type=merge", "-p", r#"{"status":{"replicas":3}}"#]);
     assert_eq!(c.ok(&["get", "ct", "nightly", "-o", "jsonpath={.spec.replicas}/{.status.replicas}"]), "3/3");
@@ -437,6 +447,17 @@ fn pods_bound_to_a_node_are_deleted_gracefully() {
     assert_eq!(c.ok(&["get", "pod", "bound", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}"]), "5");
     c.ok(&["delete", "pod", "bound", "--force", "--grace-period=0"]);
     assert!(stderr(&c.kubectl(&["get", "pod", "bound"])).contains("NotFound"), "forced deletion is immediate");
+    // With a finalizer, a forced deletion ends the grace period and the pod
+    // goes when the finalizer does.
+    let held = pod("held", "node-1")
+        .replace("metadata: {name: held}", "metadata: {name: held, finalizers: [example.com/hold]}");
+    let out = c.with_input(&["create", "-f", "-"], &held);
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.ok(&["delete", "pod", "held", "--wait=false", "--grace-period=20"]);
+    c.ok(&["delete", "pod", "held", "--wait=false", "--force", "--grace-period=0"]);
+    assert_eq!(c.ok(&["get", "pod", "held", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}"]), "0");
+    c.ok(&["patch", "pod", "held", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    assert!(stderr(&c.kubectl(&["get", "pod", "held"])).contains("NotFound"), "gone with its finalizer");
 }
 
 #[test]

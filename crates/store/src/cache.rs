@@ -55,6 +55,23 @@ fn resource_prefix(p: &str) -> Option<String> {
     }
 }
 
+/// A new backend watch from where the feed stopped, retried while the
+/// backend is away. None when events were compacted meanwhile: the cache
+/// cannot know what it missed and stays bypassed.
+async fn resume(inner: &dyn Backend, from: i64) -> Option<Watch> {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match inner.watch("/", from).await {
+            Ok(w) => return Some(w),
+            Err(Error::Compacted { .. }) => {
+                eprintln!("berth store: the watch cache missed compacted events; reading from the store directly");
+                return None;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 fn poisoned<T>(_: T) -> Error {
     Error::Backend("the watch cache is poisoned".into())
 }
@@ -100,18 +117,33 @@ impl Cached {
                     s.oldest = from;
                 }
                 let (state, live, progressed) = (self.state.clone(), self.live.clone(), self.progressed.clone());
+                let inner = self.inner.clone();
                 tokio::spawn(async move {
-                    while let Some(ev) = w.next().await {
-                        let Ok(mut s) = state.lock() else { return };
-                        let ev = match ev {
-                            Ok(e) => Arc::new(e),
-                            Err(e) => {
-                                s.failed = Some(e);
-                                drop(s);
+                    loop {
+                        let ev = match w.next().await {
+                            Some(Ok(e)) => Arc::new(e),
+                            broken => {
+                                // Until the feed is back, reads and watches go
+                                // to the backend itself.
+                                let why = match broken {
+                                    Some(Err(e)) => e,
+                                    _ => Error::Backend("the store's watch ended".into()),
+                                };
+                                let from = {
+                                    let Ok(mut s) = state.lock() else { return };
+                                    s.failed = Some(why);
+                                    s.revision
+                                };
                                 progressed.notify_waiters();
-                                return;
+                                let Some(nw) = resume(inner.as_ref(), from).await else { return };
+                                w = nw;
+                                if let Ok(mut s) = state.lock() {
+                                    s.failed = None;
+                                }
+                                continue;
                             }
                         };
+                        let Ok(mut s) = state.lock() else { return };
                         s.revision = ev.revision();
                         s.events.push_back(ev.clone());
                         if s.events.len() > WINDOW {
@@ -144,8 +176,9 @@ impl Cached {
             let notified = self.progressed.notified();
             {
                 let s = self.state.lock().map_err(poisoned)?;
-                if let Some(e) = &s.failed {
-                    return Err(e.clone());
+                if s.failed.is_some() {
+                    // The feed is down: the caller reads the backend.
+                    return Ok(false);
                 }
                 if s.revision >= revision {
                     return Ok(true);

@@ -89,6 +89,9 @@ impl SqliteStore {
         }
         let conn = connect(path)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        // A previous process may have left committed but unsynced log pages
+        // in the page cache: make them durable before serving them as such.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(db_err)?;
         let meta = |name: &str| -> Result<i64> {
             conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0)).map_err(db_err)
         };
@@ -181,7 +184,7 @@ fn live_at(c: &Connection, key: &str, at: i64) -> Result<Option<Row>> {
 
 /// One write inside the open transaction at revision `rev`: its result and
 /// the event it makes (none for a failed one or a compaction).
-fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(KeyValue, Option<Event>)> {
+fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64, durable: i64) -> Result<(KeyValue, Option<Event>)> {
     let insert = |key: &str, deleted: bool, create_rev: i64, prev_rev: i64, value: &[u8]| {
         tx.prepare_cached(
             "INSERT INTO kv (rev, key, deleted, create_rev, prev_rev, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -228,7 +231,8 @@ fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(K
             Ok((deleted, Some(Event::Delete { prev, revision: rev })))
         }
         Op::Compact { revision } => {
-            let current = rev - 1;
+            // Only what is durable (and so readable) may be compacted.
+            let current = durable.min(rev - 1);
             if *revision > current {
                 return Err(Error::FutureRevision { requested: *revision, current });
             }
@@ -245,9 +249,10 @@ fn apply(tx: &Connection, op: &Op, rev: i64, compacted: &AtomicI64) -> Result<(K
                 [revision],
             )
             .map_err(db_err)?;
-            tx.execute("UPDATE meta SET value = ?1 WHERE name = 'compacted'", [revision]).map_err(db_err)?;
+            tx.execute("UPDATE meta SET value = MAX(value, ?1) WHERE name = 'compacted'", [revision])
+                .map_err(db_err)?;
             // The rows just dropped may have held the newest revision.
-            tx.execute("UPDATE meta SET value = MAX(value, ?1) WHERE name = 'current'", [current]).map_err(db_err)?;
+            tx.execute("UPDATE meta SET value = MAX(value, ?1) WHERE name = 'current'", [rev - 1]).map_err(db_err)?;
             Ok((KeyValue { key: String::new(), value: vec![], create_revision: 0, mod_revision: *revision }, None))
         }
     }
@@ -294,7 +299,7 @@ impl Syncs {
             let Some(c) = d.pending.pop_front() else { break };
             shared.current.store(c.revision.max(shared.current.load(Ordering::SeqCst)), Ordering::SeqCst);
             if let Some(r) = c.compacted {
-                shared.compacted.store(r, Ordering::SeqCst);
+                shared.compacted.fetch_max(r, Ordering::SeqCst);
             }
             for (reply, out) in c.replies {
                 match out {
@@ -308,6 +313,16 @@ impl Syncs {
                         let _ = reply.send(Err(e));
                     }
                 }
+            }
+        }
+    }
+
+    /// Stops the store for good: every waiting batch is answered with `e`.
+    fn fail(d: &mut Durability, e: Error) {
+        d.failed = Some(e.clone());
+        for c in d.pending.drain(..) {
+            for (reply, _) in c.replies {
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }
@@ -341,20 +356,18 @@ impl Syncs {
                 Err(_) => return,
             };
             match synced {
-                Ok(()) => {
+                // A later fsync may succeed after one failed (the kernel
+                // reports a writeback error once): still nothing is published.
+                Ok(()) if d.failed.is_none() => {
                     d.durable = d.durable.max(cover);
                     Syncs::publish(&mut d, shared);
                 }
+                Ok(()) => {}
                 Err(e) => {
                     // Like etcd, a log that cannot be synced stops the store:
                     // nothing after this point could be promised durable.
                     let e = Error::Backend(format!("syncing the store's log {}: {e}", self.log.display()));
-                    d.failed = Some(e.clone());
-                    for c in d.pending.drain(..) {
-                        for (reply, _) in c.replies {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
+                    Syncs::fail(&mut d, e);
                 }
             }
         }
@@ -374,6 +387,10 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
         let (w, s) = (syncs.clone(), shared.clone());
         if let Err(e) = std::thread::Builder::new().name(format!("store-sync-{i}")).spawn(move || w.run(&s)) {
             eprintln!("berth store: starting a sync thread: {e}");
+            if let Ok(mut d) = syncs.state.lock() {
+                d.closed = true;
+            }
+            syncs.work.notify_all();
             return;
         }
     }
@@ -397,11 +414,17 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
         let mut rev = committed_rev;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut pending_compaction = None;
+        let durable = shared.current.load(Ordering::SeqCst);
         let committed = (|| -> Result<()> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
             for req in &batch {
                 // A failed write uses no revision: the next one takes it.
-                let r = apply(&tx, &req.op, rev + 1, &shared.compacted);
+                let r = apply(&tx, &req.op, rev + 1, &shared.compacted, durable);
+                if tx.is_autocommit() {
+                    // SQLite rolled the whole transaction back itself (disk
+                    // full, I/O error): nothing of the batch may stand.
+                    return Err(Error::Backend("sqlite rolled the transaction back".into()));
+                }
                 if let Ok((_, Some(_))) = &r {
                     rev += 1;
                 }
@@ -410,17 +433,31 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
                 }
                 outcomes.push(r);
             }
+            // Readers must not use rows a compaction drops from here on.
+            if let Some(c) = pending_compaction {
+                shared.compacted.fetch_max(c, Ordering::SeqCst);
+            }
             tx.commit().map_err(db_err)
         })();
         if let Err(e) = committed {
             for req in batch {
                 let _ = req.reply.send(Err(e.clone()));
             }
+            // What the log holds is the truth for the next revision.
+            if let Ok(newest) = conn.query_row("SELECT COALESCE(MAX(rev), 0) FROM kv", [], |r| r.get::<_, i64>(0)) {
+                committed_rev = committed_rev.max(newest);
+            }
             continue;
         }
         committed_rev = rev;
-        let replies = batch.into_iter().map(|r| r.reply).zip(outcomes).collect();
+        let replies: Vec<_> = batch.into_iter().map(|r| r.reply).zip(outcomes).collect();
         let Ok(mut d) = syncs.state.lock() else { return };
+        if let Some(e) = d.failed.clone() {
+            for (reply, _) in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+            continue;
+        }
         d.pending.push_back(Committed { revision: rev, compacted: pending_compaction, replies });
         // A batch that wrote nothing new is durable as soon as what came
         // before it is.
@@ -600,6 +637,16 @@ impl Backend for SqliteStore {
                 })
                 .await
                 .unwrap_or_else(|e| Err(Error::Backend(e.to_string())));
+                // A compaction past where the log was read from took events
+                // this watch never saw: it must start again (410).
+                let floor = shared.compacted.load(Ordering::SeqCst);
+                let past = past.and_then(|events| {
+                    if from < floor - 1 {
+                        Err(Error::Compacted { requested: from, compacted: floor })
+                    } else {
+                        Ok(events)
+                    }
+                });
                 match past {
                     Ok(events) => {
                         for e in events {
