@@ -302,8 +302,9 @@ impl Server {
                 return Ok(json_response(StatusCode::OK, &discovery::resource_list("", "v1").unwrap_or(Value::Null)))
             }
             ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &openapi::index())),
-            ["openapi", "v3", "api", v] => {
-                return openapi::document("", v)
+            ["openapi", "v3", "api", v] | ["openapi", "v3", "apis", _, v] => {
+                let group = if segs[2] == "api" { "" } else { segs[3] };
+                return openapi::document(group, v)
                     .map(|d| {
                         respond(
                             StatusCode::OK,
@@ -311,18 +312,7 @@ impl Server {
                             Full::new(Bytes::from(d.to_string())).boxed_unsync(),
                         )
                     })
-                    .ok_or_else(ApiError::page_not_found)
-            }
-            ["openapi", "v3", "apis", g, v] => {
-                return openapi::document(g, v)
-                    .map(|d| {
-                        respond(
-                            StatusCode::OK,
-                            "application/json",
-                            Full::new(Bytes::from(d.to_string())).boxed_unsync(),
-                        )
-                    })
-                    .ok_or_else(ApiError::page_not_found)
+                    .ok_or_else(ApiError::page_not_found);
             }
             ["apis", g] => {
                 return discovery::group(g)
