@@ -336,48 +336,30 @@ impl Backend for Cached {
         let (tx, rx) = mpsc::channel(1024);
         let lo = prefix.as_bytes().to_vec();
         let hi = crate::prefix_end(prefix);
-        let inside = move |e: &Event| {
-            let k = e.key().as_bytes();
-            k >= lo.as_slice() && k < hi.as_slice()
-        };
         let inner = self.inner.clone();
         let prefix = prefix.to_string();
         tokio::spawn(async move {
             let mut last = after;
             for e in past {
                 last = e.revision();
-                if inside(&e) && tx.send(Ok((*e).clone())).await.is_err() {
+                let k = e.key().as_bytes();
+                if k >= lo.as_slice() && k < hi.as_slice() && tx.send(Ok((*e).clone())).await.is_err() {
                     return;
                 }
             }
-            loop {
-                match live.recv().await {
-                    Ok(e) => {
-                        if e.revision() <= last {
-                            continue;
-                        }
-                        last = e.revision();
-                        if inside(&e) && tx.send(Ok((*e).clone())).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Fell behind: the backend catches this watcher up.
-                        match inner.watch(&prefix, last).await {
-                            Ok(mut w) => {
-                                while let Some(e) = w.next().await {
-                                    if tx.send(e).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                let _ = tx.send(Err(e)).await;
+            if let crate::Relay::Lagged = crate::relay(&mut live, &mut last, &lo, &hi, &tx).await {
+                // Fell behind: the backend catches this watcher up.
+                match inner.watch(&prefix, last).await {
+                    Ok(mut w) => {
+                        while let Some(e) = w.next().await {
+                            if tx.send(e).await.is_err() {
+                                return;
                             }
                         }
-                        return;
                     }
-                    Err(broadcast::error::RecvError::Closed) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                    }
                 }
             }
         });

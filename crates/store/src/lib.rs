@@ -154,6 +154,45 @@ pub async fn open_backend(datastore_endpoint: Option<&str>, data_dir: &std::path
     }
 }
 
+/// How relaying live events to a watcher ended.
+pub(crate) enum Relay {
+    /// The broadcast dropped events for this receiver: catch up elsewhere.
+    Lagged,
+    /// The broadcast ended (the store is gone).
+    Closed,
+    /// The watcher went away.
+    Gone,
+}
+
+/// Passes the live events after revision `*last` whose key lies in
+/// `[lo, hi)` to the watcher, keeping `*last` at the newest event seen.
+/// Shared by the SQLite store's watches and the watch cache's.
+pub(crate) async fn relay(
+    live: &mut tokio::sync::broadcast::Receiver<Arc<Event>>,
+    last: &mut i64,
+    lo: &[u8],
+    hi: &[u8],
+    tx: &mpsc::Sender<Result<Event>>,
+) -> Relay {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match live.recv().await {
+            Ok(e) => {
+                if e.revision() <= *last {
+                    continue;
+                }
+                *last = e.revision();
+                let k = e.key().as_bytes();
+                if k >= lo && k < hi && tx.send(Ok((*e).clone())).await.is_err() {
+                    return Relay::Gone;
+                }
+            }
+            Err(RecvError::Lagged(_)) => return Relay::Lagged,
+            Err(RecvError::Closed) => return Relay::Closed,
+        }
+    }
+}
+
 /// The first key after every key that starts with `prefix` (etcd's range end).
 pub fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();

@@ -662,21 +662,9 @@ impl Backend for SqliteStore {
                     }
                 }
                 // Then live, until we fall behind.
-                loop {
-                    match live.recv().await {
-                        Ok(e) => {
-                            if e.revision() <= last {
-                                continue;
-                            }
-                            last = e.revision();
-                            let k = e.key().as_bytes();
-                            if k >= lo.as_slice() && k < hi.as_slice() && tx.send(Ok((*e).clone())).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    }
+                match crate::relay(&mut live, &mut last, &lo, &hi, &tx).await {
+                    crate::Relay::Lagged => {}
+                    crate::Relay::Closed | crate::Relay::Gone => return,
                 }
                 if tx.is_closed() {
                     return;
