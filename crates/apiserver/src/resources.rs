@@ -240,8 +240,10 @@ pub fn groups() -> Vec<&'static str> {
     out
 }
 
+/// Every request looks its resource up: no list is built for it.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
-    all().into_iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    let is = |r: &&Resource| r.plural == plural && r.group == group && r.version == version;
+    BUILTIN.iter().find(is).or_else(|| CUSTOM.read().ok().and_then(|c| c.iter().copied().find(is)))
 }
 
 /// The versions of a group, the preferred first.

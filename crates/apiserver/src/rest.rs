@@ -74,13 +74,28 @@ fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
 }
 
 /// The namespace must exist and not be terminating for a create in it.
+/// Read as admission reads it, from the cache without waiting for it to
+/// catch up, and only as far as the one field that matters.
 async fn check_namespace(store: &dyn Backend, ns: &str) -> ApiResult<()> {
-    let nsr = resources::find("", "v1", "namespaces").ok_or_else(|| ApiError::internal("no namespaces resource"))?;
-    match store.get(&nsr.key(None, ns)).await? {
+    #[derive(serde::Deserialize)]
+    struct Namespace {
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "deletionTimestamp")]
+        deletion: Option<serde::de::IgnoredAny>,
+    }
+    static NAMESPACES: std::sync::OnceLock<Option<&'static Resource>> = std::sync::OnceLock::new();
+    let nsr = NAMESPACES
+        .get_or_init(|| resources::find("", "v1", "namespaces"))
+        .ok_or_else(|| ApiError::internal("no namespaces resource"))?;
+    match store.get_recent(&nsr.key(None, ns)).await? {
         None => Err(ApiError::not_found("namespaces", ns)),
         Some(kv) => {
-            let o = decode(&kv)?;
-            if o["metadata"].get("deletionTimestamp").is_some() {
+            let o: Namespace = serde_json::from_slice(&kv.value)
+                .map_err(|e| ApiError::internal(format!("stored object {} is not a namespace: {e}", kv.key)))?;
+            if o.metadata.deletion.is_some() {
                 return Err(ApiError::forbidden(format!(
                     "unable to create new content in namespace {ns} because it is being terminated"
                 )));
@@ -530,8 +545,8 @@ async fn remove_or_mark(store: &dyn Backend, kv: &store::KeyValue) -> ApiResult<
 
 /// A watch event line.
 fn event_line(kind: &str, object: Value) -> Bytes {
-    let mut s = json!({"type": kind, "object": object}).to_string();
-    s.push('\n');
+    let mut s = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    s.push(b'\n');
     Bytes::from(s)
 }
 

@@ -46,13 +46,19 @@ pub struct Cached {
 }
 
 /// `/registry/<group>/<resource>/` of a key or prefix (None: not cached).
-fn resource_prefix(p: &str) -> Option<String> {
-    let parts: Vec<&str> = p.splitn(5, '/').collect();
-    if parts.len() == 5 && parts[0].is_empty() && parts[1..4].iter().all(|s| !s.is_empty()) {
-        Some(format!("/{}/{}/{}/", parts[1], parts[2], parts[3]))
-    } else {
-        None
+fn resource_prefix(p: &str) -> Option<&str> {
+    let mut parts = p.splitn(5, '/');
+    if parts.next() != Some("") {
+        return None;
     }
+    let mut len = 1;
+    for _ in 0..3 {
+        let seg = parts.next().filter(|s| !s.is_empty())?;
+        len += seg.len() + 1;
+    }
+    // A fourth '/' must follow the resource's segment.
+    parts.next()?;
+    Some(&p[..len])
 }
 
 /// A new backend watch from where the feed stopped, retried while the
@@ -152,7 +158,7 @@ impl Cached {
                             }
                         }
                         if let Some(rp) = resource_prefix(ev.key()) {
-                            match s.resources.get_mut(&rp) {
+                            match s.resources.get_mut(rp) {
                                 Some(Objects::Ready(map)) => apply(map, &ev),
                                 Some(Objects::Loading(buf)) => buf.push(ev.clone()),
                                 None => {}
@@ -247,16 +253,31 @@ impl Backend for Cached {
         };
         self.start().await?;
         let current = self.inner.current_revision().await?;
-        if !self.reached(current).await? || self.load(&rp).await.is_err() {
+        if !self.reached(current).await? || self.load(rp).await.is_err() {
             return self.inner.get(key).await;
         }
         {
             let s = self.state.lock().map_err(poisoned)?;
-            if let Some(Objects::Ready(map)) = s.resources.get(&rp) {
+            if let Some(Objects::Ready(map)) = s.resources.get(rp) {
                 return Ok(map.get(key).cloned());
             }
         }
         self.inner.get(key).await
+    }
+
+    /// From memory without waiting for the feed to catch up (a key not
+    /// there yet is read as `get` does), as kube-apiserver's admission
+    /// reads namespaces from its informers.
+    async fn get_recent(&self, key: &str) -> Result<Option<KeyValue>> {
+        if let Some(rp) = resource_prefix(key) {
+            let s = self.state.lock().map_err(poisoned)?;
+            if let (None, Some(Objects::Ready(map))) = (&s.failed, s.resources.get(rp)) {
+                if let Some(kv) = map.get(key) {
+                    return Ok(Some(kv.clone()));
+                }
+            }
+        }
+        self.get(key).await
     }
 
     async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult> {
@@ -265,12 +286,12 @@ impl Backend for Cached {
         };
         self.start().await?;
         let current = self.inner.current_revision().await?;
-        if !self.reached(current).await? || self.load(&rp).await.is_err() {
+        if !self.reached(current).await? || self.load(rp).await.is_err() {
             return self.inner.list(prefix, opts).await;
         }
         let served = {
             let s = self.state.lock().map_err(poisoned)?;
-            match s.resources.get(&rp) {
+            match s.resources.get(rp) {
                 Some(Objects::Ready(map)) => {
                     let from = match &opts.start_after {
                         Some(a) if a.as_str() >= prefix => format!("{a}\0"),
@@ -388,16 +409,34 @@ mod tests {
 
     #[test]
     fn resource_prefixes_are_the_first_three_segments() {
-        assert_eq!(resource_prefix("/registry/core/pods/default/web").as_deref(), Some("/registry/core/pods/"));
-        assert_eq!(resource_prefix("/registry/core/pods/").as_deref(), Some("/registry/core/pods/"));
-        assert_eq!(resource_prefix("/registry/core/pods").as_deref(), None);
-        assert_eq!(resource_prefix("/p/").as_deref(), None);
+        assert_eq!(resource_prefix("/registry/core/pods/default/web"), Some("/registry/core/pods/"));
+        assert_eq!(resource_prefix("/registry/core/pods/"), Some("/registry/core/pods/"));
+        assert_eq!(resource_prefix("/registry//pods/x"), None);
+        assert_eq!(resource_prefix("/registry/core/pods"), None);
+        assert_eq!(resource_prefix("/p/"), None);
     }
 
     fn cached() -> (tempfile::TempDir, Arc<Cached>) {
         let d = tempfile::tempdir().unwrap();
         let inner: Arc<dyn Backend> = Arc::new(crate::sqlite::SqliteStore::open(&d.path().join("s.db")).unwrap());
         (d, Arc::new(Cached::new(inner)))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn recent_gets_find_new_keys_and_drop_deleted_ones() {
+        let (_d, c) = cached();
+        for i in 0..20 {
+            let key = format!("/registry/core/namespaces/n{i}");
+            // A key just written and not yet in memory is read from the store.
+            assert!(c.get_recent(&key).await.unwrap().is_none());
+            let kv = c.create(&key, b"1".to_vec()).await.unwrap();
+            assert_eq!(c.get_recent(&key).await.unwrap().map(|kv| kv.mod_revision), Some(kv.mod_revision));
+        }
+        let key = "/registry/core/namespaces/n0";
+        c.delete(key, None).await.unwrap();
+        // Once the feed has the deletion, the key is gone from memory too.
+        assert!(c.get(key).await.unwrap().is_none());
+        assert!(c.get_recent(key).await.unwrap().is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

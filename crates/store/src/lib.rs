@@ -115,6 +115,11 @@ pub trait Backend: Send + Sync {
     /// "sqlite" or "etcd".
     fn name(&self) -> &'static str;
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
+    /// Like `get`, but may miss the latest writes to a key that exists (a
+    /// cache answers from memory); for checks that tolerate that.
+    async fn get_recent(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.get(key).await
+    }
     /// Keys under `prefix`, in key order.
     async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult>;
     /// Fails with `AlreadyExists` if the key exists.

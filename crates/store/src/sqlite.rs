@@ -153,14 +153,18 @@ struct Row {
 
 fn latest(tx: &Connection, key: &str) -> Result<Option<Row>> {
     // Cached statements: the writer thread is the one serial step of every
-    // write, and parsing SQL on each call was a visible part of it.
-    tx.prepare_cached("SELECT rev, deleted, create_rev, value FROM kv WHERE key = ?1 ORDER BY rev DESC LIMIT 1")
-        .map_err(db_err)?
-        .query_row([key.as_bytes()], |r| {
-            Ok(Row { rev: r.get(0)?, deleted: r.get::<_, i64>(1)? != 0, create_rev: r.get(2)?, value: r.get(3)? })
-        })
-        .optional()
-        .map_err(db_err)
+    // write, and parsing SQL on each call was a visible part of it. The
+    // CAST keeps the planner from looking at the bound key (with `key = ?`
+    // and an ORDER BY it does, and then re-prepares on every bind).
+    tx.prepare_cached(
+        "SELECT rev, deleted, create_rev, value FROM kv WHERE key = CAST(?1 AS BLOB) ORDER BY rev DESC LIMIT 1",
+    )
+    .map_err(db_err)?
+    .query_row([key.as_bytes()], |r| {
+        Ok(Row { rev: r.get(0)?, deleted: r.get::<_, i64>(1)? != 0, create_rev: r.get(2)?, value: r.get(3)? })
+    })
+    .optional()
+    .map_err(db_err)
 }
 
 /// A key's current row, if it exists (not deleted).
@@ -171,7 +175,8 @@ fn live(tx: &Connection, key: &str) -> Result<Option<Row>> {
 /// A key's row as of revision `at` (reads: never past what is durable).
 fn live_at(c: &Connection, key: &str, at: i64) -> Result<Option<Row>> {
     c.prepare_cached(
-        "SELECT rev, deleted, create_rev, value FROM kv WHERE key = ?1 AND rev <= ?2 ORDER BY rev DESC LIMIT 1",
+        "SELECT rev, deleted, create_rev, value FROM kv WHERE key = CAST(?1 AS BLOB) AND rev <= ?2
+         ORDER BY rev DESC LIMIT 1",
     )
     .map_err(db_err)?
     .query_row(params![key.as_bytes(), at], |r| {
@@ -284,19 +289,30 @@ struct Durability {
     durable: i64,
     closed: bool,
     failed: Option<Error>,
+    /// Sync threads waiting for work (a notify with none is a wasted syscall).
+    idle: usize,
 }
 
 struct Syncs {
     state: Mutex<Durability>,
+    /// Held, before `state`, by whoever answers: durable batches leave
+    /// `state` in commit order under it and are answered in that order
+    /// after `state` is released, so the writer never waits on answers.
+    answering: Mutex<()>,
     work: std::sync::Condvar,
     log: PathBuf,
 }
 
 impl Syncs {
-    /// Answers and publishes, in commit order, every batch now durable.
-    fn publish(d: &mut Durability, shared: &Shared) {
-        while d.pending.front().is_some_and(|c| c.revision <= d.durable) {
-            let Some(c) = d.pending.pop_front() else { break };
+    /// Takes, in commit order, every batch now durable.
+    fn take_durable(d: &mut Durability) -> Vec<Committed> {
+        let n = d.pending.iter().take_while(|c| c.revision <= d.durable).count();
+        d.pending.drain(..n).collect()
+    }
+
+    /// Answers and publishes batches taken by `take_durable` (under `answering`).
+    fn publish(ready: Vec<Committed>, shared: &Shared) {
+        for c in ready {
             shared.current.store(c.revision.max(shared.current.load(Ordering::SeqCst)), Ordering::SeqCst);
             if let Some(r) = c.compacted {
                 shared.compacted.fetch_max(r, Ordering::SeqCst);
@@ -338,10 +354,12 @@ impl Syncs {
                 if d.closed {
                     return;
                 }
+                d.idle += 1;
                 d = match self.work.wait(d) {
                     Ok(d) => d,
                     Err(_) => return,
                 };
+                d.idle -= 1;
                 continue;
             };
             d.started = cover;
@@ -351,6 +369,7 @@ impl Syncs {
                 None => std::fs::File::open(&self.log).map(|f| &*log.insert(f)),
             };
             let synced = file.and_then(|f| f.sync_data());
+            let Ok(answering) = self.answering.lock() else { return };
             d = match self.state.lock() {
                 Ok(d) => d,
                 Err(_) => return,
@@ -360,7 +379,14 @@ impl Syncs {
                 // reports a writeback error once): still nothing is published.
                 Ok(()) if d.failed.is_none() => {
                     d.durable = d.durable.max(cover);
-                    Syncs::publish(&mut d, shared);
+                    let ready = Syncs::take_durable(&mut d);
+                    drop(d);
+                    Syncs::publish(ready, shared);
+                    drop(answering);
+                    d = match self.state.lock() {
+                        Ok(d) => d,
+                        Err(_) => return,
+                    };
                 }
                 Ok(()) => {}
                 Err(e) => {
@@ -374,12 +400,13 @@ impl Syncs {
     }
 }
 
-fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: Arc<Shared>) {
+fn writer(conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: Arc<Shared>) {
     let mut log = shared.path.clone().into_os_string();
     log.push("-wal");
     let start = shared.current.load(Ordering::SeqCst);
     let syncs = Arc::new(Syncs {
         state: Mutex::new(Durability { started: start, durable: start, ..Default::default() }),
+        answering: Mutex::new(()),
         work: std::sync::Condvar::new(),
         log: PathBuf::from(log),
     });
@@ -416,28 +443,36 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
         let mut pending_compaction = None;
         let durable = shared.current.load(Ordering::SeqCst);
         let committed = (|| -> Result<()> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
-            for req in &batch {
-                // A failed write uses no revision: the next one takes it.
-                let r = apply(&tx, &req.op, rev + 1, &shared.compacted, durable);
-                if tx.is_autocommit() {
-                    // SQLite rolled the whole transaction back itself (disk
-                    // full, I/O error): nothing of the batch may stand.
-                    return Err(Error::Backend("sqlite rolled the transaction back".into()));
+            // BEGIN and COMMIT as cached statements too (a Transaction
+            // parses them on every batch).
+            conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map_err(db_err)?;
+            let done = (|| -> Result<()> {
+                for req in &batch {
+                    // A failed write uses no revision: the next one takes it.
+                    let r = apply(&conn, &req.op, rev + 1, &shared.compacted, durable);
+                    if conn.is_autocommit() {
+                        // SQLite rolled the whole transaction back itself (disk
+                        // full, I/O error): nothing of the batch may stand.
+                        return Err(Error::Backend("sqlite rolled the transaction back".into()));
+                    }
+                    if let Ok((_, Some(_))) = &r {
+                        rev += 1;
+                    }
+                    if let (Op::Compact { revision }, Ok(_)) = (&req.op, &r) {
+                        pending_compaction = Some(*revision);
+                    }
+                    outcomes.push(r);
                 }
-                if let Ok((_, Some(_))) = &r {
-                    rev += 1;
+                // Readers must not use rows a compaction drops from here on.
+                if let Some(c) = pending_compaction {
+                    shared.compacted.fetch_max(c, Ordering::SeqCst);
                 }
-                if let (Op::Compact { revision }, Ok(_)) = (&req.op, &r) {
-                    pending_compaction = Some(*revision);
-                }
-                outcomes.push(r);
+                conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map(drop).map_err(db_err)
+            })();
+            if done.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
             }
-            // Readers must not use rows a compaction drops from here on.
-            if let Some(c) = pending_compaction {
-                shared.compacted.fetch_max(c, Ordering::SeqCst);
-            }
-            tx.commit().map_err(db_err)
+            done
         })();
         if let Err(e) = committed {
             for req in batch {
@@ -461,9 +496,19 @@ fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Request>, shared: 
         d.pending.push_back(Committed { revision: rev, compacted: pending_compaction, replies });
         // A batch that wrote nothing new is durable as soon as what came
         // before it is.
-        Syncs::publish(&mut d, &shared);
+        let ready = d.pending.front().is_some_and(|c| c.revision <= d.durable);
+        let idle = d.idle > 0;
         drop(d);
-        syncs.work.notify_one();
+        if ready {
+            let Ok(_answering) = syncs.answering.lock() else { return };
+            let Ok(mut d) = syncs.state.lock() else { return };
+            let ready = Syncs::take_durable(&mut d);
+            drop(d);
+            Syncs::publish(ready, &shared);
+        }
+        if idle {
+            syncs.work.notify_one();
+        }
     }
     if let Ok(mut d) = syncs.state.lock() {
         d.closed = true;
