@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::resources::{self, Resource, VERBS};
+use crate::reviews;
 
 /// The Kubernetes version the server reports (the kubectl dispatcher
 /// picks its kubectl binary from the minor).
@@ -72,9 +73,31 @@ fn group_entry(group: &str) -> Value {
     json!({"metadata": {"name": group}, "versions": versions})
 }
 
+fn review_entry(r: &reviews::Review) -> Value {
+    json!({
+        "resource": r.plural,
+        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+        "scope": "Cluster",
+        "singularResource": r.singular,
+        "verbs": ["create"],
+    })
+}
+
+/// The review groups: create-only resources answered, not stored.
+fn review_group_entries() -> impl Iterator<Item = Value> {
+    reviews::groups().into_iter().map(|(g, v)| {
+        let res: Vec<Value> = reviews::of(g, v).map(review_entry).collect();
+        json!({"metadata": {"name": g}, "versions": [{"version": v, "resources": res, "freshness": "Current"}]})
+    })
+}
+
 /// `/api` (core) or `/apis` (every other group), aggregated.
 pub fn aggregated(core: bool) -> Value {
-    let items: Vec<Value> = resources::groups().into_iter().filter(|g| g.is_empty() == core).map(group_entry).collect();
+    let mut items: Vec<Value> =
+        resources::groups().into_iter().filter(|g| g.is_empty() == core).map(group_entry).collect();
+    if !core {
+        items.extend(review_group_entries());
+    }
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
@@ -83,22 +106,28 @@ pub fn legacy_api() -> Value {
 }
 
 fn legacy_group(group: &str) -> Value {
-    let versions: Vec<Value> = resources::versions_of(group)
-        .into_iter()
-        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
-        .collect();
+    let mut versions = resources::versions_of(group);
+    versions.extend(reviews::groups().into_iter().filter(|(g, _)| *g == group).map(|(_, v)| v));
+    let versions: Vec<Value> =
+        versions.into_iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
     let preferred = versions.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
 
+fn all_groups() -> Vec<&'static str> {
+    let mut groups = resources::groups();
+    groups.extend(reviews::groups().into_iter().map(|(g, _)| g));
+    groups
+}
+
 pub fn legacy_apis() -> Value {
-    let groups: Vec<Value> = resources::groups().into_iter().filter(|g| !g.is_empty()).map(legacy_group).collect();
+    let groups: Vec<Value> = all_groups().into_iter().filter(|g| !g.is_empty()).map(legacy_group).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/{group}`: one group.
 pub fn group(group: &str) -> Option<Value> {
-    resources::groups().contains(&group).then(|| {
+    all_groups().contains(&group).then(|| {
         let mut g = legacy_group(group);
         g["kind"] = json!("APIGroup");
         g["apiVersion"] = json!("v1");
@@ -109,10 +138,12 @@ pub fn group(group: &str) -> Option<Value> {
 /// `/api/v1`, `/apis/{group}/{version}`: the `APIResourceList`.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let res = resources::of(group, version);
-    if res.is_empty() {
+    let mut list: Vec<Value> = reviews::of(group, version)
+        .map(|r| json!({"name": r.plural, "singularName": r.singular, "namespaced": false, "kind": r.kind, "verbs": ["create"]}))
+        .collect();
+    if res.is_empty() && list.is_empty() {
         return None;
     }
-    let mut list = Vec::new();
     for r in res {
         let mut e = json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS,
@@ -175,5 +206,17 @@ mod tests {
         assert_eq!(scale["kind"], "Scale");
         assert!(resource_list("nope", "v1").is_none());
         assert_eq!(legacy_apis()["groups"][0]["name"], "apps");
+    }
+
+    #[test]
+    fn reviews_are_discovered_as_create_only() {
+        let apis = aggregated(false);
+        let authz = apis["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "authorization.k8s.io");
+        let ssar = &authz.unwrap()["versions"][0]["resources"][0];
+        assert_eq!(ssar["resource"], "selfsubjectaccessreviews");
+        assert_eq!(ssar["verbs"], json!(["create"]));
+        let list = resource_list("authentication.k8s.io", "v1").unwrap();
+        assert_eq!(list["resources"][0]["kind"], "SelfSubjectReview");
+        assert!(group("authorization.k8s.io").is_some());
     }
 }

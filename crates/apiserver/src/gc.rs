@@ -187,7 +187,7 @@ pub async fn delete_with_policy(
                     fs.push(json!(FOREGROUND));
                     n["metadata"]["finalizers"] = json!(fs);
                 }
-                n
+                Ok(n)
             })
             .await;
         }

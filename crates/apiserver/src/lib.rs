@@ -16,9 +16,11 @@ pub mod managed;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod pods;
 pub mod protobuf;
 pub mod resources;
 pub mod rest;
+pub mod reviews;
 pub mod selector;
 pub mod status;
 pub mod table;
@@ -338,6 +340,20 @@ impl Server {
             ["apis", g, v, rest @ ..] => (g, v, rest),
             _ => return Err(ApiError::page_not_found()),
         };
+        if let (Some(r), [_]) = (rest.first().and_then(|p| reviews::find(group, version, p)), rest) {
+            if req.method() != Method::POST {
+                return Err(ApiError::method_not_allowed(format!(
+                    "{} may only be created: {} is not allowed",
+                    r.plural,
+                    req.method()
+                )));
+            }
+            let content_type =
+                req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let body = read_body(req).await?;
+            let out = reviews::answer(r, parse_json(&body, &content_type)?)?;
+            return Ok(json_response(StatusCode::CREATED, &out));
+        }
         let addr = resolve(group, version, rest)?;
         let content_type =
             req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -520,6 +536,20 @@ impl Server {
                     self.gc.poke();
                     Ok(json_response(StatusCode::OK, &out))
                 }
+                (Method::POST, Addr::Object(t, Some(Sub::Binding))) => {
+                    let body = parse_json(&read_body(req).await?, &content_type)?;
+                    Ok(json_response(StatusCode::CREATED, &pods::bind(store, &t, &body, dry_run).await?))
+                }
+                (Method::POST, Addr::Object(t, Some(Sub::Eviction))) => {
+                    let body = parse_json(&read_body(req).await?, &content_type)?;
+                    let out = pods::evict(&self.store, &t, &body, dry_run).await?;
+                    self.gc.poke();
+                    Ok(json_response(StatusCode::CREATED, &out))
+                }
+                (
+                    Method::GET | Method::POST,
+                    Addr::Object(t, Some(s @ (Sub::Log | Sub::Exec | Sub::Attach | Sub::PortForward))),
+                ) => Err(pods::node_served(store, &t, s).await),
                 (m, Addr::Object(t, Some(s))) => {
                     Err(ApiError::method_not_allowed(format!("{m} on {}/{} is not served yet", t.r.plural, s.name())))
                 }

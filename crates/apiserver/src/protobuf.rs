@@ -396,6 +396,36 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
                 .done();
             merge(head, o)
         }
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            use k8s_pb::api::authorization::v1 as authz;
+            let r = authz::SelfSubjectAccessReview::decode(raw).map_err(|e| bad(&kind, e))?;
+            let spec = r.spec.unwrap_or_default();
+            let resource = spec.resource_attributes.map(|a| {
+                Obj::default()
+                    .s("namespace", &a.namespace)
+                    .s("verb", &a.verb)
+                    .s("group", &a.group)
+                    .s("version", &a.version)
+                    .s("resource", &a.resource)
+                    .s("subresource", &a.subresource)
+                    .s("name", &a.name)
+                    .done()
+            });
+            let non_resource =
+                spec.non_resource_attributes.map(|a| Obj::default().s("path", &a.path).s("verb", &a.verb).done());
+            let spec = Obj::default().v("resourceAttributes", resource).v("nonResourceAttributes", non_resource).done();
+            merge(head, json!({"metadata": object_meta(&r.metadata), "spec": spec}))
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
+            use k8s_pb::api::authorization::v1 as authz;
+            let r = authz::SelfSubjectRulesReview::decode(raw).map_err(|e| bad(&kind, e))?;
+            let spec = Obj::default().s("namespace", &r.spec.unwrap_or_default().namespace).done();
+            merge(head, json!({"metadata": object_meta(&r.metadata), "spec": spec}))
+        }
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            let r = k8s_pb::api::authentication::v1::SelfSubjectReview::decode(raw).map_err(|e| bad(&kind, e))?;
+            merge(head, json!({"metadata": object_meta(&r.metadata)}))
+        }
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "{CONTENT_TYPE} (protobuf bodies of {av} {kind} are not decoded by this server; send JSON)"

@@ -344,13 +344,17 @@ pub async fn modify(
 
 /// The server's own change of an object (marking it deleted): no
 /// client-facing checks, a compare-and-swap retried on concurrent writes.
-pub async fn modify_internal(store: &dyn Backend, t: &Target, change: impl Fn(&Value) -> Value) -> ApiResult<Value> {
+pub async fn modify_internal(
+    store: &dyn Backend,
+    t: &Target,
+    change: impl Fn(&Value) -> ApiResult<Value>,
+) -> ApiResult<Value> {
     for _ in 0..16 {
         let key = t.key();
         let Some(cur) = store.get(&key).await? else {
             return Err(ApiError::not_found(t.r.plural, t.name()));
         };
-        let mut obj = change(&decode(&cur)?);
+        let mut obj = change(&decode(&cur)?)?;
         if let Some(m) = obj["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }

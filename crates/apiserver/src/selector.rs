@@ -76,6 +76,34 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    /// A structured `LabelSelector` (`matchLabels`, `matchExpressions`), as
+    /// workloads and budgets carry it. An empty one matches everything.
+    pub fn from_object(sel: &Value) -> ApiResult<LabelSelector> {
+        let mut reqs = Vec::new();
+        if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in m {
+                reqs.push(Req::Eq(k.clone(), v.as_str().unwrap_or("").to_string()));
+            }
+        }
+        for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+            let key = e["key"].as_str().unwrap_or("").to_string();
+            let values: Vec<String> =
+                e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+            reqs.push(match e["operator"].as_str().unwrap_or("") {
+                "In" => Req::In(key, values),
+                "NotIn" => Req::NotIn(key, values),
+                "Exists" => Req::Exists(key),
+                "DoesNotExist" => Req::NotExists(key),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "matchExpressions: {other:?} is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"
+                    )))
+                }
+            });
+        }
+        Ok(LabelSelector(reqs))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -141,6 +169,24 @@ impl FieldSelector {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn structured_selectors_match_as_their_string_forms() {
+        let labels = json!({"app": "web", "env": "prod"});
+        let sel = |v| LabelSelector::from_object(&v).unwrap().matches(&labels);
+        assert!(sel(json!({})));
+        assert!(sel(json!({"matchLabels": {"app": "web"}})));
+        assert!(!sel(json!({"matchLabels": {"app": "db"}})));
+        assert!(sel(json!({"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]}]})));
+        assert!(!sel(json!({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]})));
+        assert!(sel(json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]})));
+        assert!(!sel(
+            json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "Exists"}]})
+        ));
+        let e =
+            LabelSelector::from_object(&json!({"matchExpressions": [{"key": "a", "operator": "Near"}]})).unwrap_err();
+        assert!(e.message.contains("Near"), "{}", e.message);
+    }
 
     #[test]
     fn label_selectors_in_every_form() {
