@@ -354,7 +354,19 @@ fn login_logout_against_a_registry_that_demands_basic_auth() {
     assert!(cfg.contains(&reg.addr) && cfg.contains("auths"), "{cfg}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(b.root.path().join("config.json")).unwrap().permissions().mode() & 0o777, 0o600);
-    b.ok(&["pull", &format!("{}/private/img:1", reg.addr)]);
+    // Every pull uses the stored credentials: run, create, build, pull.
+    let private = format!("{}/private/img:1", reg.addr);
+    let out = b.ok(&["run", "--rm", "--network", "none", &private, "echo", "from a private image"]);
+    assert!(out.contains("from a private image"), "{out}");
+    b.ok(&["rmi", &private]);
+    b.ok(&["create", "--pull", "always", "--network", "none", "--name", "c1", &private]);
+    b.ok(&["rm", "c1"]);
+    b.ok(&["rmi", &private]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), format!("FROM {private}\nLABEL built=yes\n")).unwrap();
+    b.ok(&["build", "-q", "-t", "derived:1", ctx.path().to_str().unwrap()]);
+    b.ok(&["rmi", "derived:1", &private]);
+    b.ok(&["pull", &private]);
     let out = b.ok(&["logout", &reg.addr]);
     assert!(out.contains("Removing login credentials"), "{out}");
     assert!(!std::fs::read_to_string(b.root.path().join("config.json")).unwrap().contains(&reg.addr));

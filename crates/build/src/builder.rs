@@ -391,18 +391,14 @@ fn build_stage(shared: &Shared, index: usize, done: &HashMap<usize, Arc<State>>)
 
 /// The state of a stored (or pulled) image.
 fn image_state(shared: &Shared, engine: &Engine, name: &str) -> Result<State> {
-    let record = if shared.opts.pull {
-        let reference: Reference = name.parse().map_err(|e| Error::Invalid(format!("FROM {name}: {e}")))?;
-        let opts = image::pull::PullOptions {
-            platform: shared.platform.clone(),
-            registry: shared.opts.registry.clone(),
-            progress: shared.opts.pull_progress,
-            concurrency: 3,
-        };
-        image::pull::pull(engine.images(), &reference, &opts)?.image
+    let registry = shared.opts.registry.clone();
+    let progress = shared.opts.pull_progress;
+    let policy = if shared.opts.pull {
+        engine::PullPolicy::Always(progress, registry)
     } else {
-        engine.image_for(name, engine::PullPolicy::Missing(shared.opts.pull_progress, shared.opts.registry.clone()))?
+        engine::PullPolicy::Missing(progress, registry)
     };
+    let record = engine.image_for_platform(name, shared.platform.clone(), policy)?;
     let doc: Value = serde_json::from_slice(&engine.images().content().read(&record.id)?)
         .map_err(|e| Error::Invalid(format!("the config of {name}: {e}")))?;
     if let Some(os) = doc.get("os").and_then(Value::as_str) {

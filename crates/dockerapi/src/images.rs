@@ -230,14 +230,9 @@ pub async fn create(cx: &Ctx) -> ApiResult<Response<Body>> {
     let credentials = registry_auth(cx)?;
     let root = cx.st.root.clone();
     progress_stream(move |p| {
-        let store = ImageStore::open(&root)?;
-        let opts = image::pull::PullOptions {
-            platform,
-            registry: image::registry::RegistryOptions { credentials, ..Default::default() },
-            progress: p,
-            concurrency: 3,
-        };
-        let pulled = image::pull::pull(&store, &reference, &opts)?;
+        let engine = engine::Engine::open(&root)?;
+        let registry = image::registry::RegistryOptions { credentials, ..engine::pull::registry_options(false) };
+        let pulled = engine.pull(&reference, platform, registry, p)?;
         let status = if pulled.downloaded { "Downloaded newer image for" } else { "Image is up to date for" };
         Ok(vec![json!({"status": format!("Status: {status} {reference}")})])
     })
@@ -258,7 +253,10 @@ pub async fn push(cx: &Ctx, name: &str) -> ApiResult<Response<Body>> {
         store.resolve(&name)?;
         p.send(json!({"status": format!("The push refers to repository [{}]", target.name())}));
         let opts = image::push::PushOptions {
-            registry: image::registry::RegistryOptions { credentials, ..Default::default() },
+            registry: engine::pull::with_stored_credentials(
+                image::registry::RegistryOptions { credentials, ..engine::pull::registry_options(false) },
+                &target.registry,
+            )?,
             progress: p,
             chunk_size: None,
             concurrency: 5,

@@ -4,21 +4,13 @@
 use std::fs;
 
 use image::config::ImageConfig;
-use image::progress::Progress;
-use image::Reference;
 
 use crate::db;
 use crate::engine::{now_secs, Engine};
 use crate::error::{Error, Result};
 use crate::model::{Container, ContainerConfig, ContainerState, Healthcheck, Mount, NetworkMode};
 use crate::names;
-
-/// How to get an image that is not in the store.
-pub enum PullPolicy<'a> {
-    /// Pull when missing (docker's default for run/create).
-    Missing(&'a dyn Progress, image::registry::RegistryOptions),
-    Never,
-}
+use crate::pull::PullPolicy;
 
 impl Engine {
     /// Creates a container from `config` (image and user options; the rest is
@@ -119,28 +111,6 @@ impl Engine {
             None => names::random_name(),
         };
         self.store_new(name, config, &layers)
-    }
-
-    /// The image named `name`, pulled first when missing and allowed.
-    pub fn image_for(&self, name: &str, pull: PullPolicy) -> Result<image::ImageRecord> {
-        match self.images.resolve(name) {
-            Ok(r) => Ok(r),
-            Err(image::Error::ImageNotFound(_)) => match pull {
-                PullPolicy::Never => Err(Error::Image(image::Error::ImageNotFound(name.to_string()))),
-                PullPolicy::Missing(progress, registry) => {
-                    let reference: Reference = name.parse().map_err(image::Error::from)?;
-                    progress.message(&format!("Unable to find image '{reference}' locally"));
-                    let opts = image::pull::PullOptions {
-                        platform: image::manifest::Platform::host(),
-                        registry,
-                        progress,
-                        concurrency: 3,
-                    };
-                    Ok(image::pull::pull(&self.images, &reference, &opts)?.image)
-                }
-            },
-            Err(e) => Err(e.into()),
-        }
     }
 }
 

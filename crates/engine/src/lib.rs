@@ -25,14 +25,15 @@ pub mod mounts;
 pub mod names;
 pub mod network;
 pub mod ops;
+pub mod pull;
 pub mod spec;
 pub mod start;
 pub mod stats;
 pub mod volume;
 
-pub use create::PullPolicy;
 pub use engine::{Engine, Launcher};
 pub use error::{Error, Result};
 pub use model::{Container, ContainerConfig, ContainerState, Mount, NetworkMode, Status};
 pub use ops::ExecRequest;
+pub use pull::PullPolicy;
 pub use start::OutputSink;

@@ -191,7 +191,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<u8> {
         network: a.network.clone(),
         progress,
         pull_progress: &display,
-        registry: image::registry::RegistryOptions { insecure: a.insecure, ..Default::default() },
+        registry: engine::pull::registry_options(a.insecure),
         ignore: build::ignore::Ignore::parse(&ignore_text),
     };
     let built = build::build(root, launcher, opts)?;

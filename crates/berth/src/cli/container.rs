@@ -593,21 +593,7 @@ fn run_container(e: &mut Engine, a: RunArgs) -> Result<u8> {
 fn create(e: &mut Engine, f: &CreateFlags) -> Result<Container> {
     let config = config_from_flags(f)?;
     let display = Display::on_stderr(f.quiet);
-    let pull = match f.pull.as_str() {
-        "never" => PullPolicy::Never,
-        "missing" | "always" => PullPolicy::Missing(&display, Default::default()),
-        other => bail!("invalid pull policy {other:?}: use missing, always or never"),
-    };
-    if f.pull == "always" {
-        let reference: image::Reference = f.image.parse()?;
-        let opts = image::pull::PullOptions {
-            platform: image::manifest::Platform::host(),
-            registry: Default::default(),
-            progress: &display,
-            concurrency: 3,
-        };
-        image::pull::pull(e.images(), &reference, &opts)?;
-    }
+    let pull = PullPolicy::parse(&f.pull, &display, engine::pull::registry_options(false))?;
     e.create(f.name.as_deref(), config, pull).map_err(|err| match err {
         engine::Error::Image(image::Error::ImageNotFound(name)) => anyhow!("Unable to find image '{name}' locally"),
         other => other.into(),

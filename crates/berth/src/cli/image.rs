@@ -3,7 +3,6 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -169,20 +168,7 @@ pub enum ImageCmd {
 }
 
 fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
-    let mut o = RegistryOptions { insecure: flags.insecure || flags.tls_verify == Some(false), ..Default::default() };
-    // For scripts and tests that want a registry that hangs to fail fast.
-    if let Some(secs) = std::env::var("BERTH_REGISTRY_TIMEOUT").ok().and_then(|s| s.parse::<u64>().ok()) {
-        o.read_timeout = Duration::from_secs(secs);
-        o.connect_timeout = Duration::from_secs(secs);
-    }
-    o
-}
-
-fn with_credentials(mut o: RegistryOptions, registry_host: &str) -> RegistryOptions {
-    if o.credentials.is_none() {
-        o.credentials = registry::load_credentials(&registry::default_config_path(), registry_host).ok().flatten();
-    }
-    o
+    engine::pull::registry_options(flags.insecure || flags.tls_verify == Some(false))
 }
 
 pub fn run(root: &Path, cmd: ImageCmd) -> Result<u8> {
@@ -215,7 +201,7 @@ fn pull(store: &ImageStore, a: PullArgs) -> Result<u8> {
     let display = Display::new(a.quiet);
     let opts = image::pull::PullOptions {
         platform,
-        registry: with_credentials(registry_options(&a.registry), &reference.registry),
+        registry: engine::pull::with_stored_credentials(registry_options(&a.registry), &reference.registry)?,
         progress: &display,
         concurrency: 3,
     };
@@ -234,7 +220,7 @@ fn push(store: &ImageStore, a: PushArgs) -> Result<u8> {
     let target: Reference = a.image.parse()?;
     let display = Display::new(a.quiet);
     let opts = image::push::PushOptions {
-        registry: with_credentials(registry_options(&a.registry), &target.registry),
+        registry: engine::pull::with_stored_credentials(registry_options(&a.registry), &target.registry)?,
         progress: &display,
         chunk_size: a.chunk_size,
         concurrency: 5,
