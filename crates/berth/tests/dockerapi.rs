@@ -731,3 +731,21 @@ fn tcp_needs_tls_with_client_certificates() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
 }
+
+#[test]
+fn docker_run_of_a_program_that_cannot_be_run_fails_at_once_with_127_or_126() {
+    let s = Service::start(190);
+    for (program, code) in [("/nonexistent", 127), ("nonexistent", 127), ("/etc/passwd", 126)] {
+        let mut c = s.docker_cmd(&["run", "--rm", "--network", "none", "bb", program]);
+        let out = testkit::output_within(&mut c, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(code), "docker run {program}: {}\n{}", stderr(&out), s.log());
+        assert!(stderr(&out).contains(program), "{}", stderr(&out));
+    }
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "", "the --rm containers are removed");
+    s.ok(&["run", "-d", "--name", "up", "--network", "none", "bb", "sleep", "60"]);
+    for (program, code) in [("/nonexistent", 127), ("/etc/passwd", 126)] {
+        let out = s.docker(&["exec", "up", program]);
+        assert_eq!(out.status.code(), Some(code), "docker exec {program}: {}", stderr(&out));
+    }
+    s.ok(&["rm", "-f", "up"]);
+}

@@ -782,3 +782,42 @@ fn containers_starting_at_once_on_a_new_network_share_one_dns_server() {
         h.ok(&["network", "rm", &net]);
     }
 }
+
+#[test]
+fn a_program_that_cannot_be_run_exits_127_or_126_and_rm_leaves_nothing() {
+    let h = host(60);
+    let cases = [
+        ("/nonexistent", 127, "stat /nonexistent: no such file or directory"),
+        ("nonexistent", 127, "executable file not found in $PATH"),
+        ("/etc/passwd", 126, "permission denied"),
+    ];
+    for (program, code, why) in cases {
+        for detach in [false, true] {
+            let mut args = vec!["run", "--rm", "--network", "none"];
+            if detach {
+                args.push("-d");
+            }
+            args.extend(["bb", program]);
+            let out = h.run(&args);
+            assert_eq!(out.status.code(), Some(code), "run {args:?}: {}", stderr(&out));
+            assert!(stderr(&out).contains(why), "run {args:?}: {}", stderr(&out));
+        }
+    }
+    assert_eq!(h.ok(&["ps", "-aq"]).trim(), "", "every --rm container is removed");
+
+    // Without --rm it stays Created, with docker's exit code and the error.
+    let out = h.run(&["run", "--name", "typo", "--network", "none", "bb", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    let state = &h.inspect("typo")["State"];
+    assert_eq!(state["Status"], "created");
+    assert_eq!(state["ExitCode"], 127);
+    assert!(state["Error"].as_str().unwrap_or("").contains("no such file or directory"), "{state}");
+
+    // exec of a program that cannot be run: the same codes; others pass through.
+    h.ok(&["run", "-d", "--name", "up", "--network", "none", "bb", "sleep", "60"]);
+    for (program, code) in [("/nonexistent", 127), ("nonexistent", 127), ("/etc/passwd", 126)] {
+        let out = h.run(&["exec", "up", program]);
+        assert_eq!(out.status.code(), Some(code), "exec {program}: {}", stderr(&out));
+    }
+    assert_eq!(h.run(&["exec", "up", "sh", "-c", "exit 3"]).status.code(), Some(3));
+}

@@ -106,7 +106,7 @@ impl From<engine::Error> for ApiError {
         let status = match &e {
             E::NoSuchContainer(_) | E::NoSuchNetwork(_) | E::NoSuchVolume(_) | E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) | E::NotRunning { .. } => StatusCode::CONFLICT,
-            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::Invalid(_) | E::Exec { .. } => StatusCode::BAD_REQUEST,
             E::Image(i) => return ApiError::from_image(i, e.to_string()),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::engine::{now_rfc3339, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{RestartPolicy, Status};
 use crate::start::{pipe, Stdio};
@@ -80,6 +80,10 @@ impl Engine {
         let _ = ready.read_to_string(&mut answer);
         match answer.trim() {
             "ok" => Ok(stream),
+            err if err.starts_with(EXEC_FAILED) => {
+                let (code, message) = err[EXEC_FAILED.len()..].split_once(' ').unwrap_or(("", ""));
+                Err(Error::Exec { code: code.parse().unwrap_or(127), message: message.to_string() })
+            }
             "" => Err(Error::Invalid(format!("the monitor of {} exited before starting it", c.name))),
             err => Err(Error::Invalid(err.to_string())),
         }
@@ -91,6 +95,9 @@ impl Engine {
 const HOLD_ENV: &str = "BERTH_MONITOR_HOLD";
 /// What such a monitor says on the ready pipe once it listens.
 const LISTENING: &str = "listening\n";
+/// How a monitor tells that the program could not be run: the prefix, then
+/// docker's exit code and the message (`Error::Exec` across the pipe).
+const EXEC_FAILED: &str = "exec-failed ";
 
 /// The monitor's entry point (`berth internal monitor ID`); returns the
 /// process exit code.
@@ -176,12 +183,10 @@ fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>, mut hold: 
         let running = match engine.launch(&c, Stdio::Fds([in_fd, out_w.as_raw_fd(), err_w.as_raw_fd()])) {
             Ok(r) => r,
             Err(e) => {
-                engine.update_state(id, |s| {
-                    s.status = Status::Exited;
-                    s.exit_code = 128;
-                    s.error = e.to_string();
-                    s.finished_at = now_rfc3339();
-                })?;
+                let e = engine.start_failed(&c, e);
+                if let Error::Exec { code, message } = &e {
+                    report(ready, &format!("{EXEC_FAILED}{code} {message}"));
+                }
                 return Err(e);
             }
         };

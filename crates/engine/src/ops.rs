@@ -339,7 +339,7 @@ impl Engine {
             stdio: e.stdio,
         };
         self.emit_container(&c, &format!("exec_start: {}", e.args.join(" ")), &[]);
-        Ok(self.runtime.exec(&c.id, &opts)?)
+        self.runtime.exec(&c.id, &opts).map_err(|e| Error::from(e).classify_start())
     }
 
     /// Removes every stopped container. Returns their ids and the bytes

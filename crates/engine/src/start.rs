@@ -149,6 +149,24 @@ impl Engine {
         Ok(running)
     }
 
+    /// A start that failed before the program ran. The container keeps its
+    /// status (a new one stays Created, as docker leaves it) and records the
+    /// error with docker's exit code: 127 or 126 for a program that cannot
+    /// be run, 128 otherwise. An `--rm` container is removed, so nobody
+    /// waiting for its removal waits forever. Returns the classified error.
+    pub(crate) fn start_failed(&mut self, c: &Container, err: Error) -> Error {
+        let err = err.classify_start();
+        let code = err.exit_code().map_or(128, i32::from);
+        let _ = self.update_state(&c.id, |s| {
+            s.exit_code = code;
+            s.error = err.to_string();
+        });
+        if c.config.auto_remove {
+            let _ = self.remove(&c.id, true, true);
+        }
+        err
+    }
+
     /// After the init exited (and was reaped): record how, tear down the
     /// runtime side and the network. Returns the exit code.
     /// `oom`: whether the OOM killer struck, when the caller already knows
@@ -196,11 +214,14 @@ impl Engine {
         let devnull = fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
         let stdin = if stdin_attached { 0 } else { devnull.as_raw_fd() };
         let (running, tee) = if c.config.tty && sink.is_none() {
-            (self.launch(&c, Stdio::Inherit { stdin })?, None)
+            let running = self.launch(&c, Stdio::Inherit { stdin }).map_err(|e| self.start_failed(&c, e))?;
+            (running, None)
         } else {
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
-            let running = self.launch(&c, Stdio::Fds([stdin, out_w.as_raw_fd(), err_w.as_raw_fd()]))?;
+            let running = self
+                .launch(&c, Stdio::Fds([stdin, out_w.as_raw_fd(), err_w.as_raw_fd()]))
+                .map_err(|e| self.start_failed(&c, e))?;
             drop((out_w, err_w));
             (running, Some(Tee::start(out_r, err_r, &self.log_path(&c.id), sink)?))
         };

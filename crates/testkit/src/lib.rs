@@ -3,7 +3,7 @@
 //! the checks that a test left nothing behind on the host.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{json, Value};
@@ -337,4 +337,29 @@ pub fn python_kubernetes_client() -> PathBuf {
         std::fs::write(&done, "").expect("marking pydeps installed");
     }
     dir
+}
+
+/// Runs `cmd` to its end, capturing its output, but kills it after `limit`:
+/// a command that hangs fails the test (with what it printed) instead of
+/// blocking the suite.
+pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning the command");
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output().expect("waiting for the command");
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(limit).is_err() {
+        // SAFETY: signalling a child we spawned and have not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let out = waiter.join().expect("the waiter");
+        panic!(
+            "{cmd:?} did not finish within {limit:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    waiter.join().expect("the waiter")
 }

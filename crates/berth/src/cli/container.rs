@@ -581,13 +581,28 @@ fn run_container(e: &mut Engine, a: RunArgs) -> Result<u8> {
             if a.create.rm {
                 let _ = e.remove(&c.id, true, true);
             }
-            return Err(err.into());
+            return program_error(err);
         }
         println!("{}", c.id);
         return Ok(0);
     }
-    let code = e.run_foreground(&c.id, a.create.interactive)?;
-    Ok(code.clamp(0, 255) as u8)
+    match e.run_foreground(&c.id, a.create.interactive) {
+        Ok(code) => Ok(code.clamp(0, 255) as u8),
+        Err(err) => program_error(err),
+    }
+}
+
+/// docker's exit codes for `run` and `exec` of a program that cannot be
+/// run (127 not found, 126 not executable), after printing why; any other
+/// error goes up as it is.
+fn program_error(err: engine::Error) -> Result<u8> {
+    match err.exit_code() {
+        Some(code) => {
+            eprintln!("berth: {err}");
+            Ok(code)
+        }
+        None => Err(err.into()),
+    }
 }
 
 fn create(e: &mut Engine, f: &CreateFlags) -> Result<Container> {
@@ -933,9 +948,10 @@ fn exec(e: &mut Engine, a: ExecArgs) -> Result<u8> {
         detach: a.detach,
         stdio: if a.tty { None } else { Some([stdin, 1, 2]) },
     };
-    match e.exec(&a.container, &req)? {
-        runtime::ExecOutcome::Exited(code) => Ok(code.clamp(0, 255) as u8),
-        runtime::ExecOutcome::Detached(_) => Ok(0),
+    match e.exec(&a.container, &req) {
+        Ok(runtime::ExecOutcome::Exited(code)) => Ok(code.clamp(0, 255) as u8),
+        Ok(runtime::ExecOutcome::Detached(_)) => Ok(0),
+        Err(err) => program_error(err),
     }
 }
 
