@@ -92,6 +92,8 @@ fn exec_failure(text: &str) -> Option<(u8, String)> {
     }
 }
 
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +132,3 @@ mod tests {
         assert_eq!(Error::NotFound("x".into()).classify_start().exit_code(), None);
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
