@@ -821,3 +821,80 @@ fn a_program_that_cannot_be_run_exits_127_or_126_and_rm_leaves_nothing() {
     }
     assert_eq!(h.run(&["exec", "up", "sh", "-c", "exit 3"]).status.code(), Some(3));
 }
+
+#[test]
+fn the_commands_a_docker_user_types_first_answer_as_docker() {
+    let h = host(61);
+    let v = h.ok(&["version"]);
+    assert!(v.starts_with("Client:\n Version:") && v.contains("\nServer: berth\n Engine:\n"), "{v}");
+    assert_eq!(h.ok(&["version", "--format", "{{.Server.Version}}"]).trim(), env!("CARGO_PKG_VERSION"));
+    let doc: serde_json::Value = serde_json::from_str(&h.ok(&["version", "--format", "json"])).unwrap();
+    assert_eq!(doc["Server"]["Os"], "linux");
+
+    h.ok(&["run", "-d", "--name", "up", "--network", "none", "bb", "sleep", "60"]);
+    let info = h.ok(&["info"]);
+    for line in
+        [" Containers: 1\n", "  Running: 1\n", " Images: 1\n", " Storage Driver: overlay2\n", " Cgroup Version: "]
+    {
+        assert!(info.contains(line), "{line:?} missing from {info}");
+    }
+    assert!(info.contains(&format!(" Docker Root Dir: {}\n", h.root_str())), "{info}");
+    let fields = h.ok(&["system", "info", "--format", "{{.Driver}} {{.Containers}} {{.ContainersRunning}}"]);
+    assert_eq!(fields.trim(), "overlay2 1 1");
+    let doc: serde_json::Value = serde_json::from_str(&h.ok(&["info", "--format", "json"])).unwrap();
+    assert!(["1", "2"].contains(&doc["CgroupVersion"].as_str().unwrap_or("")), "{doc}");
+    assert!(doc["KernelVersion"].as_str().is_some_and(|k| !k.is_empty()), "{doc}");
+
+    // `--format json`: one JSON object per line for listings, a compact
+    // array for inspect.
+    let ps = h.ok(&["ps", "-a", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = ps.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 1, "{ps}");
+    assert_eq!((rows[0]["Names"].as_str(), rows[0]["State"].as_str()), (Some("up"), Some("running")));
+    let images = h.ok(&["images", "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_str(images.trim()).unwrap();
+    assert_eq!(row["Repository"], "bb");
+    let inspect = h.ok(&["inspect", "--format", "json", "up", "bb"]);
+    assert_eq!(inspect.lines().count(), 1, "{inspect}");
+    let docs: Vec<serde_json::Value> = serde_json::from_str(&inspect).unwrap();
+    assert_eq!((docs[0]["Name"].as_str(), docs.len()), (Some("/up"), 2));
+
+    for shell in ["bash", "zsh", "fish"] {
+        let script = h.ok(&["completion", shell]);
+        assert!(script.contains("berth") && script.contains("inspect"), "{shell}: {script}");
+    }
+    assert!(h.fails(&["completion", "tcsh"]).contains("invalid value 'tcsh'"));
+    for cmd in ["pause", "unpause", "rename"] {
+        let help = h.ok(&[cmd, "--help"]);
+        assert!(!help.starts_with("Usage"), "{cmd} has no help text: {help}");
+    }
+}
+
+#[test]
+fn system_reset_removes_the_firewall_table_with_the_last_network() {
+    // A table of this test's own: the shared one is in use by other tests.
+    let table = format!("berthrst{}", std::process::id() % 100_000);
+    let root = tempfile::Builder::new().prefix("berth-rst-").tempdir().unwrap();
+    let settings = format!(
+        r#"{{"bridge":"bt62-{}","subnet":"10.201.62.0/24","nft_table":"{table}"}}"#,
+        std::process::id() % 100_000
+    );
+    std::fs::write(root.path().join("engine.json"), settings).unwrap();
+    let berth = |args: &[&str]| {
+        let out = Command::new(BERTH).arg("--root").arg(root.path()).args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "berth {args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let has_table = || Command::new("nft").args(["list", "table", "inet", &table]).output().unwrap().status.success();
+    berth(&["import", "-c", r#"CMD ["/bin/sh"]"#, busybox_tar().to_str().unwrap(), "bb"]);
+    berth(&["network", "create", "--subnet", "10.202.62.0/24", "side"]);
+    berth(&["run", "-d", "--name", "web", "-p", "127.0.0.1::80", "bb", "sleep", "60"]);
+    berth(&["run", "-d", "--name", "other", "--network", "side", "bb", "sleep", "60"]);
+    assert!(has_table(), "the table exists while containers use it");
+    berth(&["system", "reset", "--force"]);
+    let left = has_table();
+    if left {
+        let _ = Command::new("nft").args(["delete", "table", "inet", &table]).status();
+    }
+    assert!(!left, "system reset left the table inet {table}");
+}

@@ -26,122 +26,54 @@ pub fn ping(method: &Method) -> Response<Body> {
     r
 }
 
-fn arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "arm",
-        other => other,
-    }
-}
-
-fn kernel_version() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
-}
-
-fn os_name() -> String {
-    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_string())
-        .unwrap_or_else(|| "Linux".into())
-}
-
 pub async fn version(_cx: &Ctx) -> ApiResult<Response<Body>> {
-    let v = env!("CARGO_PKG_VERSION");
+    let v = engine::system::Version::current();
     Ok(http::json(
         StatusCode::OK,
         &json!({
             "Platform": {"Name": "berth"},
             "Components": [{
-                "Name": "Engine", "Version": v,
-                "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
-                            "Arch": arch(), "KernelVersion": kernel_version(), "Experimental": "false"},
+                "Name": "Engine", "Version": v.version,
+                "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": v.os,
+                            "Arch": v.arch, "KernelVersion": v.kernel_version, "Experimental": "false"},
             }],
-            "Version": v,
+            "Version": v.version,
             "ApiVersion": API_VERSION,
             "MinAPIVersion": MIN_API_VERSION,
             "GitCommit": "",
             "GoVersion": "",
-            "Os": "linux",
-            "Arch": arch(),
-            "KernelVersion": kernel_version(),
+            "Os": v.os,
+            "Arch": v.arch,
+            "KernelVersion": v.kernel_version,
             "BuildTime": "",
         }),
     ))
 }
 
-fn host_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
-}
-
+/// The engine's facts, with what docker clients also expect of a daemon
+/// that has no swarm, plugins or mirrors.
 pub async fn info(cx: &Ctx) -> ApiResult<Response<Body>> {
-    let root = cx.st.root.clone();
     let exe = cx.st.exe.clone();
-    let (containers, images) = cx
-        .st
-        .engine(|e| {
-            let cs = e.containers()?;
-            let images = e.images().images()?.len();
-            Ok((cs, images))
-        })
-        .await?;
-    use engine::Status as S;
-    let count = |f: &dyn Fn(&S) -> bool| containers.iter().filter(|c| f(&c.state.status)).count();
-    let running = count(&|s| matches!(s, S::Running | S::Restarting));
-    let paused = count(&|s| *s == S::Paused);
-    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({
-            "ID": hostname(),
-            "Containers": containers.len(),
-            "ContainersRunning": running,
-            "ContainersPaused": paused,
-            "ContainersStopped": containers.len() - running - paused,
-            "Images": images,
-            "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"]],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
-            "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
-            "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true,
-            "Debug": false,
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": cgroup_version,
-            "KernelVersion": kernel_version(),
-            "OperatingSystem": os_name(),
-            "OSType": "linux",
-            "Architecture": std::env::consts::ARCH,
-            "NCPU": ncpu,
-            "MemTotal": host_memory(),
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": []},
-            "DockerRootDir": root,
-            "Name": hostname(),
-            "Labels": [],
-            "ServerVersion": env!("CARGO_PKG_VERSION"),
-            "Runtimes": {"berth": {"path": exe}},
-            "DefaultRuntime": "berth",
-            "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false,
-                      "Error": "", "RemoteManagers": null},
-            "LiveRestoreEnabled": true,
-            "Isolation": "",
-            "InitBinary": "berth",
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Warnings": null,
-        }),
-    ))
+    let info = cx.st.engine(move |e| Ok(e.info(&exe)?)).await?;
+    let mut v = serde_json::to_value(&info).map_err(|e| ApiError::internal(e.to_string()))?;
+    let extra = json!({
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+        "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
+        "CPUShares": true, "CPUSet": true, "PidsLimit": true,
+        "Debug": false,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": []},
+        "Labels": [],
+        "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false,
+                  "Error": "", "RemoteManagers": null},
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "berth",
+    });
+    if let (Some(map), Value::Object(extra)) = (v.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    Ok(http::json(StatusCode::OK, &v))
 }
 
 /// docker's `since`/`until`: unix seconds (with a fraction), or RFC 3339.

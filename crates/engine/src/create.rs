@@ -20,9 +20,9 @@ impl Engine {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
                 names::check_name(n).map_err(Error::Invalid)?;
-                n.to_string()
+                Some(n.to_string())
             }
-            None => names::random_name(),
+            None => None,
         };
         if let Some(m) = config.mounts.iter().find(|m| !m.target().starts_with('/')) {
             return Err(Error::Invalid(format!("invalid mount config: mount path must be absolute: {}", m.target())));
@@ -56,8 +56,14 @@ impl Engine {
         self.store_new(name, config, &record.chain_ids())
     }
 
-    /// Prepares the writable layer on `layers` and records the container.
-    fn store_new(&mut self, name: String, config: ContainerConfig, layers: &[image::Digest]) -> Result<Container> {
+    /// Prepares the writable layer on `layers` and records the container
+    /// under `name`, or a name drawn at random.
+    fn store_new(
+        &mut self,
+        name: Option<String>,
+        config: ContainerConfig,
+        layers: &[image::Digest],
+    ) -> Result<Container> {
         let id = names::new_id();
         let dir = self.container_dir(&id);
         fs::create_dir_all(dir.join("rootfs")).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -71,19 +77,29 @@ impl Engine {
             undo(self);
             return Err(e.into());
         }
-        let container =
-            Container { id: id.clone(), name, created: now_secs(), config, state: ContainerState::default() };
-        let row = (
+        let mut container = Container {
+            id: id.clone(),
+            name: name.clone().unwrap_or_default(),
+            created: now_secs(),
+            config,
+            state: ContainerState::default(),
+        };
+        let mut row = (
             container.id.clone(),
             container.name.clone(),
             db::to_json(&container.config)?,
             db::to_json(&container.state)?,
             container.created,
         );
-        if let Err(e) = self.db.write(|tx| db::insert_container(tx, &row)) {
+        let stored = self.db.write(|tx| match name {
+            Some(_) => db::insert_container(tx, &row),
+            None => db::insert_with_drawn_name(tx, &mut row, names::random_name_attempt),
+        });
+        if let Err(e) = stored {
             undo(self);
             return Err(e);
         }
+        container.name = row.1;
         runtime::timing::mark("engine: snapshot prepared, container stored");
         self.emit_container(&container, "create", &[]);
         Ok(container)
@@ -106,11 +122,7 @@ impl Engine {
         if config.workdir.is_empty() {
             config.workdir = "/".into();
         }
-        let name = match name {
-            Some(n) => n.to_string(),
-            None => names::random_name(),
-        };
-        self.store_new(name, config, &layers)
+        self.store_new(name.map(str::to_string), config, &layers)
     }
 }
 

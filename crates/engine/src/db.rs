@@ -162,6 +162,29 @@ pub fn insert_container(tx: &rusqlite::Transaction, row: &Row) -> Result<()> {
     Ok(())
 }
 
+/// How many names berth draws for an unnamed container before it falls
+/// back to the id's first twelve digits (which no other container has).
+const NAME_DRAWS: u32 = 10;
+
+/// Stores a container whose name berth chooses. A drawn name that is taken
+/// is not the user's conflict, so another is drawn, as dockerd does; `draw`
+/// is called with the attempt number. `row.1` ends as the stored name.
+pub fn insert_with_drawn_name(
+    tx: &rusqlite::Transaction,
+    row: &mut Row,
+    mut draw: impl FnMut(u32) -> String,
+) -> Result<()> {
+    for attempt in 0..NAME_DRAWS {
+        row.1 = draw(attempt);
+        match insert_container(tx, row) {
+            Err(Error::Conflict(_)) => continue,
+            other => return other,
+        }
+    }
+    row.1 = row.0.chars().take(12).collect();
+    insert_container(tx, row)
+}
+
 pub fn update_state(conn: &Connection, id: &str, state: &str) -> Result<()> {
     conn.execute("UPDATE containers SET state = ?2 WHERE id = ?1", params![id, state])
         .map_err(db_err("updating a container's state"))?;
@@ -203,6 +226,34 @@ mod tests {
         assert!(find_container(db.conn(), "zzz").unwrap().is_none());
         delete_container(db.conn(), "abc123").unwrap();
         assert!(find_container(db.conn(), "web").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_drawn_name_that_is_taken_is_drawn_again_never_a_conflict() {
+        let d = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&d.path().join("state.db")).unwrap();
+        db.write(|tx| insert_container(tx, &row("aaa", "busy_bee"))).unwrap();
+        let mut r = row("bbb", "");
+        let mut draws = vec![];
+        db.write(|tx| {
+            insert_with_drawn_name(tx, &mut r, |n| {
+                draws.push(n);
+                if n == 0 {
+                    "busy_bee".into()
+                } else {
+                    "calm_cat".into()
+                }
+            })
+        })
+        .unwrap();
+        assert_eq!((r.1.as_str(), draws), ("calm_cat", vec![0, 1]));
+        assert_eq!(find_container(db.conn(), "calm_cat").unwrap().unwrap().0, "bbb");
+
+        // Every draw taken: the id's prefix, still no error.
+        let mut r = row("cccccccccccccccc", "");
+        db.write(|tx| insert_with_drawn_name(tx, &mut r, |_| "busy_bee".into())).unwrap();
+        assert_eq!(r.1, "cccccccccccc");
+        assert_eq!(find_container(db.conn(), "busy_bee").unwrap().unwrap().0, "aaa");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod pull;
 pub mod spec;
 pub mod start;
 pub mod stats;
+pub mod system;
 pub mod volume;
 
 pub use engine::{Engine, Launcher};

@@ -220,6 +220,17 @@ pub fn random_name() -> String {
     format!("{a}_{s}")
 }
 
+/// The name for draw `attempt`: later draws add a digit, as dockerd's
+/// retries do, so that a crowded host still finds a free name quickly.
+pub fn random_name_attempt(attempt: u32) -> String {
+    let name = random_name();
+    if attempt == 0 {
+        name
+    } else {
+        format!("{name}{}", random_bytes::<1>()[0] % 10)
+    }
+}
+
 /// Docker's rule for names: [a-zA-Z0-9][a-zA-Z0-9_.-]*.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = name.len() <= 253

@@ -314,25 +314,22 @@ pub enum ContainerCmd {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Pause all processes within one or more containers.
     Pause {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Unpause all processes within one or more containers.
     Unpause {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    Rename {
-        container: String,
-        new_name: String,
-    },
+    /// Rename a container.
+    Rename { container: String, new_name: String },
     /// Update the resource limits or restart policy of containers.
     Update(UpdateArgs),
     /// List port mappings.
-    Port {
-        container: String,
-        port: Option<String>,
-    },
+    Port { container: String, port: Option<String> },
     /// Remove all stopped containers.
     Prune {
         #[arg(short, long)]
@@ -1027,14 +1024,7 @@ fn inspect(e: &mut Engine, names: &[String], fmt: Option<&str>) -> Result<u8> {
             }
         }
     }
-    match fmt {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", super::template::render(f, d)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&docs)?),
-    }
+    super::template::print_inspect(fmt, &docs)?;
     Ok(u8::from(failed))
 }
 

@@ -11,6 +11,8 @@ pub type Row = BTreeMap<&'static str, String>;
 /// `headers` names columns whose header is not just the field name in
 /// capitals (docker's "IMAGE ID" for `{{.ID}}`).
 pub fn render(format: &str, rows: &[Row], headers: &[(&str, &str)]) -> Result<String, String> {
+    // docker's `--format json`: one JSON object per row and line.
+    let format = if format.trim() == "json" { "{{json .}}" } else { format };
     let (table, tpl) = match format.strip_prefix("table") {
         Some(rest) => (true, rest.trim_start().to_string()),
         None => (false, format.to_string()),

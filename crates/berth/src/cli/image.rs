@@ -366,14 +366,7 @@ fn inspect(store: &ImageStore, names: &[String], fmt: Option<&str>) -> Result<u8
             Err(e) => return Err(e.into()),
         }
     }
-    match fmt {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", super::template::render(f, d)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&docs)?),
-    }
+    super::template::print_inspect(fmt, &docs)?;
     Ok(if missing { 1 } else { 0 })
 }
 

@@ -6,6 +6,7 @@ mod container;
 mod copy;
 mod format;
 mod image;
+mod info;
 mod network;
 mod progress;
 mod runtime;
@@ -76,6 +77,15 @@ enum Command {
     Logout { server: Option<String> },
     /// The OCI runtime, with runc's commands and flags, on bundle directories.
     Runtime(runtime::RuntimeArgs),
+    /// Show the berth version information.
+    Version(info::FormatArg),
+    /// Display system-wide information.
+    Info(info::FormatArg),
+    /// Print a shell completion script: `source <(berth completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Processes berth starts for itself (container monitors, network DNS).
     #[command(hide = true, subcommand)]
     Internal(Internal),
@@ -123,6 +133,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Login(a) => image::login(a),
         Command::Logout { server } => image::logout(server),
         Command::Runtime(args) => runtime::run(args),
+        Command::Version(a) => info::version(a),
+        Command::Info(a) => info::info(&root, a),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(0)
+        }
         Command::Internal(Internal::Monitor { id }) => Ok(engine::monitor::main(&root, &id).clamp(0, 255) as u8),
         Command::Internal(Internal::Dns { network }) => Ok(engine::dns::main(&root, &network).clamp(0, 255) as u8),
         Command::Internal(Internal::Archive(a)) => copy::archive(&root, a),

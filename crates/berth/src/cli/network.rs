@@ -147,14 +147,7 @@ fn print_inspect(docs: Vec<Result<serde_json::Value>>, fmt: Option<&str>) -> Res
             }
         }
     }
-    match fmt {
-        Some(f) => {
-            for d in &found {
-                println!("{}", super::template::render(f, d)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&found)?),
-    }
+    super::template::print_inspect(fmt, &found)?;
     Ok(u8::from(failed))
 }
 

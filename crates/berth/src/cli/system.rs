@@ -31,6 +31,8 @@ pub enum SystemCmd {
     },
     /// Get real time events.
     Events(EventsArgs),
+    /// Display system-wide information.
+    Info(super::info::FormatArg),
     /// Serve the Docker Engine API (for the docker CLI, SDKs and compose).
     Service(ServiceArgs),
     /// Remove every container, network, volume and image, the default
@@ -82,6 +84,7 @@ pub fn run(root: &Path, cmd: SystemCmd) -> Result<u8> {
         SystemCmd::Df { verbose } => df(root, verbose),
         SystemCmd::Prune { all, volumes, force: _ } => prune(root, all, volumes),
         SystemCmd::Events(a) => events(root, a),
+        SystemCmd::Info(a) => super::info::info(root, a),
         SystemCmd::Reset { force } => reset(root, force),
         SystemCmd::Service(a) => service(root, a),
     }

@@ -25,6 +25,22 @@ enum Expr {
     Call(String, Vec<Expr>),
 }
 
+/// Prints `inspect` documents as docker does: an indented JSON array
+/// without a format, a compact one for `--format json`, otherwise the
+/// template once per document.
+pub fn print_inspect(format: Option<&str>, docs: &[Value]) -> Result<()> {
+    match format.map(str::trim) {
+        None | Some("") => println!("{}", serde_json::to_string_pretty(docs)?),
+        Some("json") => println!("{}", serde_json::to_string(docs)?),
+        Some(f) => {
+            for d in docs {
+                println!("{}", render(f, d)?);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Renders `tpl` against `doc`.
 pub fn render(tpl: &str, doc: &Value) -> Result<String> {
     let tpl = tpl.replace("\\t", "\t").replace("\\n", "\n");
