@@ -510,3 +510,90 @@ fn import_of_a_hostile_tarball_writes_nothing() {
     assert!(!b.root.path().parent().unwrap().join("escaped").exists());
     b.assert_no_partial_state();
 }
+
+/// Bytes that do not compress (xorshift), so a layer is as big as its file.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_pull_killed_midway_is_resumed_shown_and_reclaimed() {
+    let reg = Registry::start();
+    let big = noise(12 << 20);
+    let (dir, _, _) = layout(Some(&[("big.bin", &big, 0o644)]));
+    oci::skopeo_push(dir.path(), "v1", &format!("{}/test/big:1", reg.addr), &[]);
+    // 4 MB/s: a pull of the 12 MB layer takes three seconds.
+    let proxy = testkit::SlowProxy::start(&reg.addr, 4 << 20);
+    let image = format!("{}/test/big:1", proxy.addr);
+    let b = Berth::new();
+    let ingest_dir = b.root.path().join("content/ingest");
+    let ingest_bytes = || -> u64 {
+        std::fs::read_dir(&ingest_dir)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0)
+    };
+    let kill_midway = || {
+        let mut child = b.cmd().args(["pull", &image]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while ingest_bytes() < 3 << 20 {
+            assert!(std::time::Instant::now() < deadline, "the pull never got going");
+            assert!(child.try_wait().unwrap().is_none(), "the pull ended before it could be killed");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    };
+    let ranged = || proxy.requests().iter().filter(|r| r.to_lowercase().contains("\nrange: bytes=")).count();
+
+    // Killed: the partial download stays, and `system df` shows it.
+    kill_midway();
+    let df = b.ok(&["system", "df"]);
+    let row = df.lines().find(|l| l.starts_with("Incomplete Pulls")).unwrap_or_else(|| panic!("{df}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert!(cols[2] != "0" && cols[4] != "0B", "{df}");
+    assert_eq!(cols[6], "(100%)", "nothing holds them any more: all reclaimable: {df}");
+
+    // The next pull resumes from it (asks for a range). A partial file that
+    // was damaged meanwhile is caught (by the unpacker or the digest),
+    // thrown away, and the blob downloaded again from the start.
+    let partial =
+        std::fs::read_dir(&ingest_dir).unwrap().flatten().max_by_key(|e| e.metadata().unwrap().len()).unwrap();
+    let mut bytes = std::fs::read(partial.path()).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(partial.path(), &bytes).unwrap();
+    let before = ranged();
+    b.ok(&["pull", &image]);
+    assert!(ranged() > before, "the pull resumed with a Range request: {:?}", proxy.requests());
+    b.assert_no_partial_state();
+    let layer_file = || {
+        let img = b.inspect(&image);
+        let lower = img["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().split(':').next().unwrap().to_string();
+        std::fs::read(Path::new(&lower).join("big.bin")).unwrap()
+    };
+    assert!(layer_file() == big, "the layer is whole, not the damaged bytes");
+    b.ok(&["rmi", &image]);
+
+    // Killed again: `system prune -a` reclaims what it left.
+    kill_midway();
+    let out = b.ok(&["system", "prune", "-a", "-f"]);
+    assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
+    b.assert_no_partial_state();
+
+    // Killed once more, then pulled to the end: resumed, complete, verified.
+    kill_midway();
+    let before = ranged();
+    b.ok(&["pull", &image]);
+    assert!(ranged() > before, "resumed: {:?}", proxy.requests());
+    b.assert_no_partial_state();
+    assert!(layer_file() == big, "the layer is whole");
+    let df = b.ok(&["system", "df"]);
+    assert!(df.lines().any(|l| l.starts_with("Incomplete Pulls") && l.contains(" 0B ")), "{df}");
+}

@@ -152,16 +152,27 @@ pub async fn df(cx: &Ctx) -> ApiResult<Response<Body>> {
     let (containers, images, volumes) = cx
         .st
         .engine(|e| {
-            let cs: Vec<Value> = e.containers()?.iter().map(|c| crate::containers::summary(e, c)).collect();
-            let images: Vec<Value> = crate::images::summaries(e.images(), &http::Filters::default())?;
-            let vols: Vec<Value> = e
-                .volumes()?
+            let usage = e.disk_usage()?;
+            let cs: Vec<Value> = usage
+                .containers
                 .iter()
-                .map(|v| {
-                    let mut j = engine::inspect::volume(v);
-                    let size = engine::ops::disk_usage(&e.volume_dir(&v.name));
-                    let refs = e.volume_users(&v.name).map(|u| u.len()).unwrap_or(0);
-                    j["UsageData"] = json!({"Size": size, "RefCount": refs});
+                .map(|u| {
+                    let mut j = crate::containers::summary(e, &u.container);
+                    j["SizeRw"] = json!(u.size_rw);
+                    j
+                })
+                .collect();
+            let mut images: Vec<Value> = crate::images::summaries(e.images(), &http::Filters::default())?;
+            for j in &mut images {
+                let used = usage.images.iter().find(|i| Some(i.id.to_string().as_str()) == j["Id"].as_str());
+                j["Containers"] = json!(used.map_or(0, |i| i.containers));
+            }
+            let vols: Vec<Value> = usage
+                .volumes
+                .iter()
+                .map(|u| {
+                    let mut j = engine::inspect::volume(&u.volume);
+                    j["UsageData"] = json!({"Size": u.size, "RefCount": u.users});
                     j
                 })
                 .collect();

@@ -10,6 +10,7 @@ pub mod attach;
 pub mod copy;
 pub mod create;
 pub mod db;
+pub mod disk;
 pub mod dns;
 pub mod engine;
 pub mod error;

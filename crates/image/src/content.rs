@@ -5,6 +5,13 @@
 //! fdatasync: a blob under its name is always complete and verified. Renames
 //! are atomic, so several berth processes may write the same blob at once;
 //! the last rename wins with identical bytes.
+//!
+//! Every ingest file is `flock`ed by the writer that fills it, so a file
+//! nobody holds belongs to no live process: a writer that died (a pull
+//! killed midway). Downloads of a known digest write to `ingest/<hex>`, the
+//! blob's own name, like containerd's ingest refs: a later pull of the same
+//! blob takes the file over and resumes where it stopped. Sweeping removes
+//! every ingest file no process holds.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -68,21 +75,109 @@ impl ContentStore {
     /// hash to it; with `size`, unless exactly that many bytes came.
     pub fn writer(&self, expected: Option<Digest>, size: Option<u64>) -> Result<BlobWriter> {
         let (file, path) = self.temp()?;
-        Ok(BlobWriter { store: self.clone(), file: Some(file), path, hasher: Hasher::new(), count: 0, expected, size })
+        Ok(BlobWriter {
+            store: self.clone(),
+            file: Some(file),
+            path,
+            hasher: Hasher::new(),
+            count: 0,
+            expected,
+            size,
+            keep: false,
+        })
+    }
+
+    /// A writer for a download of `expected` (`size` bytes) that survives
+    /// the process: what an earlier, interrupted download left in
+    /// `ingest/<hex>` is taken over. Returns the writer and how many bytes
+    /// it already holds (hashed); the caller supplies the rest. If another
+    /// process is downloading the same blob right now, this one gets a
+    /// private writer of its own and starts at 0.
+    pub fn resumable_writer(&self, expected: &Digest, size: u64) -> Result<(BlobWriter, u64)> {
+        let path = self.root.join("ingest").join(expected.hex());
+        let Some(mut file) = open_locked(&path, false)? else {
+            return Ok((self.writer(Some(expected.clone()), Some(size))?, 0));
+        };
+        let io_err = |e| Error::io(format!("resuming {}", path.display()), e);
+        let mut have = file.metadata().map_err(io_err)?.len();
+        if have > size {
+            file.set_len(0).map_err(io_err)?;
+            have = 0;
+        }
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 256 << 10];
+        let mut read = 0;
+        while read < have {
+            let n = file.read(&mut buf).map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            read += n as u64;
+        }
+        use io::Seek;
+        file.seek(io::SeekFrom::Start(read)).map_err(io_err)?;
+        let w = BlobWriter {
+            store: self.clone(),
+            file: Some(file),
+            path,
+            hasher,
+            count: read,
+            expected: Some(expected.clone()),
+            size: Some(size),
+            keep: true,
+        };
+        Ok((w, read))
+    }
+
+    /// The first `len` bytes of an ingest file being resumed, to replay
+    /// them to whatever consumes the download (the layer unpacker).
+    pub fn ingest_prefix(&self, w: &BlobWriter, len: u64) -> Result<impl Read + Send + use<>> {
+        let f = File::open(&w.path).map_err(|e| Error::io(format!("opening {}", w.path.display()), e))?;
+        Ok(f.take(len))
     }
 
     fn temp(&self) -> Result<(File, PathBuf)> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let name = format!("{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let path = self.root.join("ingest").join(name);
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        Ok((file, path))
+        loop {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let name = format!("{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+            let path = self.root.join("ingest").join(name);
+            if let Some(file) = open_locked(&path, true)? {
+                return Ok((file, path));
+            }
+        }
+    }
+
+    /// Ingest files: each with its size and whether a live process holds it.
+    pub fn ingests(&self) -> Vec<Ingest> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(self.root.join("ingest")).into_iter().flatten().flatten() {
+            let Ok(f) = File::open(e.path()) else { continue };
+            let size = f.metadata().map_or(0, |m| m.len());
+            let held = !try_lock(&f).unwrap_or(false);
+            out.push(Ingest { path: e.path(), size, held });
+        }
+        out
+    }
+
+    /// Removes every ingest file no live process holds (interrupted
+    /// downloads and writes). Returns the bytes freed.
+    pub fn sweep_ingest(&self) -> u64 {
+        let mut freed = 0;
+        for e in fs::read_dir(self.root.join("ingest")).into_iter().flatten().flatten() {
+            let Ok(f) = File::open(e.path()) else { continue };
+            // Removed while locked: a writer that opens the name meanwhile
+            // sees that its file is no longer the one under the name.
+            if try_lock(&f).unwrap_or(false) {
+                let size = f.metadata().map_or(0, |m| m.len());
+                if fs::remove_file(e.path()).is_ok() {
+                    freed += size;
+                }
+            }
+        }
+        freed
     }
 
     pub fn delete(&self, d: &Digest) -> Result<()> {
@@ -105,31 +200,66 @@ impl ContentStore {
         Ok(out)
     }
 
-    /// Removes ingest files older than `age` (left by a crashed writer).
-    pub fn clean_ingest(&self, age: std::time::Duration) -> usize {
-        let now = std::time::SystemTime::now();
-        let mut n = 0;
-        for e in fs::read_dir(self.root.join("ingest")).into_iter().flatten().flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|a| a > age);
-            if old && fs::remove_file(e.path()).is_ok() {
-                n += 1;
-            }
-        }
-        n
-    }
-
     pub fn root(&self) -> &Path {
         &self.root
     }
 }
 
-/// Hashes while writing; `commit` verifies and publishes under the digest,
-/// dropping without commit removes the partial file.
+/// An ingest file: its path, size, and whether a live writer holds it.
+#[derive(Clone, Debug)]
+pub struct Ingest {
+    pub path: PathBuf,
+    pub size: u64,
+    pub held: bool,
+}
+
+/// Takes the flock of `path` for this process (opening it, creating it; with
+/// `create_new` it must not exist). None when another process holds it. A
+/// file swept away between open and lock is not ours: open again.
+fn open_locked(path: &Path, create_new: bool) -> Result<Option<File>> {
+    use std::os::unix::fs::MetadataExt;
+    let io_err = |e| Error::io(format!("opening {}", path.display()), e);
+    loop {
+        let mut o = fs::OpenOptions::new();
+        o.read(true).write(true);
+        if create_new {
+            o.create_new(true);
+        } else {
+            o.create(true);
+        }
+        let file = o.open(path).map_err(io_err)?;
+        if !try_lock(&file).map_err(io_err)? {
+            return Ok(None);
+        }
+        let same = match fs::metadata(path) {
+            Ok(m) => file.metadata().map_err(io_err)?.ino() == m.ino(),
+            Err(_) => false,
+        };
+        if same {
+            return Ok(Some(file));
+        }
+    }
+}
+
+/// A non-blocking exclusive flock; false when someone else holds it.
+fn try_lock(f: &File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this File owns for the whole call; no
+    // memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Hashes while writing; `commit` verifies and publishes under the digest.
+/// Dropping without commit removes the partial file, except a resumable
+/// download's, which stays for the next pull to continue.
 pub struct BlobWriter {
     store: ContentStore,
     file: Option<File>,
@@ -138,6 +268,8 @@ pub struct BlobWriter {
     count: u64,
     expected: Option<Digest>,
     size: Option<u64>,
+    /// Keep the partial file on drop (a resumable download).
+    keep: bool,
 }
 
 impl BlobWriter {
@@ -145,8 +277,16 @@ impl BlobWriter {
         self.count
     }
 
+    /// Gives up on the blob, removing the partial file even of a resumable
+    /// download (its bytes are known to be wrong).
+    pub fn discard(mut self) {
+        self.keep = false;
+    }
+
     /// Verifies digest and size, syncs, and renames into place.
     pub fn commit(mut self) -> Result<Digest> {
+        // Bytes that fail the check are no prefix worth resuming.
+        self.keep = false;
         let hasher = std::mem::take(&mut self.hasher);
         let actual = hasher.finish();
         if let Some(size) = self.size {
@@ -192,7 +332,8 @@ impl Write for BlobWriter {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        // An empty file is nothing to resume.
+        if self.file.take().is_some() && (!self.keep || self.count == 0) {
             let _ = fs::remove_file(&self.path);
         }
     }
@@ -258,6 +399,75 @@ mod tests {
         drop(w);
         assert!(ingest_is_empty(&s));
         assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_interrupted_download_resumes_where_it_stopped() {
+        let (_d, s) = store();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let d = Digest::of(&data);
+        let (mut w, have) = s.resumable_writer(&d, data.len() as u64).unwrap();
+        assert_eq!(have, 0);
+        w.write_all(&data[..123_456]).unwrap();
+        drop(w); // the pull dies: the partial file stays for the next one
+        assert_eq!(s.ingests().iter().map(|i| (i.size, i.held)).collect::<Vec<_>>(), vec![(123_456, false)]);
+
+        let (mut w, have) = s.resumable_writer(&d, data.len() as u64).unwrap();
+        assert_eq!(have, 123_456);
+        let mut prefix = Vec::new();
+        s.ingest_prefix(&w, have).unwrap().read_to_end(&mut prefix).unwrap();
+        assert_eq!(prefix, &data[..123_456]);
+        assert!(s.ingests()[0].held, "the resuming writer holds it");
+        assert_eq!(s.sweep_ingest(), 0, "a held file is not swept");
+        w.write_all(&data[123_456..]).unwrap();
+        assert_eq!(w.commit().unwrap(), d);
+        assert_eq!(s.read(&d).unwrap(), data);
+        assert!(ingest_is_empty(&s));
+    }
+
+    #[test]
+    fn a_resumed_prefix_that_does_not_match_is_discarded() {
+        let (_d, s) = store();
+        let data = b"the real blob".to_vec();
+        let d = Digest::of(&data);
+        fs::write(s.root().join("ingest").join(d.hex()), b"garbage").unwrap();
+        let (mut w, have) = s.resumable_writer(&d, data.len() as u64).unwrap();
+        assert_eq!(have, 7);
+        w.write_all(&data[7..]).unwrap();
+        assert!(matches!(w.commit(), Err(Error::DigestMismatch { .. })));
+        assert!(ingest_is_empty(&s), "the bad prefix is gone: the next pull starts afresh");
+        // Longer than the blob: truncated at once.
+        fs::write(s.root().join("ingest").join(d.hex()), vec![0u8; 100]).unwrap();
+        assert_eq!(s.resumable_writer(&d, data.len() as u64).unwrap().1, 0);
+    }
+
+    #[test]
+    fn a_download_in_progress_elsewhere_gets_its_own_file() {
+        let (_d, s) = store();
+        let data = b"shared blob".to_vec();
+        let d = Digest::of(&data);
+        let (mut a, _) = s.resumable_writer(&d, data.len() as u64).unwrap();
+        let (mut b, have) = s.resumable_writer(&d, data.len() as u64).unwrap();
+        assert_eq!(have, 0);
+        a.write_all(&data).unwrap();
+        b.write_all(&data).unwrap();
+        assert_eq!(b.commit().unwrap(), d);
+        assert_eq!(a.commit().unwrap(), d);
+        assert!(ingest_is_empty(&s));
+    }
+
+    #[test]
+    fn sweeping_removes_only_what_no_live_writer_holds() {
+        let (_d, s) = store();
+        let mut live = s.writer(None, None).unwrap();
+        live.write_all(b"in progress").unwrap();
+        fs::write(s.root().join("ingest").join("4242-0-1"), b"left by a dead writer").unwrap();
+        assert_eq!(s.sweep_ingest(), 21);
+        let left = s.ingests();
+        assert_eq!((left.len(), left[0].held), (1, true));
+        live.write_all(b" still").unwrap();
+        live.commit().unwrap();
+        assert!(ingest_is_empty(&s));
     }
 
     #[test]

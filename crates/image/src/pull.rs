@@ -35,6 +35,9 @@ pub struct Pulled {
 
 pub fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions) -> Result<Pulled> {
     let client = Client::new(&reference.registry, opts.registry.clone())?;
+    // Half-unpacked layers of pulls that were killed: only their blobs can
+    // be resumed (from the ingest files, which stay).
+    store.sweep_staging();
     let repo = reference.repository.as_str();
     let shown = reference.tag.clone().unwrap_or_else(|| reference.manifest_ref());
     opts.progress.message(&format!("{shown}: Pulling from {}", reference.familiar_name()));
@@ -92,11 +95,19 @@ pub fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions) -> Re
 
 /// Downloads a small blob (a config) into the content store, verified.
 fn fetch_blob(client: &Client, repo: &str, desc: &Descriptor, store: &ImageStore) -> Result<()> {
-    let mut body = client.get_blob(repo, &desc.digest)?;
-    let mut w = store.content().writer(Some(desc.digest.clone()), Some(desc.size))?;
-    io::copy(&mut body, &mut w).map_err(|e| Error::io(format!("downloading {}", desc.digest), e))?;
-    w.commit()?;
-    Ok(())
+    let (mut w, have) = store.content().resumable_writer(&desc.digest, desc.size)?;
+    if have < desc.size {
+        let mut body = client.get_blob_from(repo, &desc.digest, have)?;
+        io::copy(&mut body, &mut w).map_err(|e| Error::io(format!("downloading {}", desc.digest), e))?;
+    }
+    match w.commit() {
+        // A damaged partial download (the commit threw it away): once more
+        // from the start.
+        Err(Error::DigestMismatch { .. } | Error::SizeMismatch { .. }) if have > 0 => {
+            fetch_blob(client, repo, desc, store)
+        }
+        r => r.map(drop),
+    }
 }
 
 /// Fetches and unpacks the missing layers with `opts.concurrency` workers.
@@ -166,22 +177,70 @@ fn fetch_layer(
         progress.layer(id, Event::PullComplete);
         return Ok(());
     }
-    let body = client.get_blob(repo, &l.blob.digest)?;
-    let writer = store.content().writer(Some(l.blob.digest.clone()), Some(l.blob.size))?;
-    let tee = Tee { body, writer: Some(writer), seen: 0, total: l.blob.size, id, progress, last: 0 };
+    match download_layer(client, repo, store, l, progress)? {
+        Downloaded::Done => Ok(()),
+        // What an earlier pull left did not check out: it is gone now, so
+        // the second try downloads the whole blob.
+        Downloaded::DamagedResume(e) => match download_layer(client, repo, store, l, progress)? {
+            Downloaded::Done => Ok(()),
+            Downloaded::DamagedResume(_) => Err(e),
+        },
+    }
+}
+
+enum Downloaded {
+    Done,
+    /// The download resumed a partial file and the result was not the blob.
+    DamagedResume(Error),
+}
+
+fn download_layer(
+    client: &Client,
+    repo: &str,
+    store: &ImageStore,
+    l: &LayerRecord,
+    progress: &dyn Progress,
+) -> Result<Downloaded> {
+    let id = l.blob.digest.short();
+    let compression = Compression::of_layer(&l.blob.media_type).unwrap_or(Compression::Gzip);
+    // What an interrupted pull downloaded is replayed from the ingest file
+    // (the unpacker needs the whole stream); only the rest is fetched.
+    let (writer, have) = store.content().resumable_writer(&l.blob.digest, l.blob.size)?;
+    let prefix = store.content().ingest_prefix(&writer, have)?;
+    let rest: Box<dyn Read + Send> =
+        if have < l.blob.size { client.get_blob_from(repo, &l.blob.digest, have)? } else { Box::new(io::empty()) };
+    let body: Box<dyn Read + Send> = Box::new(prefix.chain(rest));
+    let tee = Tee { body, writer: Some(writer), replay: have, seen: 0, total: l.blob.size, id, progress, last: 0 };
     // Three stages overlap: download + blob digest + blob file (here, on the
     // read-ahead thread), decompression + diff digest, and the tar itself.
     let (staged, tee) = layer::with_readahead(tee, |r| layer::stage_layer(store, r, compression, l));
+    // A read error is the network's: the partial file stays, to resume.
     let mut tee = tee.map_err(|e| Error::io(format!("downloading {}", l.blob.digest), e))?;
-    let staged = staged?;
+    let content_failure = |e: Error, tee: &mut Tee| {
+        // The bytes themselves are wrong: resuming from them would fail again.
+        if let Some(w) = tee.writer.take() {
+            w.discard();
+        }
+        if have > 0 {
+            Ok(Downloaded::DamagedResume(e))
+        } else {
+            Err(e)
+        }
+    };
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => return content_failure(e, &mut tee),
+    };
     // Whatever the unpacker did not need (padding after the tar) still counts.
     io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::io(format!("downloading {}", l.blob.digest), e))?;
     let writer = tee.writer.take().ok_or_else(|| Error::Invalid("blob writer gone".into()))?;
-    writer.commit()?;
+    if let Err(e) = writer.commit() {
+        return if have > 0 { Ok(Downloaded::DamagedResume(e)) } else { Err(e) };
+    }
     progress.layer(id, Event::Extracting);
     staged.commit(store)?;
     progress.layer(id, Event::PullComplete);
-    Ok(())
+    Ok(Downloaded::Done)
 }
 
 /// Passes the download through to the unpacker while writing every byte into
@@ -189,6 +248,8 @@ fn fetch_layer(
 struct Tee<'a> {
     body: Box<dyn Read + Send>,
     writer: Option<BlobWriter>,
+    /// Leading bytes of `body` the writer already holds (a resumed pull).
+    replay: u64,
     seen: u64,
     total: u64,
     id: &'a str,
@@ -199,8 +260,9 @@ struct Tee<'a> {
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.body.read(buf)?;
+        let held = (self.replay.saturating_sub(self.seen)).min(n as u64) as usize;
         if let Some(w) = self.writer.as_mut() {
-            w.write_all(&buf[..n])?;
+            w.write_all(&buf[held..n])?;
         }
         self.seen += n as u64;
         // About a hundred updates per layer are plenty for a bar.

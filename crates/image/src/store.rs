@@ -80,6 +80,37 @@ pub struct LayerMeta {
     pub size: u64,
 }
 
+/// A leftover of an interrupted write: see [`ImageStore::incomplete`].
+#[derive(Clone, Debug)]
+pub struct Incomplete {
+    pub path: PathBuf,
+    pub size: u64,
+    pub held: bool,
+}
+
+/// Staging directories are named by their process: one that is gone left
+/// its directory behind (a pid reused since merely delays the sweep).
+fn process_alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Bytes allocated under `dir` (not following symlinks).
+fn dir_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(md) = e.metadata() else { continue };
+            if md.is_dir() {
+                stack.push(e.path());
+            }
+            total += md.blocks() * 512;
+        }
+    }
+    total
+}
+
 impl ImageStore {
     /// Opens (creating) the store under `root` (berth's `--root`).
     pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore> {
@@ -387,20 +418,60 @@ impl ImageStore {
                     fs::remove_dir_all(&dir).map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
                 }
             }
-            // Staging directories of pulls that died.
-            for e in fs::read_dir(self.root.join("layers")).into_iter().flatten().flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(pid) =
-                    name.strip_prefix(".tmp-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok())
-                {
-                    if !Path::new(&format!("/proc/{pid}")).exists() {
-                        let _ = fs::remove_dir_all(e.path());
-                    }
-                }
-            }
-            self.content.clean_ingest(std::time::Duration::from_secs(3600));
+            freed += self.sweep_incomplete();
             Ok(freed)
         })
+    }
+
+    /// What interrupted pulls, loads and builds left: ingest files and
+    /// layer staging directories. `held` ones belong to a live process.
+    pub fn incomplete(&self) -> Vec<Incomplete> {
+        let mut out: Vec<Incomplete> = self
+            .content
+            .ingests()
+            .into_iter()
+            .map(|i| Incomplete { path: i.path, size: i.size, held: i.held })
+            .collect();
+        for (path, pid) in self.stagings() {
+            out.push(Incomplete { size: dir_size(&path), held: process_alive(pid), path });
+        }
+        out
+    }
+
+    /// Removes whatever [`ImageStore::incomplete`] lists that no live process
+    /// holds; the bytes freed.
+    pub fn sweep_incomplete(&self) -> u64 {
+        self.content.sweep_ingest() + self.sweep_staging()
+    }
+
+    /// Removes the layer staging directories of processes that are gone
+    /// (a half-unpacked layer cannot be resumed; its blob can). The bytes
+    /// freed.
+    pub fn sweep_staging(&self) -> u64 {
+        let mut freed = 0;
+        for (path, pid) in self.stagings() {
+            if !process_alive(pid) {
+                let size = dir_size(&path);
+                if fs::remove_dir_all(&path).is_ok() {
+                    freed += size;
+                }
+            }
+        }
+        freed
+    }
+
+    /// Layer staging directories (`layers/.tmp-PID-N`) and their owners.
+    fn stagings(&self) -> Vec<(PathBuf, i32)> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(self.root.join("layers")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) =
+                name.strip_prefix(".tmp-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok())
+            {
+                out.push((e.path(), pid));
+            }
+        }
+        out
     }
 
     /// Builds the layer records of an image from its config's diff ids.

@@ -363,3 +363,62 @@ pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> std::proc
     }
     waiter.join().expect("the waiter")
 }
+
+/// A TCP proxy on loopback in front of `upstream` that sends replies at
+/// about `bytes_per_sec` and records the head of every request it
+/// forwards: lets a test interrupt a download midway and see what the next
+/// one asks for (a `Range` header, say). Stops with the test process.
+pub struct SlowProxy {
+    pub addr: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SlowProxy {
+    pub fn start(upstream: &str, bytes_per_sec: usize) -> SlowProxy {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy listener");
+        let addr = listener.local_addr().expect("proxy address").to_string();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        let upstream = upstream.to_string();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 << 10];
+                    while let Ok(n) = c_read.read(&mut buf) {
+                        if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        if let Some(head) = text.split("\r\n\r\n").next().filter(|h| h.contains(" HTTP/1.")) {
+                            log.lock().unwrap_or_else(|e| e.into_inner()).push(head.to_string());
+                        }
+                    }
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let chunk = (bytes_per_sec / 50).max(1);
+                    let mut buf = vec![0u8; chunk];
+                    while let Ok(n) = s_read.read(&mut buf) {
+                        if n == 0 || c_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        SlowProxy { addr, requests }
+    }
+
+    /// The heads of the requests forwarded so far (request line and headers).
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use engine::Status;
 
 use super::container::open_engine;
 use super::format;
@@ -126,54 +125,26 @@ fn reset(root: &Path, force: bool) -> Result<u8> {
 
 fn df(root: &Path, verbose: bool) -> Result<u8> {
     let e = open_engine(root)?;
-    let containers = e.containers()?;
-    let images = e.images().images()?;
-    let used_images: std::collections::HashSet<String> =
-        containers.iter().map(|c| c.config.image_id.trim_start_matches("sha256:").to_string()).collect();
-    let image_size: u64 = images.iter().map(|(r, _)| r.size).sum();
-    let active_images: Vec<_> = images.iter().filter(|(r, _)| used_images.contains(r.id.hex())).collect();
-    let active_image_size: u64 = active_images.iter().map(|(r, _)| r.size).sum();
-
-    let snap = image::snapshot::for_host(e.images())?;
-    let container_sizes: Vec<u64> = containers.iter().map(|c| engine::ops::disk_usage(&snap.upper(&c.id))).collect();
-    let running = containers.iter().filter(|c| matches!(c.state.status, Status::Running | Status::Paused)).count();
-    let stopped_size: u64 = containers
-        .iter()
-        .zip(&container_sizes)
-        .filter(|(c, _)| !matches!(c.state.status, Status::Running | Status::Paused))
-        .map(|(_, s)| s)
-        .sum();
-
-    let volumes = e.volumes()?;
-    let mut volume_rows = Vec::new();
-    let mut volume_total = 0;
-    let mut volume_unused = 0;
-    let mut volumes_active = 0;
-    for v in &volumes {
-        let size = engine::ops::disk_usage(&v.mountpoint);
-        let users = e.volume_users(&v.name)?;
-        volume_total += size;
-        if users.is_empty() {
-            volume_unused += size;
-        } else {
-            volumes_active += 1;
-        }
-        volume_rows.push((v.name.clone(), users.len(), size));
-    }
+    let usage = e.disk_usage()?;
     let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
     let rows = [
-        ("Images", images.len(), active_images.len(), image_size, image_size - active_image_size),
-        ("Containers", containers.len(), running, container_sizes.iter().sum(), stopped_size),
-        ("Local Volumes", volumes.len(), volumes_active, volume_total, volume_unused),
-        ("Build Cache", 0, 0, 0, 0),
+        ("Images", usage.images_summary()),
+        ("Containers", usage.containers_summary()),
+        ("Local Volumes", usage.volumes_summary()),
+        ("Build Cache", engine::disk::Summary::default()),
+        // Left by pulls (and loads, builds) that were killed; swept by
+        // `image prune` and `system prune`, resumed by the next pull.
+        ("Incomplete Pulls", usage.incomplete_summary()),
     ];
     let mut lines = vec!["TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_string()];
-    for (kind, total, active, size, reclaim) in rows {
+    for (kind, s) in rows {
         lines.push(format!(
-            "{kind}\t{total}\t{active}\t{}\t{} ({}%)",
-            format::human_size(size),
-            format::human_size(reclaim),
-            pct(reclaim, size)
+            "{kind}\t{}\t{}\t{}\t{} ({}%)",
+            s.total,
+            s.active,
+            format::human_size(s.size),
+            format::human_size(s.reclaimable),
+            pct(s.reclaimable, s.size)
         ));
     }
     let mut out = std::io::stdout().lock();
@@ -181,22 +152,30 @@ fn df(root: &Path, verbose: bool) -> Result<u8> {
     if verbose {
         let mut c_lines = vec!["CONTAINER ID\tIMAGE\tSIZE\tSTATUS\tNAMES".to_string()];
         let now = format::now_secs();
-        for (c, s) in containers.iter().zip(&container_sizes) {
+        for u in &usage.containers {
+            let c = &u.container;
             c_lines.push(format!(
                 "{}\t{}\t{}\t{}\t{}",
-                &c.id[..12],
+                &c.id[..12.min(c.id.len())],
                 c.config.image,
-                format::human_size(*s),
+                format::human_size(u.size_rw),
                 super::container::status_text(c, now),
                 c.name
             ));
         }
         let mut v_lines = vec!["VOLUME NAME\tLINKS\tSIZE".to_string()];
-        for (n, links, s) in &volume_rows {
-            v_lines.push(format!("{n}\t{links}\t{}", format::human_size(*s)));
+        for v in &usage.volumes {
+            v_lines.push(format!("{}\t{}\t{}", v.volume.name, v.users, format::human_size(v.size)));
         }
         writeln!(out, "\nContainers space usage:\n\n{}", format::align(&c_lines))?;
         writeln!(out, "\nLocal Volumes space usage:\n\n{}", format::align(&v_lines))?;
+        if !usage.incomplete.is_empty() {
+            let mut i_lines = vec!["PATH\tSIZE\tIN PROGRESS".to_string()];
+            for i in &usage.incomplete {
+                i_lines.push(format!("{}\t{}\t{}", i.path.display(), format::human_size(i.size), i.held));
+            }
+            writeln!(out, "\nIncomplete pulls:\n\n{}", format::align(&i_lines))?;
+        }
     }
     Ok(0)
 }

@@ -310,13 +310,30 @@ impl Client {
     /// Nothing is verified here: the caller hashes what it reads. Read
     /// errors name the registry and the blob.
     pub fn get_blob(&self, repo: &str, digest: &Digest) -> Result<Box<dyn Read + Send>> {
+        self.get_blob_from(repo, digest, 0)
+    }
+
+    /// The blob's bytes from `offset` on, to resume a download: a `Range`
+    /// request; a registry that ignores it (200, the whole blob) has the
+    /// first `offset` bytes skipped here, so the result is the same.
+    pub fn get_blob_from(&self, repo: &str, digest: &Digest, offset: u64) -> Result<Box<dyn Read + Send>> {
         check_repo(repo)?;
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
-        let resp = self.call("GET", url.clone(), vec![], &pull_scopes(repo), Payload::Empty)?;
+        let headers = if offset > 0 { vec![("range", format!("bytes={offset}-"))] } else { vec![] };
+        let resp = self.call("GET", url.clone(), headers, &pull_scopes(repo), Payload::Empty)?;
+        let context = format!("registry {}: reading blob {digest} of {repo}", self.shared.registry);
         match resp.status().as_u16() {
+            206 if offset > 0 => Ok(Box::new(BodyStream::new(resp, context, self.shared.opts.read_timeout))),
             200 => {
-                let context = format!("registry {}: reading blob {digest} of {repo}", self.shared.registry);
-                Ok(Box::new(BodyStream::new(resp, context, self.shared.opts.read_timeout)))
+                let mut body = BodyStream::new(resp, context, self.shared.opts.read_timeout);
+                if offset > 0 {
+                    let skipped = io::copy(&mut (&mut body).take(offset), &mut io::sink())
+                        .map_err(|e| self.shared.error(format!("skipping to byte {offset} of blob {digest}: {e}")))?;
+                    if skipped < offset {
+                        return Err(self.shared.error(format!("blob {digest} is shorter than {offset} bytes")));
+                    }
+                }
+                Ok(Box::new(body))
             }
             404 => {
                 let mut resp = resp;
