@@ -749,3 +749,30 @@ fn docker_run_of_a_program_that_cannot_be_run_fails_at_once_with_127_or_126() {
     }
     s.ok(&["rm", "-f", "up"]);
 }
+
+#[test]
+fn the_cli_and_the_api_refuse_the_same_configurations_in_the_same_words() {
+    let s = Service::start(194);
+    let cases: [(&[&str], &str); 5] = [
+        (&["--memory", "4m"], "Minimum memory limit allowed is 6MB"),
+        (&["--memory", "64m", "--memory-swap", "32m"], "Minimum memoryswap limit should be larger than memory limit"),
+        (&["--cpus", "4096"], "Range of CPUs is from 0.01 to"),
+        (&["--stop-signal", "SIGNOPE"], "Invalid signal: SIGNOPE"),
+        (&["--network", "none", "-p", "8080:80"], "port publishing and the container type network mode"),
+    ];
+    for (flags, words) in cases {
+        let args: Vec<&str> = ["create"].iter().chain(flags).chain(&["bb", "true"]).copied().collect();
+        let out = s.docker(&args);
+        assert!(!out.status.success() && stderr(&out).contains(words), "docker {args:?}: {}", stderr(&out));
+        let out = s.host.run(&args);
+        assert!(!out.status.success() && stderr(&out).contains(words), "berth {args:?}: {}", stderr(&out));
+    }
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "", "nothing was created");
+    // The same rule holds for `update` of an existing container.
+    s.ok(&["create", "--name", "c", "bb", "true"]);
+    let out = s.docker(&["update", "--memory", "1m", "c"]);
+    assert!(stderr(&out).contains("Minimum memory limit allowed is 6MB"), "{}", stderr(&out));
+    let out = s.host.run(&["update", "--memory", "1m", "c"]);
+    assert!(stderr(&out).contains("Minimum memory limit allowed is 6MB"), "{}", stderr(&out));
+    s.ok(&["rm", "c"]);
+}

@@ -74,8 +74,7 @@ const PREDEFINED: &[&str] = &[
 ];
 
 fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    runtime::state::rfc3339(d.as_secs())
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Where a stage's base or a `--from` points.

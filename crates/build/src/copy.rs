@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use inroot::Follow;
+use sys::root::Follow;
 
 use crate::error::{Error, Result};
 use crate::source::{Kind, Meta, Source};
@@ -51,7 +51,7 @@ fn parts(p: &Path) -> Vec<&std::ffi::OsStr> {
 
 impl<'a> Target<'a> {
     pub fn new(staging: &Path, lower: &'a View, owner: (u32, u32), chmod: Option<u32>) -> Result<Target<'a>> {
-        let root = inroot::open_root(staging).map_err(|e| Error::io(format!("opening {}", staging.display()), e))?;
+        let root = sys::root::open_root(staging).map_err(|e| Error::io(format!("opening {}", staging.display()), e))?;
         Ok(Target { root, lower, owner, chmod })
     }
 
@@ -60,7 +60,7 @@ impl<'a> Target<'a> {
     pub fn ensure_dir(&self, dir: &Path, new_owner: (u32, u32)) -> Result<OwnedFd> {
         let mut cur = PathBuf::from("/");
         let mut fd =
-            inroot::open(self.root.as_raw_fd(), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, Follow::Never)
+            sys::root::open(self.root.as_raw_fd(), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, Follow::Never)
                 .map_err(|e| Error::io("opening the staging directory", e))?;
         let comps = parts(dir);
         for (i, name) in comps.iter().enumerate() {
@@ -74,7 +74,7 @@ impl<'a> Target<'a> {
                     return Err(Error::io(format!("creating {}", cur.display()), e));
                 }
             }
-            let next = inroot::open(self.root.as_raw_fd(), &cur, libc::O_PATH | libc::O_DIRECTORY, 0, Follow::Never)
+            let next = sys::root::open(self.root.as_raw_fd(), &cur, libc::O_PATH | libc::O_DIRECTORY, 0, Follow::Never)
                 .map_err(|e| Error::io(format!("{} is not a directory in this layer", cur.display()), e))?;
             if made {
                 // As the image has it, else root's (the last one: `new_owner`).

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use image::digest::Hasher;
-use inroot::Follow;
+use sys::root::Follow;
 
 use crate::error::{Error, Result};
 use crate::ignore::{glob, Ignore};
@@ -73,7 +73,7 @@ pub struct Context {
 
 impl Context {
     pub fn open(root: &Path, ignore: Ignore) -> Result<Context> {
-        let fd = inroot::open_root(root)
+        let fd = sys::root::open_root(root)
             .map_err(|e| Error::io(format!("opening the build context {}", root.display()), e))?;
         Ok(Context { root: root.to_path_buf(), fd, ignore })
     }
@@ -87,7 +87,7 @@ impl Context {
     }
 
     fn open_path(&self, rel: &Path) -> std::io::Result<OwnedFd> {
-        inroot::open(self.fd.as_raw_fd(), rel, libc::O_PATH | libc::O_NOFOLLOW, 0, Follow::NotLast)
+        sys::root::open(self.fd.as_raw_fd(), rel, libc::O_PATH | libc::O_NOFOLLOW, 0, Follow::NotLast)
     }
 }
 
@@ -109,7 +109,7 @@ impl Source for Context {
     }
 
     fn list(&self, rel: &Path) -> Result<Vec<OsString>> {
-        let fd = inroot::open(self.fd.as_raw_fd(), rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::NotLast)
+        let fd = sys::root::open(self.fd.as_raw_fd(), rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::NotLast)
             .map_err(io_err("reading", rel))?;
         let mut names: Vec<OsString> = fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map_err(io_err("reading", rel))?
@@ -121,7 +121,7 @@ impl Source for Context {
     }
 
     fn open(&self, rel: &Path) -> Result<fs::File> {
-        let fd = inroot::open(self.fd.as_raw_fd(), rel, libc::O_RDONLY, 0, Follow::NotLast)
+        let fd = sys::root::open(self.fd.as_raw_fd(), rel, libc::O_RDONLY, 0, Follow::NotLast)
             .map_err(io_err("opening", rel))?;
         Ok(fs::File::from(fd))
     }
@@ -132,7 +132,7 @@ impl Source for Context {
     }
 
     fn resolve(&self, rel: &Path) -> Result<Option<PathBuf>> {
-        match inroot::open(self.fd.as_raw_fd(), rel, libc::O_PATH, 0, Follow::InRoot) {
+        match sys::root::open(self.fd.as_raw_fd(), rel, libc::O_PATH, 0, Follow::InRoot) {
             Ok(fd) => {
                 let real =
                     fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(io_err("resolving", rel))?;

@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use inroot::Follow;
+use sys::root::Follow;
 
 /// An entry found in the view: the layer (0 = top) and its metadata.
 pub struct Entry {
@@ -99,7 +99,7 @@ impl View {
     pub fn open(dirs: &[PathBuf]) -> io::Result<View> {
         let mut layers = Vec::new();
         for d in dirs.iter().rev() {
-            layers.push(inroot::open_root(d)?);
+            layers.push(sys::root::open_root(d)?);
         }
         Ok(View { layers })
     }
@@ -108,7 +108,7 @@ impl View {
     fn find(&self, parts: &[OsString]) -> io::Result<Option<(usize, OwnedFd, libc::stat)>> {
         let rel = join(parts);
         for (i, layer) in self.layers.iter().enumerate() {
-            match inroot::open(layer.as_raw_fd(), &rel, libc::O_PATH | libc::O_NOFOLLOW, 0, Follow::Never) {
+            match sys::root::open(layer.as_raw_fd(), &rel, libc::O_PATH | libc::O_NOFOLLOW, 0, Follow::Never) {
                 Ok(fd) => {
                     let st = stat_fd(&fd)?;
                     if is_whiteout(&st) {
@@ -136,7 +136,7 @@ impl View {
     fn hides_below(&self, layer: &OwnedFd, parts: &[OsString]) -> io::Result<bool> {
         for n in (1..parts.len()).rev() {
             let rel = join(&parts[..n]);
-            match inroot::open(layer.as_raw_fd(), &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never) {
+            match sys::root::open(layer.as_raw_fd(), &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never) {
                 Ok(fd) => return Ok(is_opaque(&fd)),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
@@ -220,22 +220,23 @@ impl View {
         let mut names = std::collections::BTreeSet::new();
         let mut hidden = std::collections::BTreeSet::new();
         for layer in &self.layers {
-            let fd = match inroot::open(layer.as_raw_fd(), &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never) {
-                Ok(fd) => fd,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    if self.hides_below(layer, &parts)? {
-                        break;
+            let fd =
+                match sys::root::open(layer.as_raw_fd(), &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never) {
+                    Ok(fd) => fd,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        if self.hides_below(layer, &parts)? {
+                            break;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Err(_) => break,
-            };
+                    Err(_) => break,
+                };
             let opaque = is_opaque(&fd);
             for name in read_dir_fd(&fd)? {
                 if names.contains(&name) || hidden.contains(&name) {
                     continue;
                 }
-                let child = inroot::open(
+                let child = sys::root::open(
                     layer.as_raw_fd(),
                     &rel.join(&name),
                     libc::O_PATH | libc::O_NOFOLLOW,

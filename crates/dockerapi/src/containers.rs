@@ -580,9 +580,6 @@ pub async fn update(cx: &Ctx, id: &str, body: Bytes) -> ApiResult<Response<Body>
         (None, Some(q)) => Some(q as f64 / b.cpu_period.filter(|p| *p > 0).unwrap_or(100_000) as f64),
         _ => None,
     };
-    if b.memory.is_some_and(|m| m > 0 && m < 6 << 20) {
-        return Err(ApiError::bad_request("Minimum memory limit allowed is 6MB"));
-    }
     let r = engine::model::Resources {
         memory: b.memory.filter(|m| *m > 0),
         memory_swap: b.memory_swap.filter(|s| *s != 0),

@@ -282,9 +282,6 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
         _ => None,
     };
     let memory = h.memory.filter(|m| *m > 0);
-    if memory.is_some_and(|m| m < 6 << 20) {
-        return Err(bad("Minimum memory limit allowed is 6MB"));
-    }
     let restart = match h.restart_policy {
         Some(r) => match r.name.as_deref().unwrap_or("") {
             "on-failure" => RestartPolicy::OnFailure { max_retries: r.maximum_retry_count.unwrap_or(0) },
@@ -293,9 +290,6 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
         None => RestartPolicy::No,
     };
     let auto_remove = h.auto_remove.unwrap_or(false);
-    if auto_remove && restart != RestartPolicy::No {
-        return Err(bad("conflicting options: cannot specify both --restart and --rm"));
-    }
     let mut seccomp = None;
     let mut no_new_privileges = false;
     for o in h.security_opt.unwrap_or_default() {

@@ -292,7 +292,7 @@ impl Engine {
                 &data,
             )?;
         }
-        let root_fd = inroot::open_root(&rootfs).map_err(io("opening the container's root"))?;
+        let root_fd = sys::root::open_root(&rootfs).map_err(io("opening the container's root"))?;
         use std::os::fd::AsRawFd;
         for m in &c.config.mounts {
             let source = match m {
@@ -305,9 +305,9 @@ impl Engine {
             }
             let target = Path::new(m.target());
             let fd = if source.is_dir() {
-                inroot::mkdir_all(root_fd.as_raw_fd(), target)
+                sys::root::mkdir_all(root_fd.as_raw_fd(), target)
             } else {
-                inroot::create_file(root_fd.as_raw_fd(), target, 0o644)
+                sys::root::create_file(root_fd.as_raw_fd(), target, 0o644)
             }
             .map_err(io(format!("preparing {}", target.display())))?;
             sys_mount(

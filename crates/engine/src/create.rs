@@ -24,18 +24,7 @@ impl Engine {
             }
             None => None,
         };
-        if let Some(m) = config.mounts.iter().find(|m| !m.target().starts_with('/')) {
-            return Err(Error::Invalid(format!("invalid mount config: mount path must be absolute: {}", m.target())));
-        }
-        for m in &config.mounts {
-            if let Mount::Bind { source, .. } = m {
-                if !source.starts_with('/') {
-                    return Err(Error::Invalid(format!(
-                        "invalid mount config: bind source path must be absolute: {source}"
-                    )));
-                }
-            }
-        }
+        config.validate()?;
         match &config.network {
             Some(NetworkMode::Networks(list)) => {
                 for a in list {
@@ -112,6 +101,7 @@ impl Engine {
         if config.args.is_empty() {
             return Err(Error::Invalid("no command specified".into()));
         }
+        config.validate()?;
         let layers = crate::engine::parse_layers(&config.layers)?;
         if config.network.is_none() {
             config.network = Some(NetworkMode::Networks(vec![crate::model::NetworkAttachment {

@@ -216,32 +216,12 @@ pub fn rfc3339_secs(secs: i64) -> String {
     runtime::state::rfc3339(secs.max(0) as u64)
 }
 
-/// Seconds since the epoch of an RFC 3339 timestamp (UTC or with offset).
+/// Seconds since the epoch of an RFC 3339 timestamp (with an offset, or
+/// none for UTC, as docker's `--since` accepts).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 {
-        return None;
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(t.as_second());
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let offset = match rest.as_bytes().first() {
-        Some(b'Z') | Some(b'z') | None => 0,
-        Some(b'+') | Some(b'-') if rest.len() >= 6 => {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    // Days from civil (Howard Hinnant).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se - offset)
+    let civil = s.parse::<jiff::civil::DateTime>().ok()?;
+    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().as_second())
 }

@@ -108,13 +108,13 @@ fn exec_check(engine: &Engine, c: &Container, h: &Healthcheck) -> (i32, String) 
     drop(out_w);
     let deadline = Instant::now() + secs(h.timeout_secs);
     let code = loop {
-        match runtime::sys::waitpid(pid, libc::WNOHANG) {
-            Ok((p, st)) if p == pid => break runtime::sys::exit_code(st),
+        match sys::waitpid(pid, libc::WNOHANG) {
+            Ok((p, st)) if p == pid => break sys::exit_code(st),
             Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Ok(_) => {
                 // SAFETY: signalling and reaping our own child.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
-                let _ = runtime::sys::waitpid(pid, 0);
+                let _ = sys::waitpid(pid, 0);
                 return (-1, format!("Health check exceeded timeout ({:?})", secs(h.timeout_secs)));
             }
             Err(_) => break -1,

@@ -31,6 +31,7 @@ pub mod spec;
 pub mod start;
 pub mod stats;
 pub mod system;
+pub mod validate;
 pub mod volume;
 
 pub use engine::{Engine, Launcher};

@@ -66,6 +66,23 @@ pub struct PortSpec {
     pub protocol: String,
 }
 
+impl PortSpec {
+    /// docker's `-p` argument (`[[HOST_IP:][HOST_PORT]:]PORT[/PROTO]`, with
+    /// ranges): one spec per port.
+    pub fn parse_publish(spec: &str) -> crate::Result<Vec<PortSpec>> {
+        let specs = net::parse_publish(spec).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+        Ok(specs
+            .into_iter()
+            .map(|(host_ip, host_port, container_port, proto)| PortSpec {
+                host_ip: host_ip.map(|i| i.to_string()),
+                host_port,
+                container_port,
+                protocol: if proto == net::Protocol::Udp { "udp".into() } else { "tcp".into() },
+            })
+            .collect())
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {

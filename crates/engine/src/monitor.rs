@@ -107,7 +107,7 @@ pub fn main(root: &Path, id: &str) -> i32 {
     let hold = std::env::var_os(HOLD_ENV).is_some();
     // Processes we start (a network's DNS server) must not hold it open:
     // `start` waits for it to close.
-    let _ = runtime::sys::set_cloexec(READY_FD, true);
+    let _ = sys::set_cloexec(READY_FD, true);
     // Detach: the first process exits, the second leads its own session.
     // SAFETY: single-threaded here; the child continues this code.
     match unsafe { libc::fork() } {
@@ -201,7 +201,7 @@ fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>, mut hold: 
         let io = Streams { pipes: [out_r, err_r], pty, stdin: stdin_w, server };
         let status = pump(engine, &c, pid, io, &mut log)?;
         log.flush()?;
-        let code = runtime::sys::exit_code(status);
+        let code = sys::exit_code(status);
         engine.finish(&c, code, None)?;
 
         // Restart?
@@ -266,13 +266,13 @@ fn pump(
     // Without attach a container still runs.
     let mut server = server.or_else(|| attach::Server::bind(&c.id, pty.is_some()).ok());
     // The init's exit wakes us at once through its pidfd.
-    let pidfd = runtime::sys::pidfd_open(pid).ok();
+    let pidfd = sys::pidfd_open(pid).ok();
     let mut health = crate::health::Schedule::new(c);
     let mut status = None;
     let mut buf = vec![0u8; 64 << 10];
     loop {
         if status.is_none() {
-            match runtime::sys::waitpid(pid, libc::WNOHANG) {
+            match sys::waitpid(pid, libc::WNOHANG) {
                 Ok((p, st)) if p == pid => status = Some(st),
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => status = Some(0),
                 _ => {}

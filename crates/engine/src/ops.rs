@@ -10,33 +10,10 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Container, Mount, RestartPolicy, Status};
 
-/// A signal by name ("SIGTERM", "TERM", "15").
+/// A signal by name or number ("SIGTERM", "TERM", "15", "SIGRTMIN+1"),
+/// refused in dockerd's words.
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-    }
-    let name = s.strip_prefix("SIG").unwrap_or(s).to_ascii_uppercase();
-    const NAMES: &[(&str, i32)] = &[
-        ("HUP", libc::SIGHUP),
-        ("INT", libc::SIGINT),
-        ("QUIT", libc::SIGQUIT),
-        ("KILL", libc::SIGKILL),
-        ("USR1", libc::SIGUSR1),
-        ("USR2", libc::SIGUSR2),
-        ("TERM", libc::SIGTERM),
-        ("CONT", libc::SIGCONT),
-        ("STOP", libc::SIGSTOP),
-        ("WINCH", libc::SIGWINCH),
-        ("PWR", libc::SIGPWR),
-        ("ALRM", libc::SIGALRM),
-    ];
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|&(_, v)| v)
-        .ok_or_else(|| Error::Invalid(format!("Invalid signal: {s}")))
+    sys::signal::parse(s).map_err(|_| Error::Invalid(format!("Invalid signal: {s}")))
 }
 
 impl Engine {
@@ -248,6 +225,7 @@ impl Engine {
                 ));
             }
         }
+        config.resources.validate()?;
         if let Some(p) = restart {
             if config.auto_remove && p != RestartPolicy::No {
                 return Err(Error::Invalid(

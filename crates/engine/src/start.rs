@@ -124,7 +124,7 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        let (_, pid_start) = runtime::sys::proc_stat(running.pid).unwrap_or(('?', 0));
+        let (_, pid_start) = sys::proc_stat(running.pid).unwrap_or(('?', 0));
         let pid = running.pid;
         self.update_state(&c.id, |s| {
             *s = ContainerState {
@@ -132,7 +132,7 @@ impl Engine {
                 pid,
                 pid_start,
                 monitor_pid: std::process::id() as i32,
-                monitor_start: runtime::sys::proc_stat(std::process::id() as i32).map_or(0, |(_, t)| t),
+                monitor_start: sys::proc_stat(std::process::id() as i32).map_or(0, |(_, t)| t),
                 started_at: now_rfc3339(),
                 restart_count: s.restart_count,
                 endpoints: endpoints.clone(),
@@ -281,7 +281,7 @@ impl Tee {
                         match &mut sink {
                             Some(f) => f(stream, data),
                             None => {
-                                let _ = runtime::sys::write_all_fd(if stream == 0 { 1 } else { 2 }, data);
+                                let _ = sys::write_all_fd(if stream == 0 { 1 } else { 2 }, data);
                             }
                         }
                         let _ = writer.write(stream, data);

@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
-use inroot::Follow;
+use sys::root::Follow;
 
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ fn unpack_with(
     layer: &str,
     as_root: bool,
 ) -> Result<Unpacked> {
-    let root = inroot::open_root(dest).map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
+    let root = sys::root::open_root(dest).map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
     let mut u = Unpacker { root: root.as_raw_fd(), layer, as_root, parent: None, dirs: VecDeque::new(), entries: 0 };
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
@@ -229,7 +229,7 @@ fn clean(raw: &Path) -> std::result::Result<PathBuf, &'static str> {
 }
 
 fn cstr(s: &std::ffi::OsStr) -> io::Result<CString> {
-    inroot::cstring(s.as_encoded_bytes())
+    sys::cstring(s.as_encoded_bytes())
 }
 
 struct Unpacker<'a> {
@@ -257,9 +257,9 @@ impl Unpacker<'_> {
     fn parent_fd(&mut self, parent: &Path, shown: &str) -> Result<RawFd> {
         if self.parent.as_ref().is_none_or(|(p, _)| p != parent) {
             let fd = if parent.as_os_str().is_empty() {
-                inroot::open(self.root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, Follow::Never)
+                sys::root::open(self.root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, Follow::Never)
             } else {
-                inroot::mkdir_all_with(self.root, parent, Follow::Never)
+                sys::root::mkdir_all_with(self.root, parent, Follow::Never)
             }
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => self.err(shown, "a parent directory is a symlink"),
@@ -283,7 +283,7 @@ impl Unpacker<'_> {
         let name_str = name.to_string_lossy();
 
         if name_str == OPAQUE {
-            let dir = inroot::mkdir_all_with(self.root, &parent, Follow::Never)
+            let dir = sys::root::mkdir_all_with(self.root, &parent, Follow::Never)
                 .map_err(|e| self.err(&shown, format!("opaque directory: {e}")))?;
             self.set_xattr_dir(dir.as_raw_fd(), "trusted.overlay.opaque", b"y")
                 .map_err(|e| self.err(&shown, format!("marking opaque: {e}")))?;
@@ -330,7 +330,7 @@ impl Unpacker<'_> {
                         }
                     }
                 }
-                let dir = inroot::open(self.root, &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never)
+                let dir = sys::root::open(self.root, &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never)
                     .map_err(|e| self.err(&shown, format!("opening: {e}")))?;
                 self.owner_mode(dir.as_raw_fd(), uid, gid, mode).map_err(|e| self.err(&shown, e.to_string()))?;
                 self.xattrs(entry, dir.as_raw_fd(), &shown)?;
@@ -353,7 +353,7 @@ impl Unpacker<'_> {
             tar::EntryType::Symlink => {
                 let target =
                     entry.link_name_bytes().ok_or_else(|| self.err(&shown, "symlink without a target"))?.into_owned();
-                let t = inroot::cstring(&target).map_err(|e| self.err(&shown, e.to_string()))?;
+                let t = sys::cstring(&target).map_err(|e| self.err(&shown, e.to_string()))?;
                 remove_any(pfd, &cname).map_err(|e| self.err(&shown, format!("replacing: {e}")))?;
                 // SAFETY: valid C strings; the link is made under a directory inside the layer.
                 if unsafe { libc::symlinkat(t.as_ptr(), pfd, cname.as_ptr()) } < 0 {
@@ -373,7 +373,7 @@ impl Unpacker<'_> {
                     (Some(n), Some(p)) => (n.to_os_string(), p.to_path_buf()),
                     _ => return Err(self.err(&shown, "hard link to the layer root")),
                 };
-                let tdir = inroot::open(
+                let tdir = sys::root::open(
                     self.root,
                     if tparent.as_os_str().is_empty() { Path::new(".") } else { &tparent },
                     libc::O_PATH | libc::O_DIRECTORY,
@@ -452,7 +452,7 @@ impl Unpacker<'_> {
             if !self.as_root && !name.starts_with("user.") {
                 continue;
             }
-            let cname = inroot::cstring(name).map_err(|e| self.err(shown, e.to_string()))?;
+            let cname = sys::cstring(name).map_err(|e| self.err(shown, e.to_string()))?;
             let value = ext.value_bytes();
             // SAFETY: valid name and value buffers for the duration of the call.
             let r = unsafe { libc::fsetxattr(fd, cname.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
@@ -477,7 +477,7 @@ impl Unpacker<'_> {
         }
         // SAFETY: fresh fd.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let cname = inroot::cstring(name)?;
+        let cname = sys::cstring(name)?;
         // SAFETY: valid buffers.
         if unsafe { libc::fsetxattr(fd.as_raw_fd(), cname.as_ptr(), value.as_ptr().cast(), value.len(), 0) } < 0 {
             return Err(io::Error::last_os_error());
@@ -491,7 +491,7 @@ impl Unpacker<'_> {
         let mut dirs: Vec<_> = self.dirs.drain(..).collect();
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, mtime) in dirs {
-            if let Ok(fd) = inroot::open(self.root, &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never) {
+            if let Ok(fd) = sys::root::open(self.root, &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, Follow::Never) {
                 set_times_fd(fd.as_raw_fd(), mtime).map_err(|e| self.err(&rel.to_string_lossy(), e.to_string()))?;
             }
         }

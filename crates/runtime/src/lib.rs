@@ -24,7 +24,6 @@ pub mod rootfs;
 pub mod security;
 pub mod spec;
 pub mod state;
-pub mod sys;
 pub mod timing;
 
 pub use cgroups;

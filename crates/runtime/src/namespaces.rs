@@ -8,7 +8,6 @@ use std::path::Path;
 use oci_spec::runtime::{Linux, LinuxNamespaceType};
 
 use crate::error::{invalid, Result};
-use crate::sys;
 
 /// The kernel's CLONE_NEW* bit for a namespace type.
 pub fn clone_flag(t: LinuxNamespaceType) -> i32 {

@@ -12,6 +12,6 @@ pub fn mark(step: &str) {
     if *ON.get_or_init(|| std::env::var_os("BERTH_TIMING").is_some()) {
         let t = START.get_or_init(Instant::now).elapsed().as_micros();
         let line = format!("[{t:>6}us pid {}] {step}\n", std::process::id());
-        let _ = crate::sys::write_all_fd(2, line.as_bytes());
+        let _ = sys::write_all_fd(2, line.as_bytes());
     }
 }

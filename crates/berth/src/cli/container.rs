@@ -705,14 +705,7 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
     }
     let mut ports = Vec::new();
     for p in &f.publish {
-        for (host_ip, host_port, container_port, proto) in net::parse_publish(p).map_err(|e| anyhow!("{e}"))? {
-            ports.push(PortSpec {
-                host_ip: host_ip.map(|i| i.to_string()),
-                host_port,
-                container_port,
-                protocol: if proto == net::Protocol::Udp { "udp".into() } else { "tcp".into() },
-            });
-        }
+        ports.extend(PortSpec::parse_publish(p)?);
     }
     let network = match f.network.first().map(String::as_str) {
         None | Some("default") => None,
@@ -729,37 +722,15 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
     if !f.network_alias.is_empty() && !matches!(network, Some(NetworkMode::Networks(_))) {
         bail!("network-scoped aliases are only supported for user-defined networks");
     }
-    if matches!(network, Some(NetworkMode::Host | NetworkMode::None)) && (!ports.is_empty() || f.publish_all) {
-        // docker ignores them with a warning on host; refuse clearly for none.
-        if matches!(network, Some(NetworkMode::None)) {
-            bail!("conflicting options: port publishing and the container type network mode");
-        }
-    }
+    // Only the syntax is the CLI's; the engine checks the values.
     let memory = f.memory.as_deref().map(parse_bytes).transpose()?;
-    if let Some(m) = memory {
-        if m < 6 << 20 {
-            bail!("Minimum memory limit allowed is 6MB");
-        }
-    }
     let memory_swap = match f.memory_swap.as_deref() {
         Some("-1") => Some(-1),
         Some(s) => Some(parse_bytes(s)?),
         None => None,
     };
-    if let (Some(sw), Some(m)) = (memory_swap, memory) {
-        if sw != -1 && sw < m {
-            bail!("Minimum memoryswap limit should be larger than memory limit, see usage");
-        }
-    }
     let cpus = match &f.cpus {
-        Some(c) => {
-            let v: f64 = c.parse().map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag"))?;
-            let host = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-            if v <= 0.0 || v > host {
-                bail!("Range of CPUs is from 0.01 to {host:.2}, as there are only {host} CPUs available");
-            }
-            Some(v)
-        }
+        Some(c) => Some(c.parse::<f64>().map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag"))?),
         None => None,
     };
     let mut labels = BTreeMap::new();

@@ -18,7 +18,6 @@ use crate::process::{stub, tty};
 use crate::rootfs::{self, dev, mounts};
 use crate::spec;
 use crate::state::{self, Record, Status, Store};
-use crate::sys;
 
 #[derive(Clone, Debug, Default)]
 pub struct CreateOptions {

@@ -16,7 +16,6 @@ use crate::process::plan::ProcessPlan;
 use crate::process::spawn::{self, Request};
 use crate::process::{stub, tty};
 use crate::state::Status;
-use crate::sys;
 
 #[derive(Clone, Debug)]
 pub struct ExecOptions {

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use super::Runtime;
 use crate::error::{Context, Error, Result};
 use crate::state::{self, OciState, Record, Status};
-use crate::sys;
 
 impl Runtime {
     pub fn state(&self, id: &str) -> Result<(Record, Status)> {

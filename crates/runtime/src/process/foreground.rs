@@ -9,7 +9,6 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::process::tty;
-use crate::sys;
 
 /// Signals the runtime catches while a container runs in the foreground.
 /// Everything a user can send is forwarded; SIGCHLD and SIGWINCH are ours.

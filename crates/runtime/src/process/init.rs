@@ -13,7 +13,7 @@ use crate::process::sync::{Channel, Msg};
 use crate::process::{stub, tty};
 use crate::rootfs;
 use crate::security::{caps, rlimits, user};
-use crate::sys::{self, Follow};
+use sys::Follow;
 
 /// How the init learns that it may exec.
 pub enum StartTrigger {
@@ -195,7 +195,7 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
     // directory and the program inside it, never through a magic link to
     // one of our host fds (CVE-2024-21626).
     let slash = io_step("opening /", sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0))?;
-    let cwd = sys::openat_in_root(slash.as_raw_fd(), &p.cwd, libc::O_PATH | libc::O_DIRECTORY, 0, Follow::InRoot)
+    let cwd = sys::root::open(slash.as_raw_fd(), &p.cwd, libc::O_PATH | libc::O_DIRECTORY, 0, Follow::InRoot)
         .map_err(|e| format!("process.cwd: {}: {e}", p.cwd.display()))?;
     // SAFETY: fchdir on a directory fd.
     io_step("process.cwd: chdir", sys::cvt(unsafe { libc::fchdir(cwd.as_raw_fd()) }))?;
@@ -274,7 +274,7 @@ fn wait_for_start(start: StartTrigger, chan: &Channel) -> Step<()> {
 fn find_program(root: RawFd, p: &ProcessPlan) -> Step<CString> {
     let name = p.args[0].to_string_lossy().into_owned();
     let executable = |path: &Path| -> std::io::Result<bool> {
-        let fd = sys::openat_in_root(root, path, libc::O_PATH, 0, Follow::InRoot)?;
+        let fd = sys::root::open(root, path, libc::O_PATH, 0, Follow::InRoot)?;
         let st = sys::fstat(fd.as_raw_fd())?;
         Ok(st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
     };

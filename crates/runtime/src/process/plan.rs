@@ -10,7 +10,6 @@ use crate::error::{invalid, Result};
 use crate::security::caps::CapSets;
 use crate::security::rlimits::{self, Rlimit};
 use crate::security::user::User;
-use crate::sys;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -8,7 +8,6 @@ use std::path::Path;
 use crate::error::{Context, Error, Result};
 use crate::process::init::{self, Mode};
 use crate::process::sync::{self, Channel, Msg};
-use crate::sys;
 
 pub struct Request {
     pub config: init::Config,

@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 static STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exec-stub"));
 
 pub fn sealed() -> io::Result<OwnedFd> {
-    crate::sys::sealed_memfd(c"berth-exec", STUB)
+    sys::sealed_memfd(c"berth-exec", STUB)
 }
 
 /// Replaces this process with the stub, which replaces itself with `path`.

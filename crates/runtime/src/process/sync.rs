@@ -67,7 +67,7 @@ pub struct Channel {
 pub fn pair() -> io::Result<(Channel, Channel)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid out-array of two ints.
-    crate::sys::cvt(unsafe {
+    sys::cvt(unsafe {
         libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
     })?;
     // SAFETY: both fds were just created for us.
@@ -91,7 +91,7 @@ impl Channel {
             }
             None => vec![],
         };
-        crate::sys::retry(|| {
+        sys::retry(|| {
             socket::sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
                 .map_err(io::Error::from)
         })?;

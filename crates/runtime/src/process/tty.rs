@@ -11,7 +11,7 @@ use std::path::Path;
 use nix::sys::socket::{self, ControlMessage, MsgFlags};
 
 use crate::rootfs::{dev, resolve};
-use crate::sys::{self, cvt, Follow};
+use sys::{cvt, Follow};
 
 const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
 
@@ -19,7 +19,7 @@ const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
 /// container's first process, binds the slave to /dev/console.
 /// Returns (master, slave).
 pub fn open_in_root(root: RawFd, size: Option<(u16, u16)>, console: bool) -> Result<(OwnedFd, OwnedFd), String> {
-    let open = |p: &str| sys::openat_in_root(root, Path::new(p), libc::O_RDWR | libc::O_NOCTTY, 0, Follow::InRoot);
+    let open = |p: &str| sys::root::open(root, Path::new(p), libc::O_RDWR | libc::O_NOCTTY, 0, Follow::InRoot);
     let master = open("/dev/pts/ptmx")
         .or_else(|_| open("/dev/ptmx"))
         .map_err(|e| format!("process.terminal: opening the container's /dev/ptmx (mount devpts on /dev/pts): {e}"))?;

@@ -9,7 +9,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use crate::error::{invalid, Result};
 use crate::rootfs::resolve;
-use crate::sys::{self, cvt};
+use sys::cvt;
 
 #[derive(Debug, Clone)]
 pub struct Device {

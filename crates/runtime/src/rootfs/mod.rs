@@ -10,8 +10,8 @@ pub mod resolve;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use crate::sys::{self, Follow};
 use mounts::{Kind, MountPlan};
+use sys::Follow;
 
 /// One cgroup hierarchy as the container should see it.
 #[derive(Debug, Clone)]
@@ -259,7 +259,7 @@ fn mask_paths(root: RawFd, paths: &[String]) -> Step<()> {
         return Err("the host's /dev/null is not the null device: refusing to mask paths with it".into());
     }
     for p in paths {
-        let fd = match sys::openat_in_root(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot) {
+        let fd = match sys::root::open(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(format!("linux.maskedPaths: {p}: {e}")),
@@ -279,7 +279,7 @@ fn mask_paths(root: RawFd, paths: &[String]) -> Step<()> {
 /// on the whole tree below it.
 fn readonly_paths(root: RawFd, paths: &[String]) -> Step<()> {
     for p in paths {
-        let fd = match sys::openat_in_root(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot) {
+        let fd = match sys::root::open(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(format!("linux.readonlyPaths: {p}: {e}")),
@@ -302,7 +302,7 @@ fn readonly_paths(root: RawFd, paths: &[String]) -> Step<()> {
             Ok(false) => {
                 let path = sys::fd_path(fd.as_raw_fd());
                 sys::mount(Some(&path), &path, None, libc::MS_BIND | libc::MS_REC, None)?;
-                let top = sys::openat_in_root(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot)?;
+                let top = sys::root::open(root, Path::new(p), libc::O_PATH, 0, Follow::InRoot)?;
                 let locked = sys::locked_mount_flags(top.as_raw_fd())?;
                 let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked;
                 sys::mount(None, &sys::fd_path(top.as_raw_fd()), None, flags, None)

@@ -10,7 +10,7 @@ use oci_spec::runtime::Mount;
 
 use crate::error::{invalid, Result};
 use crate::rootfs::resolve;
-use crate::sys::{self, mount_attr};
+use sys::mount_attr;
 
 #[derive(Debug, Clone)]
 pub enum Kind {

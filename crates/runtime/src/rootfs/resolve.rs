@@ -1,4 +1,4 @@
 //! Creating paths inside the container's root without ever leaving it: see
-//! the `inroot` crate, shared with the image layer unpacker.
+//! the `sys` crate (`sys::root`), shared with the image layer unpacker.
 
-pub use inroot::{create_file, mkdir_all, open_path, parent_and_name};
+pub use sys::root::{create_file, mkdir_all, open_path, parent_and_name};

@@ -4,8 +4,6 @@
 
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
-use crate::sys;
-
 /// Capability numbers from <linux/capability.h>, by the name oci-spec prints
 /// (without the CAP_ prefix).
 const NUMBERS: &[(&str, u32)] = &[

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use crate::sys::{self, cvt};
+use sys::cvt;
 
 #[derive(Clone, Debug, Default)]
 pub struct User {
@@ -35,8 +35,7 @@ pub fn switch(user: &User, may_setgroups: bool) -> io::Result<()> {
 /// through an in-root lookup, or "/" when there is none (as runc does).
 pub fn home_dir(root: &Path, uid: u32) -> String {
     let Ok(rootfd) = sys::open(root, libc::O_PATH | libc::O_DIRECTORY, 0) else { return "/".into() };
-    let Ok(fd) =
-        sys::openat_in_root(rootfd.as_raw_fd(), Path::new("etc/passwd"), libc::O_RDONLY, 0, sys::Follow::InRoot)
+    let Ok(fd) = sys::root::open(rootfd.as_raw_fd(), Path::new("etc/passwd"), libc::O_RDONLY, 0, sys::Follow::InRoot)
     else {
         return "/".into();
     };

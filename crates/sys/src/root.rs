@@ -8,36 +8,11 @@
 //! us only to another place inside the root, never to the host: the lesson of
 //! runc's CVE-2025-31133/52565/52881 and of tar path-traversal bugs.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
-fn cvt(ret: i32) -> io::Result<i32> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-fn retry<T, F: FnMut() -> io::Result<T>>(mut f: F) -> io::Result<T> {
-    loop {
-        match f() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-pub fn cstring(s: impl AsRef<[u8]>) -> io::Result<CString> {
-    CString::new(s.as_ref()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
-fn path_cstring(p: &Path) -> io::Result<CString> {
-    use std::os::unix::ffi::OsStrExt;
-    cstring(p.as_os_str().as_bytes())
-}
+use crate::{cstring, cvt, path_cstring, retry};
 
 /// Opens a directory of the host as a root for the functions below.
 pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
