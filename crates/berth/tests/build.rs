@@ -149,6 +149,18 @@ fn the_cache_reruns_exactly_what_changed() {
     assert!(!ran(&third, "STEP-ONE-RAN") && ran(&third, "STEP-TWO-RAN"), "{third}");
     assert_eq!(h.ok(&["run", "--rm", "cached:3", "cat", "/b.txt"]), "B\n");
 
+    // The cache outlives its images: they are removed (and their layers
+    // collected) but the cache's leases keep its layers, so the same build
+    // is still cached; `system df` counts them.
+    for t in ["cached:1", "cached:2", "cached:3"] {
+        h.ok(&["rmi", t]);
+    }
+    let df = h.ok(&["system", "df"]);
+    let row: Vec<&str> = df.lines().find(|l| l.starts_with("Build Cache")).unwrap().split_whitespace().collect();
+    assert!(row[2].parse::<u32>().unwrap() >= 4 && row[4] != "0B", "{df}");
+    let rebuilt = build_ok(&h, ctx.path(), &["-t", "cached:3"]);
+    assert!(!ran(&rebuilt, "STEP-ONE-RAN") && !ran(&rebuilt, "STEP-TWO-RAN"), "{rebuilt}");
+
     // --no-cache runs everything; builder prune forgets the cache.
     let fresh = build_ok(&h, ctx.path(), &["--no-cache", "-t", "cached:4"]);
     assert!(ran(&fresh, "STEP-ONE-RAN"), "{fresh}");

@@ -135,7 +135,7 @@ pub fn build(root: &Path, launcher: engine::Launcher, mut opts: Options) -> Resu
         df: &df,
         plan: &plan,
         log: log.clone(),
-        cache: Cache::open(root)?,
+        cache: Cache::open(&ImageStore::open(root)?)?,
         context,
         used_args: Mutex::new(BTreeSet::new()),
         executed: Mutex::new(0),

@@ -2,13 +2,15 @@
 //! state it ran on, its instruction and the content it read. One small JSON
 //! file per key under `<root>/build/cache/`, written atomically, so it
 //! survives restarts, is shared by concurrent builds, and hits across
-//! unrelated tags that share steps. The layers and blobs it names are kept
-//! by image garbage collection until `builder prune` drops the entries.
+//! unrelated tags that share steps. Each entry leases its layer and blob in
+//! the image store, so image garbage collection keeps them until
+//! `builder prune` drops the entries and their leases.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use image::{Digest, LayerRecord};
+use image::lease::Lease;
+use image::{Digest, ImageStore, LayerRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -23,17 +25,20 @@ pub struct Entry {
 
 pub struct Cache {
     dir: PathBuf,
+    store: ImageStore,
 }
+
+use image::lease::BUILD_CACHE as LEASE_OWNER;
 
 fn dir_of(root: &Path) -> PathBuf {
     root.join("build").join("cache")
 }
 
 impl Cache {
-    pub fn open(root: &Path) -> Result<Cache> {
-        let dir = dir_of(root);
+    pub fn open(store: &ImageStore) -> Result<Cache> {
+        let dir = dir_of(store.root());
         fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        Ok(Cache { dir })
+        Ok(Cache { dir, store: store.clone() })
     }
 
     pub fn get(&self, key: &Digest) -> Option<Entry> {
@@ -42,6 +47,9 @@ impl Cache {
     }
 
     pub fn put(&self, key: &Digest, entry: &Entry) -> Result<()> {
+        // The lease first: an entry is never there without what it names.
+        let lease = Lease { layers: vec![entry.layer.chain_id.clone()], blobs: vec![entry.layer.blob.digest.clone()] };
+        self.store.lease(LEASE_OWNER, key.hex(), &lease)?;
         let json = serde_json::to_vec(entry).map_err(|e| Error::Invalid(e.to_string()))?;
         let tmp = self.dir.join(format!(".{}.{}", key.hex(), std::process::id()));
         fs::write(&tmp, json).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
@@ -49,29 +57,16 @@ impl Cache {
     }
 }
 
-/// What the cache keeps alive: (layer chain ids, blob digests), for image
-/// garbage collection.
-pub fn roots(root: &Path) -> Result<(Vec<Digest>, Vec<Digest>)> {
-    let mut layers = Vec::new();
-    let mut blobs = Vec::new();
-    for e in fs::read_dir(dir_of(root)).into_iter().flatten().flatten() {
-        let Ok(b) = fs::read(e.path()) else { continue };
-        let Ok(entry) = serde_json::from_slice::<Entry>(&b) else { continue };
-        layers.push(entry.layer.chain_id);
-        blobs.push(entry.layer.blob.digest);
-    }
-    Ok((layers, blobs))
-}
-
 /// `builder prune`: forgets every entry (the layers go with the next image
 /// garbage collection). Returns how many there were.
-pub fn prune(root: &Path) -> Result<usize> {
-    let dir = dir_of(root);
+pub fn prune(store: &ImageStore) -> Result<usize> {
+    let dir = dir_of(store.root());
     let mut n = 0;
     for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
         fs::remove_file(e.path()).map_err(|err| Error::io(format!("removing {}", e.path().display()), err))?;
         n += 1;
     }
+    store.release_all(LEASE_OWNER)?;
     Ok(n)
 }
 
@@ -83,6 +78,7 @@ mod tests {
     #[test]
     fn entries_survive_reopening_and_prune_forgets_them() {
         let d = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(d.path()).unwrap();
         let key = Digest::of(b"step");
         let layer = LayerRecord {
             blob: Descriptor::new(media::OCI_LAYER, Digest::of(b"blob"), 4),
@@ -90,10 +86,11 @@ mod tests {
             chain_id: Digest::of(b"chain"),
         };
         let entry = Entry { layer: layer.clone(), created: "2026-11-23T00:00:00Z".into() };
-        Cache::open(d.path()).unwrap().put(&key, &entry).unwrap();
-        assert_eq!(Cache::open(d.path()).unwrap().get(&key), Some(entry));
-        assert_eq!(roots(d.path()).unwrap(), (vec![layer.chain_id], vec![layer.blob.digest]));
-        assert_eq!(prune(d.path()).unwrap(), 1);
-        assert!(Cache::open(d.path()).unwrap().get(&key).is_none());
+        Cache::open(&store).unwrap().put(&key, &entry).unwrap();
+        assert_eq!(Cache::open(&store).unwrap().get(&key), Some(entry));
+        assert_eq!(store.leased(), Lease { layers: vec![layer.chain_id], blobs: vec![layer.blob.digest] });
+        assert_eq!(prune(&store).unwrap(), 1);
+        assert!(Cache::open(&store).unwrap().get(&key).is_none());
+        assert_eq!(store.leased(), Lease::default(), "prune releases the leases");
     }
 }

@@ -393,19 +393,13 @@ pub async fn tag(cx: &Ctx, name: &str) -> ApiResult<Response<Body>> {
     Ok(http::status(StatusCode::CREATED))
 }
 
-fn keep_also(store: &ImageStore) -> ApiResult<engine::images::KeepAlso> {
-    let (layers, blobs) = build::cache::roots(store.root()).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(engine::images::KeepAlso { layers, blobs })
-}
-
 pub async fn remove(cx: &Ctx, name: &str) -> ApiResult<Response<Body>> {
     let force = cx.query.bool("force")?;
     let root = cx.st.root.clone();
     let name = name.to_string();
     let done = State::blocking(move || {
         let store = ImageStore::open(&root)?;
-        let keep = keep_also(&store)?;
-        Ok(engine::images::remove(&root, &store, &name, force, &keep)?)
+        Ok(engine::images::remove(&root, &store, &name, force)?)
     })
     .await?;
     let list: Vec<Value> = done
@@ -425,8 +419,7 @@ pub async fn prune(cx: &Ctx) -> ApiResult<Response<Body>> {
     let root = cx.st.root.clone();
     let (removed, freed) = State::blocking(move || {
         let store = ImageStore::open(&root)?;
-        let keep = keep_also(&store)?;
-        Ok(engine::images::prune(&store, all, &keep)?)
+        Ok(engine::images::prune(&store, all)?)
     })
     .await?;
     let list: Vec<Value> = removed
@@ -543,6 +536,11 @@ pub async fn build(cx: &Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
 
 pub async fn build_prune(cx: &Ctx) -> ApiResult<Response<Body>> {
     let root = cx.st.root.clone();
-    let n = State::blocking(move || build::cache::prune(&root).map_err(|e| ApiError::internal(e.to_string()))).await?;
-    Ok(http::json(StatusCode::OK, &json!({"CachesDeleted": [], "SpaceReclaimed": 0, "EntriesDeleted": n})))
+    let (n, freed) = State::blocking(move || {
+        let store = ImageStore::open(&root)?;
+        let n = build::cache::prune(&store).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok((n, store.gc()?))
+    })
+    .await?;
+    Ok(http::json(StatusCode::OK, &json!({"CachesDeleted": [], "SpaceReclaimed": freed, "EntriesDeleted": n})))
 }

@@ -149,10 +149,18 @@ pub async fn events(cx: &Ctx) -> ApiResult<Response<Body>> {
 }
 
 pub async fn df(cx: &Ctx) -> ApiResult<Response<Body>> {
-    let (containers, images, volumes) = cx
+    let (containers, images, volumes, cache) = cx
         .st
         .engine(|e| {
             let usage = e.disk_usage()?;
+            let cache: Vec<Value> = usage
+                .build_cache
+                .iter()
+                .map(|c| {
+                    json!({"ID": c.layer.hex(), "Type": "regular", "Description": "a build step's layer",
+                           "InUse": false, "Shared": c.shared, "Size": c.size, "UsageCount": 0})
+                })
+                .collect();
             let cs: Vec<Value> = usage
                 .containers
                 .iter()
@@ -176,13 +184,13 @@ pub async fn df(cx: &Ctx) -> ApiResult<Response<Body>> {
                     j
                 })
                 .collect();
-            Ok((cs, images, vols))
+            Ok((cs, images, vols, cache))
         })
         .await?;
     let layers: u64 = images.iter().filter_map(|i| i["Size"].as_u64()).sum();
     Ok(http::json(
         StatusCode::OK,
-        &json!({"LayersSize": layers, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}),
+        &json!({"LayersSize": layers, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache}),
     ))
 }
 

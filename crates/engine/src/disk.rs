@@ -15,6 +15,7 @@ pub struct DiskUsage {
     pub images: Vec<ImageUsage>,
     pub containers: Vec<ContainerUsage>,
     pub volumes: Vec<VolumeUsage>,
+    pub build_cache: Vec<CacheUsage>,
     /// Ingest files and layer staging left by interrupted pulls, loads and
     /// builds (`held` ones are still being written).
     pub incomplete: Vec<Incomplete>,
@@ -25,6 +26,14 @@ pub struct ImageUsage {
     pub size: u64,
     /// Containers made from it (they keep it from `image prune -a`).
     pub containers: usize,
+}
+
+/// A build cache entry: its layer, and whether an image uses the layer too
+/// (which keeps it past `builder prune`).
+pub struct CacheUsage {
+    pub layer: image::Digest,
+    pub size: u64,
+    pub shared: bool,
 }
 
 pub struct ContainerUsage {
@@ -76,6 +85,16 @@ impl DiskUsage {
         }
     }
 
+    /// Cache entries: "active" ones are layers an image uses as well.
+    pub fn build_cache_summary(&self) -> Summary {
+        Summary {
+            total: self.build_cache.len(),
+            active: self.build_cache.iter().filter(|c| c.shared).count(),
+            size: self.build_cache.iter().map(|c| c.size).sum(),
+            reclaimable: self.build_cache.iter().filter(|c| !c.shared).map(|c| c.size).sum(),
+        }
+    }
+
     /// Interrupted writes: those still held are in progress, the rest is
     /// what `image prune` (and `system prune`) sweeps.
     pub fn incomplete_summary(&self) -> Summary {
@@ -95,14 +114,26 @@ impl Engine {
         for c in &containers {
             *users.entry(c.config.image_id.trim_start_matches("sha256:").to_string()).or_default() += 1;
         }
-        let images = self
+        let records = self.images.images()?;
+        let image_layers: std::collections::HashSet<&image::Digest> =
+            records.iter().flat_map(|(r, _)| r.layers.iter().map(|l| &l.chain_id)).collect();
+        let build_cache = self
             .images
-            .images()?
-            .into_iter()
+            .leases_of(image::lease::BUILD_CACHE)
+            .iter()
+            .flat_map(|l| l.layers.iter())
+            .map(|c| CacheUsage {
+                size: self.images.layer_meta(c).map_or(0, |m| m.size),
+                shared: image_layers.contains(c),
+                layer: c.clone(),
+            })
+            .collect();
+        let images = records
+            .iter()
             .map(|(rec, _)| ImageUsage {
                 containers: users.get(rec.id.hex()).copied().unwrap_or(0),
                 size: rec.size,
-                id: rec.id,
+                id: rec.id.clone(),
             })
             .collect();
         let snap = image::snapshot::for_host(&self.images)?;
@@ -115,7 +146,7 @@ impl Engine {
             let users = self.volume_users(&v.name)?.len();
             volumes.push(VolumeUsage { size: crate::ops::disk_usage(&self.volume_dir(&v.name)), users, volume: v });
         }
-        Ok(DiskUsage { images, containers, volumes, incomplete: self.images.incomplete() })
+        Ok(DiskUsage { images, containers, volumes, build_cache, incomplete: self.images.incomplete() })
     }
 }
 
@@ -130,10 +161,15 @@ mod tests {
             images: vec![],
             containers: vec![],
             volumes: vec![],
+            build_cache: vec![
+                CacheUsage { layer: image::Digest::of(b"a"), size: 10, shared: true },
+                CacheUsage { layer: image::Digest::of(b"b"), size: 5, shared: false },
+            ],
             incomplete: vec![inc(100, false), inc(50, true), inc(7, false)],
         };
         assert_eq!(u.incomplete_summary(), Summary { total: 3, active: 1, size: 157, reclaimable: 107 });
         assert_eq!(u.images_summary(), Summary::default());
+        assert_eq!(u.build_cache_summary(), Summary { total: 2, active: 1, size: 15, reclaimable: 5 });
     }
 
     #[test]
@@ -143,6 +179,7 @@ mod tests {
             images: vec![img(1, 10, 2), img(2, 5, 0)],
             containers: vec![],
             volumes: vec![],
+            build_cache: vec![],
             incomplete: vec![],
         };
         assert_eq!(u.images_summary(), Summary { total: 2, active: 1, size: 15, reclaimable: 5 });

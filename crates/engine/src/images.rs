@@ -1,8 +1,8 @@
 //! Image operations that must know about containers, shared by the CLI and
 //! the Docker API: removal refuses an image a container uses (docker's
-//! conflicts), prune keeps such images, garbage collection keeps the layers
-//! of every container and whatever the caller names (the build cache), and
-//! the docker-shaped `image inspect` document.
+//! conflicts), prune keeps such images, and the docker-shaped `image
+//! inspect` document. Garbage collection is the image store's: containers'
+//! snapshots and leases (the build cache's) are its roots.
 
 use std::path::Path;
 
@@ -18,14 +18,6 @@ use crate::model::Status;
 pub enum Removed {
     Untagged(String),
     Deleted(String),
-}
-
-/// Layers and blobs that garbage collection must keep besides the ones
-/// images and containers use (the build cache's, see `build::cache::roots`).
-#[derive(Clone, Debug, Default)]
-pub struct KeepAlso {
-    pub layers: Vec<Digest>,
-    pub blobs: Vec<Digest>,
 }
 
 /// Containers (id, running) made from image `id`.
@@ -48,7 +40,7 @@ pub fn users(root: &Path, id: &Digest) -> Result<Vec<(String, bool)>> {
 /// a running container uses is never deleted; one a stopped container uses
 /// only with `force`, and then only untagged (docker's rules). Frees what
 /// nothing uses any more.
-pub fn remove(root: &Path, store: &ImageStore, name: &str, force: bool, keep: &KeepAlso) -> Result<Vec<Removed>> {
+pub fn remove(root: &Path, store: &ImageStore, name: &str, force: bool) -> Result<Vec<Removed>> {
     let rec = store.resolve(name)?;
     let tags: Vec<String> = store.tags_of(&rec.id)?.iter().map(|t| t.full()).collect();
     let is_tag = name.parse::<Reference>().is_ok_and(|r| tags.contains(&r.full()));
@@ -77,20 +69,13 @@ pub fn remove(root: &Path, store: &ImageStore, name: &str, force: bool, keep: &K
     let (untagged, deleted) = store.remove(name, force)?;
     out.extend(untagged.into_iter().map(|t| Removed::Untagged(familiar(t))));
     out.extend(deleted.map(|d| Removed::Deleted(d.to_string())));
-    gc(store, keep)?;
+    store.gc()?;
     Ok(out)
-}
-
-/// Frees the layers and blobs no image, container or `keep` uses; bytes freed.
-pub fn gc(store: &ImageStore, keep: &KeepAlso) -> Result<u64> {
-    let mut layers = image::snapshot::layers_in_use(store)?;
-    layers.extend(keep.layers.iter().cloned());
-    Ok(store.gc(&layers, &keep.blobs)?)
 }
 
 /// `image prune [-a]`: deletes dangling images (all unused ones with
 /// `all`), keeping those a container uses. What was removed and the bytes freed.
-pub fn prune(store: &ImageStore, all: bool, keep: &KeepAlso) -> Result<(Vec<Removed>, u64)> {
+pub fn prune(store: &ImageStore, all: bool) -> Result<(Vec<Removed>, u64)> {
     let victims: Vec<Digest> =
         if all { store.images()?.into_iter().map(|(r, _)| r.id).collect() } else { store.dangling()? };
     let in_use = image::snapshot::layers_in_use(store)?;
@@ -106,7 +91,7 @@ pub fn prune(store: &ImageStore, all: bool, keep: &KeepAlso) -> Result<(Vec<Remo
             out.push(Removed::Deleted(d.to_string()));
         }
     }
-    let freed = gc(store, keep)?;
+    let freed = store.gc()?;
     Ok((out, freed))
 }
 

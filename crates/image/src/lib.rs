@@ -8,6 +8,7 @@ pub mod digest;
 pub mod error;
 pub mod io;
 pub mod layer;
+pub mod lease;
 pub mod manifest;
 pub mod progress;
 pub mod pull;

@@ -386,13 +386,15 @@ impl ImageStore {
         })
     }
 
-    /// Deletes every blob and unpacked layer no image references, except the
-    /// layers in `keep_layers` (in use by containers, or the build cache)
-    /// and the blobs in `keep_blobs` (the build cache's). Returns bytes freed.
-    pub fn gc(&self, keep_layers: &[Digest], keep_blobs: &[Digest]) -> Result<u64> {
+    /// Deletes every blob and unpacked layer that no image references, no
+    /// container's snapshot stands on and no lease keeps, and what
+    /// interrupted writes left. Returns bytes freed.
+    pub fn gc(&self) -> Result<u64> {
+        let in_use = crate::snapshot::layers_in_use(self)?;
+        let leased = self.leased();
         self.with_db(true, |db| {
-            let mut blobs: std::collections::HashSet<Digest> = keep_blobs.iter().cloned().collect();
-            let mut layers: std::collections::HashSet<Digest> = keep_layers.iter().cloned().collect();
+            let mut blobs: std::collections::HashSet<Digest> = leased.blobs.into_iter().collect();
+            let mut layers: std::collections::HashSet<Digest> = leased.layers.into_iter().chain(in_use).collect();
             for rec in db.images.values() {
                 blobs.insert(rec.id.clone());
                 blobs.insert(rec.manifest.digest.clone());
@@ -609,7 +611,7 @@ mod tests {
         let staging = s.layer_staging().unwrap();
         let chain = Digest::of(b"layer");
         s.commit_layer(&staging, &LayerMeta { diff_id: chain.clone(), chain_id: chain.clone(), size: 1 }).unwrap();
-        let freed = s.gc(&[], &[]).unwrap();
+        let freed = s.gc().unwrap();
         assert!(freed >= 4);
         assert!(s.content().exists(&kept));
         assert!(!s.content().exists(&junk));

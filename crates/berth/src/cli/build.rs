@@ -237,9 +237,9 @@ fn parse_output(s: &str) -> Result<(image::archive::Format, PathBuf)> {
 pub fn builder(root: &Path, cmd: BuilderCmd) -> Result<u8> {
     match cmd {
         BuilderCmd::Prune { all: _, force: _ } => {
-            let n = build::cache::prune(root)?;
             let store = image::ImageStore::open(root)?;
-            let freed = super::image::gc(&store)?;
+            let n = build::cache::prune(&store)?;
+            let freed = store.gc()?;
             let _ = std::fs::remove_dir_all(root.join("build/cache-mounts"));
             println!("Deleted build cache objects: {n}");
             println!("Total reclaimed space: {}", super::format::human_size(freed));

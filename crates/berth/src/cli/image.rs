@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use engine::images::{KeepAlso, Removed};
+use engine::images::Removed;
 use image::manifest::Platform;
 use image::registry::{self, Credentials, RegistryOptions};
 use image::{ImageRecord, ImageStore, Reference};
@@ -305,10 +305,9 @@ fn images(store: &ImageStore, a: ImagesArgs) -> Result<u8> {
 }
 
 fn rmi(root: &Path, store: &ImageStore, a: RmiArgs) -> Result<u8> {
-    let keep = keep_also(store)?;
     let mut failed = false;
     for name in &a.images {
-        match engine::images::remove(root, store, name, a.force, &keep) {
+        match engine::images::remove(root, store, name, a.force) {
             Ok(done) => {
                 for r in done {
                     match r {
@@ -326,19 +325,8 @@ fn rmi(root: &Path, store: &ImageStore, a: RmiArgs) -> Result<u8> {
     Ok(if failed { 1 } else { 0 })
 }
 
-/// What garbage collection keeps besides images and containers: the build cache.
-pub(super) fn keep_also(store: &ImageStore) -> Result<KeepAlso> {
-    let (layers, blobs) = build::cache::roots(store.root())?;
-    Ok(KeepAlso { layers, blobs })
-}
-
-/// Frees what no image, container or build cache entry uses.
-pub(super) fn gc(store: &ImageStore) -> Result<u64> {
-    Ok(engine::images::gc(store, &keep_also(store)?)?)
-}
-
 fn prune(store: &ImageStore, all: bool) -> Result<u8> {
-    let (removed, freed) = engine::images::prune(store, all, &keep_also(store)?)?;
+    let (removed, freed) = engine::images::prune(store, all)?;
     if !removed.is_empty() {
         println!("Deleted Images:");
         for r in &removed {

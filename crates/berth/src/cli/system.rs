@@ -131,7 +131,7 @@ fn df(root: &Path, verbose: bool) -> Result<u8> {
         ("Images", usage.images_summary()),
         ("Containers", usage.containers_summary()),
         ("Local Volumes", usage.volumes_summary()),
-        ("Build Cache", engine::disk::Summary::default()),
+        ("Build Cache", usage.build_cache_summary()),
         // Left by pulls (and loads, builds) that were killed; swept by
         // `image prune` and `system prune`, resumed by the next pull.
         ("Incomplete Pulls", usage.incomplete_summary()),
