@@ -415,6 +415,7 @@ fn the_lifecycle_create_start_state_kill_delete() {
     let out = rt.exec(&["delete", &id]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is running"), "{}", stderr(&out));
+    assert_eq!(rt.state(&id)["status"], "running", "a refused delete leaves the container alone");
 
     let out = rt.exec(&["kill", &id, "USR1"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -879,4 +880,77 @@ fn a_terminal_through_the_console_socket() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("cols=30 100"), "{text}");
     assert_no_leftovers(&id, b.path());
+}
+
+#[test]
+fn an_allow_list_profile_without_faccessat2_still_runs_the_program() {
+    // The program is looked up and checked before the filter is loaded:
+    // after it, only what the program itself does is filtered.
+    for nnp in [true, false] {
+        let rt = Rt::new();
+        let b = tempfile::tempdir().unwrap();
+        let out = Command::new(testkit::repo_root().join("scripts/make-bundle"))
+            .arg(b.path())
+            .arg("true")
+            .env("BERTH", BERTH)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::fs::remove_file(b.path().join("config.json")).unwrap();
+        let st = Command::new(BERTH)
+            .args(["runtime", "spec", "--seccomp", "--no-terminal", "--bundle"])
+            .arg(b.path())
+            .args(["--args", "sh", "-c", "echo ran as $(id -u)"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let path = b.path().join("config.json");
+        let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(c["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO", "an allow-list");
+        for rule in c["linux"]["seccomp"]["syscalls"].as_array_mut().unwrap() {
+            if let Some(names) = rule["names"].as_array_mut() {
+                names.retain(|n| n != "faccessat2");
+            }
+        }
+        c["process"]["noNewPrivileges"] = json!(nnp);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
+        let id = unique("nofaccessat2");
+        let out = rt.cmd().args(["run", "--bundle"]).arg(b.path()).arg(&id).output().unwrap();
+        assert_eq!(stdout(&out), "ran as 1000\n", "noNewPrivileges={nnp}: {}", stderr(&out));
+        assert_no_leftovers(&id, b.path());
+    }
+}
+
+#[test]
+fn a_namespace_left_out_of_the_spec_is_the_runtimes_own() {
+    let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap().to_string_lossy().into_owned();
+    let kinds = ["mnt", "net", "uts", "ipc", "pid", "cgroup"];
+    // Each one left out alone, then all of them (the mount namespace too:
+    // the rootfs is then built on the host below the bundle and entered with
+    // chroot, and nothing of it stays mounted afterwards).
+    let spec_names = ["mount", "network", "uts", "ipc", "pid", "cgroup"];
+    let mut cases: Vec<Vec<&str>> = spec_names.iter().map(|n| vec![*n]).collect();
+    cases.push(spec_names.to_vec());
+    for left_out in cases {
+        let script = kinds.iter().map(|k| format!("readlink /proc/self/ns/{k}")).collect::<Vec<_>>().join("; ");
+        let out = sh(&script, |c| {
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            list.retain(|n| !left_out.contains(&n["type"].as_str().unwrap_or("")));
+            if left_out.contains(&"uts") {
+                c.as_object_mut().unwrap().remove("hostname");
+            }
+        });
+        assert!(out.status.success(), "without {left_out:?}: {}", stderr(&out));
+        let seen: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        for ((kind, spec_name), seen) in kinds.iter().zip(spec_names).zip(&seen) {
+            // A pid namespace is only entered by children: readlink is one.
+            let host = ns(kind);
+            if left_out.contains(&spec_name) {
+                assert_eq!(*seen, host, "without {spec_name} the container is in the host's {kind} namespace");
+            } else {
+                assert_ne!(*seen, host, "with {spec_name} the container has its own {kind} namespace");
+            }
+        }
+    }
 }

@@ -55,6 +55,10 @@ pub struct Record {
     /// The runtime created that cgroup (it did not exist), so delete removes it.
     #[serde(default = "yes")]
     pub cgroup_owned: bool,
+    /// The container shares the runtime's mount namespace: its mounts are
+    /// on the host below `rootfs`, for delete to detach.
+    #[serde(default)]
+    pub host_mounts: bool,
     /// Seconds since the epoch.
     pub created: u64,
     pub owner: String,

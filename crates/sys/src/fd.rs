@@ -62,6 +62,15 @@ pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     Ok(unsafe { st.assume_init() })
 }
 
+/// stat(2), following symlinks.
+pub fn stat(path: &CStr) -> io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a NUL-terminated path and a valid out-pointer, initialised on success.
+    cvt(unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: stat returned 0, so it filled the struct.
+    Ok(unsafe { st.assume_init() })
+}
+
 pub fn fstatfs_magic(fd: RawFd) -> io::Result<i64> {
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: valid out-pointer, initialised on success.

@@ -60,6 +60,8 @@ struct Rollback {
     /// We created the cgroup (it did not exist before), so we remove it.
     owns_cgroup: bool,
     child: Option<ChildGuard>,
+    /// The rootfs whose mounts were made in the host's namespace.
+    host_mounts: Option<PathBuf>,
     armed: bool,
 }
 
@@ -75,6 +77,9 @@ impl Rollback {
                 let _ = cg.destroy();
             }
             crate::timing::mark("destroyed cgroup");
+        }
+        if let Some(rootfs) = self.host_mounts.take() {
+            let _ = crate::rootfs::detach_host_mounts(&rootfs);
         }
         let _ = self.store.remove(&self.id);
     }
@@ -183,6 +188,7 @@ impl Runtime {
             cgroup: None,
             owns_cgroup: false,
             child: None,
+            host_mounts: None,
             armed: true,
         };
         state::private_file(&dir.join(state::CONFIG_FILE))
@@ -213,6 +219,10 @@ impl Runtime {
         rollback.owns_cgroup = !existed;
         let mut plan = rootfs_plan(&spec, &bundle, &rootfs_path, &ns, &layout, &cg_path, &process)?;
         plan.rootfs_mount = opts.rootfs_mount.clone();
+        if !plan.new_mountns {
+            rollback.host_mounts = Some(plan.rootfs.clone());
+        }
+        let host_mounts = !plan.new_mountns;
         if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
             let res = with_default_device_rules(res, &plan);
             rollback.cgroup.as_ref().map(|c| c.apply(&res)).transpose()?;
@@ -311,6 +321,7 @@ impl Runtime {
             rootfs: rootfs_path,
             cgroup_path: cg_path,
             cgroup_owned: rollback.owns_cgroup,
+            host_mounts,
             created: state::now(),
             owner: state::owner(),
             annotations: spec.annotations().clone().unwrap_or_default(),
@@ -443,9 +454,6 @@ fn rootfs_plan(
         }),
     };
     let has_ns = |t| linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|v| v.iter().any(|n| n.typ() == t));
-    if !has_ns(LinuxNamespaceType::Mount) {
-        return Err(invalid("linux.namespaces", "a mount namespace is required (the rootfs is built inside it)"));
-    }
     Ok(rootfs::Plan {
         rootfs_mount: None,
         rootfs: rootfs.to_path_buf(),
@@ -460,6 +468,7 @@ fn rootfs_plan(
         userns: ns.new_user() || ns.joins_user(),
         cgroups: cgroup_views(layout, cg_path),
         new_cgroupns: ns.new_cgroup,
+        new_mountns: has_ns(LinuxNamespaceType::Mount),
         cwd: process.cwd.clone(),
         terminal: process.terminal,
         console_size: process.console_size,

@@ -97,6 +97,10 @@ impl Runtime {
         if rec.cgroup_owned {
             cg.destroy()?;
         }
+        if rec.host_mounts {
+            crate::rootfs::detach_host_mounts(&rec.rootfs)
+                .map_err(|e| Error::Init(format!("detaching the mounts below {}: {e}", rec.rootfs.display())))?;
+        }
         self.store.remove(id)
     }
 

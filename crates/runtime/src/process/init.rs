@@ -295,6 +295,31 @@ fn find_program(root: RawFd, p: &ProcessPlan) -> Step<CString> {
     Err(format!("exec: {name:?}: executable file not found in $PATH"))
 }
 
+/// Whether `user` may execute `program`, from its mode bits (what
+/// faccessat would say, without ACLs): for a check before the user switch.
+fn may_execute(program: &CString, user: &crate::security::user::User) -> Step<()> {
+    let st = io_step("process.args[0]: stat", sys::stat(program))?;
+    if exec_allowed(st.st_mode, st.st_uid, st.st_gid, user) {
+        Ok(())
+    } else {
+        Err(format!("exec: {program:?}: permission denied"))
+    }
+}
+
+fn exec_allowed(mode: u32, owner: u32, group: u32, user: &crate::security::user::User) -> bool {
+    let bits = if user.uid == 0 {
+        // root may execute anything that has an x bit for anyone.
+        mode & 0o111
+    } else if owner == user.uid {
+        mode & 0o100
+    } else if group == user.gid || user.additional_gids.contains(&group) {
+        mode & 0o010
+    } else {
+        mode & 0o001
+    };
+    bits != 0
+}
+
 /// The last steps, in the order that keeps each one possible: limits and
 /// the bounding set while we are still root, then the user switch with
 /// capabilities kept, then the final capability sets, then seccomp, then exec.
@@ -313,7 +338,13 @@ fn finalize(
         return Err(format!("process.rlimits[{i}]: {e}"));
     }
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the
-    // user switch below may drop: install it first (runc does the same).
+    // user switch below may drop: install it first (runc does the same). The
+    // check that the user may run the program must then come before it too:
+    // an allow-list need not allow faccessat2 (the program does not use it).
+    let early_filter = p.seccomp.is_some() && !p.no_new_privs;
+    if early_filter {
+        may_execute(program, &p.user)?;
+    }
     if let (Some(f), false) = (&p.seccomp, p.no_new_privs) {
         f.install().map_err(|e| format!("linux.seccomp: {e}"))?;
     }
@@ -324,7 +355,7 @@ fn finalize(
     // As the container's user now: may it execute the program? Failing here
     // gives a clear error instead of a 127 from the stub after the exec.
     // SAFETY: faccessat with a valid C string.
-    if unsafe { libc::faccessat(libc::AT_FDCWD, program.as_ptr(), libc::X_OK, libc::AT_EACCESS) } < 0 {
+    if !early_filter && unsafe { libc::faccessat(libc::AT_FDCWD, program.as_ptr(), libc::X_OK, libc::AT_EACCESS) } < 0 {
         return Err(format!("exec: {:?}: {}", p.args[0], std::io::Error::last_os_error()));
     }
     io_step("process.capabilities", caps::set(p.caps.effective, p.caps.permitted, p.caps.inheritable))?;
@@ -397,5 +428,23 @@ fn reset_signals() {
     unsafe {
         libc::sigemptyset(set.as_mut_ptr());
         libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::user::User;
+
+    #[test]
+    fn exec_permission_follows_the_mode_bits_for_owner_group_and_others() {
+        let user = |uid, gid, extra: &[u32]| User { uid, gid, additional_gids: extra.to_vec(), umask: None };
+        assert!(exec_allowed(0o100, 5, 5, &user(0, 0, &[])), "root: any x bit");
+        assert!(!exec_allowed(0o644, 5, 5, &user(0, 0, &[])), "root: none");
+        assert!(exec_allowed(0o700, 1000, 1, &user(1000, 1000, &[])));
+        assert!(!exec_allowed(0o070, 1000, 1000, &user(1000, 1000, &[])), "the owner's bits win");
+        assert!(exec_allowed(0o010, 0, 50, &user(1000, 1000, &[50])), "an additional group");
+        assert!(exec_allowed(0o001, 0, 0, &user(1000, 1000, &[])));
+        assert!(!exec_allowed(0o750, 0, 0, &user(1000, 1000, &[])));
     }
 }

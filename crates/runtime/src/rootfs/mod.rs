@@ -55,6 +55,11 @@ pub struct Plan {
     pub userns: bool,
     pub cgroups: Vec<CgroupView>,
     pub new_cgroupns: bool,
+    /// The container has a mount namespace of its own. Without one (the
+    /// spec leaves it out) it shares the runtime's: its mounts are made on
+    /// the host below the rootfs, kept from propagating, entered with chroot
+    /// and detached again by [`detach_host_mounts`] at delete.
+    pub new_mountns: bool,
     pub cwd: PathBuf,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
@@ -77,11 +82,13 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
     // Nothing we mount may leak back to the host, unless the spec asks for
     // shared propagation (e.g. Kubernetes' Bidirectional mounts): runc's rule.
     let propagation = plan.propagation.unwrap_or(libc::MS_REC | libc::MS_SLAVE);
-    step(
-        || "linux.rootfsPropagation: setting the propagation of /".into(),
-        sys::mount(None, c"/", None, propagation, None),
-    )?;
-    if propagation & libc::MS_SHARED != 0 {
+    if plan.new_mountns {
+        step(
+            || "linux.rootfsPropagation: setting the propagation of /".into(),
+            sys::mount(None, c"/", None, propagation, None),
+        )?;
+    }
+    if plan.new_mountns && propagation & libc::MS_SHARED != 0 {
         // pivot_root refuses a new root whose parent mount is shared.
         step(|| "making the rootfs' parent mount private".into(), make_parent_private(&plan.rootfs))?;
     }
@@ -99,6 +106,14 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
         || format!("bind-mounting the rootfs {}", plan.rootfs.display()),
         sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None),
     )?;
+    if !plan.new_mountns {
+        // In the host's namespace: nothing mounted below may reach the
+        // mounts the rootfs' parent propagates to.
+        step(
+            || format!("making the rootfs {} private", plan.rootfs.display()),
+            sys::mount(None, &rootfs, None, libc::MS_PRIVATE, None),
+        )?;
+    }
     // Opened after the bind, so the fd holds the new mount, not the directory below.
     let root = step(
         || format!("opening the rootfs {}", plan.rootfs.display()),
@@ -128,7 +143,12 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
     crate::timing::mark("child: masked");
     readonly_paths(r, &plan.readonly_paths)?;
     crate::timing::mark("child: readonly paths");
-    pivot(&root)?;
+    if plan.new_mountns {
+        pivot(&root)?;
+    } else {
+        // pivot_root would move the host's own root.
+        enter_with_chroot(&root)?;
+    }
     crate::timing::mark("child: pivoted");
     if plan.readonly_root {
         let slash = step(|| "opening /".into(), sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0))?;
@@ -318,6 +338,37 @@ fn readonly_paths(root: RawFd, paths: &[String]) -> Step<()> {
 /// onto "." so the old root is stacked on the new one, then unmount it lazily.
 /// Falls back to MS_MOVE + chroot only where pivot_root is impossible (a
 /// rootfs on the initramfs).
+fn enter_with_chroot(root: &OwnedFd) -> Step<()> {
+    // SAFETY: fchdir on a directory fd, then chroot and chdir with valid C strings.
+    unsafe {
+        if libc::fchdir(root.as_raw_fd()) < 0 || libc::chroot(c".".as_ptr()) < 0 || libc::chdir(c"/".as_ptr()) < 0 {
+            return Err(format!("entering the rootfs (chroot): {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// Undoes what [`prepare`] mounted on the host for a container without a
+/// mount namespace of its own: every mount stacked on the rootfs, with
+/// everything below them (a lazy detach, so busy ones go too).
+pub fn detach_host_mounts(rootfs: &Path) -> std::io::Result<()> {
+    let c = sys::path_cstring(rootfs)?;
+    // The rootfs' own mount (a bundle's root mount) and our bind on top of
+    // it: a handful at most.
+    for _ in 0..8 {
+        // SAFETY: umount2 with a valid C string.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) } < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                // No longer a mount point (or gone): done.
+                Some(libc::EINVAL | libc::ENOENT) => Ok(()),
+                _ => Err(e),
+            };
+        }
+    }
+    Ok(())
+}
+
 fn pivot(root: &OwnedFd) -> Step<()> {
     // SAFETY: fchdir on a directory fd (O_PATH fds are accepted).
     if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
