@@ -292,6 +292,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             cgroup_path: "berth/c2".into(),
             cgroup_owned: true,
+            host_mounts: false,
             created: 0,
             owner: "root".into(),
             annotations: HashMap::new(),
