@@ -954,3 +954,94 @@ fn a_namespace_left_out_of_the_spec_is_the_runtimes_own() {
         }
     }
 }
+
+/// A hook that saves its stdin (the state) as `<dir>/<name>.json` and its
+/// mount namespace as `<dir>/<name>.ns`, then runs `then`.
+fn recording_hook(dir: &Path, name: &str, then: &str) -> serde_json::Value {
+    let d = dir.display();
+    json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {d}/{name}.json; readlink /proc/self/ns/mnt > {d}/{name}.ns; {then}")],
+        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+    })
+}
+
+#[test]
+fn oci_hooks_run_at_their_moments_in_their_namespaces_with_the_state() {
+    let rt = Rt::new();
+    let logs = tempfile::tempdir().unwrap();
+    let l = logs.path();
+    let b = bundle(&["sh", "-c", "sleep 60"]);
+    b.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        c["hooks"] = json!({
+            "prestart": [recording_hook(l, "prestart", "")],
+            "createRuntime": [recording_hook(l, "createRuntime", "")],
+            "createContainer": [recording_hook(l, "createContainer", "")],
+            // In the container, after pivot_root: paths are the container's.
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /startContainer.json"]}],
+            "poststart": [recording_hook(l, "poststart", "")],
+            "poststop": [recording_hook(l, "poststop", "")],
+        });
+    });
+    let state = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&read(l.join(format!("{name}.json")))).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap().to_string_lossy().into_owned();
+    let id = unique("hooks");
+    rt.create_and_start(&b, &id);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let container_mnt = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap().to_string_lossy().into_owned();
+    for (name, status, ns) in [
+        ("prestart", "creating", &host_mnt),
+        ("createRuntime", "creating", &host_mnt),
+        ("createContainer", "creating", &container_mnt),
+        ("poststart", "running", &host_mnt),
+    ] {
+        let s = state(name);
+        assert_eq!((s["id"].as_str(), s["status"].as_str()), (Some(id.as_str()), Some(status)), "{name}: {s}");
+        assert_eq!(s["pid"].as_i64(), Some(pid), "{name}: {s}");
+        assert_eq!(read(l.join(format!("{name}.ns"))).trim(), ns.as_str(), "{name} runs in the wrong namespace");
+    }
+    let started: serde_json::Value =
+        serde_json::from_str(&read(b.rootfs().join("startContainer.json"))).expect("startContainer ran inside");
+    assert_eq!(started["status"], "created");
+    assert!(!l.join("poststop.json").exists());
+    assert!(rt.exec(&["delete", "-f", &id]).status.success());
+    assert_eq!(state("poststop")["status"], "stopped");
+    assert_no_leftovers(&id, b.path());
+}
+
+#[test]
+fn a_failing_hook_fails_create_as_the_spec_says_and_leaves_nothing() {
+    let logs = tempfile::tempdir().unwrap();
+    let l = logs.path();
+    let cases = [
+        ("createRuntime", recording_hook(l, "createRuntime", "echo no network for you >&2; exit 3"), "exit status: 3"),
+        ("createContainer", json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}), "timed out after 1s"),
+        ("prestart", json!({"path": "/nonexistent/hook"}), "No such file"),
+    ];
+    for (kind, hook, why) in cases {
+        let rt = Rt::new();
+        let b = bundle(&["true"]);
+        b.edit(|c| c["hooks"] = json!({kind: [hook], "poststop": [recording_hook(l, "poststop", "")]}));
+        let id = unique("badhook");
+        let out = rt.cmd().args(["create", "--bundle"]).arg(b.path()).arg(&id).output().unwrap();
+        assert!(!out.status.success(), "{kind}: a failing hook must fail create");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("hooks.{kind}[0]")) && err.contains(why), "{kind}: {err}");
+        assert!(l.join("poststop.json").exists(), "{kind}: the lifecycle ends with poststop");
+        std::fs::remove_file(l.join("poststop.json")).unwrap();
+        assert_no_leftovers(&id, b.path());
+        rt.assert_empty();
+    }
+    // poststart and poststop failures are warnings: the container runs.
+    let rt = Rt::new();
+    let b = bundle(&["sh", "-c", "echo ran"]);
+    b.edit(|c| c["hooks"] = json!({"poststart": [{"path": "/bin/false"}], "poststop": [{"path": "/bin/false"}]}));
+    let out = rt.run(&b, &unique("warnhook"));
+    assert!(out.status.success() && stdout(&out) == "ran\n", "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: hooks.poststart[0]"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: hooks.poststop[0]"), "{}", stderr(&out));
+    rt.assert_empty();
+}

@@ -18,6 +18,7 @@
 pub mod container;
 pub mod default_spec;
 pub mod error;
+pub mod hooks;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -124,24 +124,6 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
     if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
         return Err(invalid("domainname", "setting a domain name needs a UTS namespace (linux.namespaces)"));
     }
-    if let Some(hooks) = spec.hooks() {
-        let any = [
-            hooks.prestart().as_ref(),
-            hooks.create_runtime().as_ref(),
-            hooks.create_container().as_ref(),
-            hooks.start_container().as_ref(),
-            hooks.poststart().as_ref(),
-            hooks.poststop().as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|h| !h.is_empty());
-        if any {
-            // Refused rather than skipped: a hook someone relies on (network
-            // setup, GPU devices) silently not running is worse.
-            return Err(invalid("hooks", "OCI hooks are not supported by berth yet"));
-        }
-    }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             check_sysctl(key, &has_ns)?;
@@ -323,13 +305,9 @@ mod tests {
     }
 
     #[test]
-    fn domainname_needs_uts_namespace_and_hooks_are_refused() {
+    fn domainname_needs_uts_namespace() {
         let s = spec(r#"{"domainname":"x","process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}},"linux":{}}"#);
         assert!(validate(&s, true).unwrap_err().to_string().starts_with("domainname:"));
-        let s = spec(
-            r#"{"hooks":{"prestart":[{"path":"/bin/true"}]},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}},"linux":{}}"#,
-        );
-        assert_eq!(validate(&s, true).unwrap_err().to_string(), "hooks: OCI hooks are not supported by berth yet");
     }
 
     #[test]

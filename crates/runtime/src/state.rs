@@ -66,6 +66,24 @@ pub struct Record {
     pub annotations: HashMap<String, String>,
 }
 
+impl Record {
+    /// The OCI state document with `status`: what `state` prints, and what
+    /// hooks read on stdin. A stopped container has no pid.
+    pub fn oci_state(&self, status: Status) -> String {
+        let doc = OciState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            status,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            bundle: &self.bundle,
+            annotations: &self.annotations,
+            created: rfc3339(self.created),
+            owner: &self.owner,
+        };
+        serde_json::to_string(&doc).unwrap_or_default()
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -62,6 +62,9 @@ struct Rollback {
     child: Option<ChildGuard>,
     /// The rootfs whose mounts were made in the host's namespace.
     host_mounts: Option<PathBuf>,
+    /// poststop hooks and the state they get: a failed create ends, like a
+    /// delete, with them.
+    poststop: Option<(Vec<crate::hooks::Hook>, String)>,
     armed: bool,
 }
 
@@ -82,6 +85,9 @@ impl Rollback {
             let _ = crate::rootfs::detach_host_mounts(&rootfs);
         }
         let _ = self.store.remove(&self.id);
+        if let Some((hooks, state)) = self.poststop.take() {
+            crate::hooks::run_warning(&hooks, state.as_bytes());
+        }
     }
 }
 
@@ -97,8 +103,8 @@ impl Runtime {
     /// Creates the container and leaves its init waiting for `start`.
     pub fn create(&self, opts: &CreateOptions) -> Result<Record> {
         let built = self.build(opts, true)?;
+        built.await_created()?;
         let mut rollback = built.rollback;
-        spawn::await_created(&built.chan)?;
         let rec = built.record;
         self.store.save(&rec)?;
         write_pid_file(opts.pid_file.as_deref(), rec.pid)?;
@@ -124,6 +130,10 @@ impl Runtime {
             .with_ctx(|| format!("opening {}", fifo.display()))?;
         sys::write_all_fd(fd.as_raw_fd(), b"0").ctx("signalling the init to start")?;
         fs::remove_file(&fifo).with_ctx(|| format!("removing {}", fifo.display()))?;
+        if let Ok(spec) = super::load_saved_spec(&self.store, id) {
+            let hooks = crate::hooks::Hooks::from_spec(&spec)?;
+            crate::hooks::run_warning(&hooks.poststart, rec.oci_state(Status::Running).as_bytes());
+        }
         Ok(())
     }
 
@@ -140,9 +150,9 @@ impl Runtime {
     /// An error from `created` undoes everything.
     pub fn run_with(&self, opts: &CreateOptions, created: impl FnOnce(libc::pid_t) -> Result<()>) -> Result<Running> {
         let built = self.build(opts, false)?;
-        let rollback = built.rollback;
         let signals = Signals::block().ctx("blocking signals")?;
-        let pty = spawn::await_created(&built.chan)?;
+        let pty = built.await_created()?;
+        let rollback = built.rollback;
         crate::timing::mark("created");
         let rec = built.record;
         self.store.save(&rec)?;
@@ -152,6 +162,7 @@ impl Runtime {
         built.chan.send(&Msg::Start).ctx("starting the container")?;
         let pty2 = spawn::await_exec(&built.chan)?;
         crate::timing::mark("exec done");
+        crate::hooks::run_warning(&built.hooks.poststart, rec.oci_state(Status::Running).as_bytes());
         let pid = rollback.child.as_ref().map_or(rec.pid, |c| c.pid);
         Ok(Running { id: rec.id, pid, signals: Some(signals), pty: pty.or(pty2), rollback })
     }
@@ -168,6 +179,7 @@ impl Runtime {
             None => spec::load_with_bytes(&bundle.join("config.json"))?,
         };
         spec::validate(&spec, true)?;
+        let hooks = crate::hooks::Hooks::from_spec(&spec)?;
         let rootfs_path = spec::rootfs(&spec, &bundle)?;
         let Some(process) = spec.process() else { return Err(invalid("process", "missing")) };
         let linux = spec.linux().as_ref();
@@ -189,6 +201,7 @@ impl Runtime {
             owns_cgroup: false,
             child: None,
             host_mounts: None,
+            poststop: None,
             armed: true,
         };
         state::private_file(&dir.join(state::CONFIG_FILE))
@@ -297,6 +310,7 @@ impl Runtime {
             stub,
             cgroup: None,
             second_clone,
+            hooks: hooks.in_init().then(|| hooks.clone()),
         };
         let req = Request {
             config,
@@ -326,7 +340,10 @@ impl Runtime {
             owner: state::owner(),
             annotations: spec.annotations().clone().unwrap_or_default(),
         };
-        Ok(Built { record, chan, rollback })
+        if !hooks.poststop.is_empty() {
+            rollback.poststop = Some((hooks.poststop.clone(), record.oci_state(Status::Stopped)));
+        }
+        Ok(Built { record, chan, rollback, hooks })
     }
 
     pub(crate) fn status(&self, rec: &Record) -> Status {
@@ -343,6 +360,31 @@ struct Built {
     record: Record,
     chan: Channel,
     rollback: Rollback,
+    hooks: crate::hooks::Hooks,
+}
+
+impl Built {
+    /// Waits for the init to be set up, running the prestart and
+    /// createRuntime hooks when it asks (before its pivot_root). A hook
+    /// that fails fails the create.
+    fn await_created(&self) -> Result<Option<OwnedFd>> {
+        let mut pty = None;
+        loop {
+            match self.chan.recv().ctx("waiting for the container's init")? {
+                Some((Msg::Created, _)) => return Ok(pty),
+                Some((Msg::Pty, fd)) => pty = fd,
+                Some((Msg::CreateHooks, _)) => {
+                    let state = self.record.oci_state(Status::Creating);
+                    crate::hooks::run_all(&self.hooks.prestart, state.as_bytes()).map_err(Error::Init)?;
+                    crate::hooks::run_all(&self.hooks.create_runtime, state.as_bytes()).map_err(Error::Init)?;
+                    self.chan.send(&Msg::HookState(state)).ctx("resuming the container's init")?;
+                }
+                Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
+                Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+                None => return Err(Error::Init("the init process exited before the container was created".into())),
+            }
+        }
+    }
 }
 
 impl Running {

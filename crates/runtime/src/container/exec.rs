@@ -84,6 +84,7 @@ impl Runtime {
             .transpose()?;
         let terminal = process.terminal;
         let config = init::Config {
+            hooks: None,
             joins,
             new_cgroupns: false,
             hostname: None,

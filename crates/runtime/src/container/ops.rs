@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::Runtime;
 use crate::error::{Context, Error, Result};
-use crate::state::{self, OciState, Record, Status};
+use crate::state::{self, Record, Status};
 
 impl Runtime {
     pub fn state(&self, id: &str) -> Result<(Record, Status)> {
@@ -17,17 +17,8 @@ impl Runtime {
     /// The OCI state document, as `state` prints it.
     pub fn state_json(&self, id: &str) -> Result<String> {
         let (rec, status) = self.state(id)?;
-        let pid = if status == Status::Stopped { 0 } else { rec.pid };
-        let doc = OciState {
-            oci_version: state::OCI_VERSION,
-            id: &rec.id,
-            status,
-            pid,
-            bundle: &rec.bundle,
-            annotations: &rec.annotations,
-            created: state::rfc3339(rec.created),
-            owner: &rec.owner,
-        };
+        let doc: serde_json::Value =
+            serde_json::from_str(&rec.oci_state(status)).map_err(|e| Error::Init(e.to_string()))?;
         serde_json::to_string_pretty(&doc).map_err(|e| Error::Init(e.to_string()))
     }
 
@@ -101,7 +92,14 @@ impl Runtime {
             crate::rootfs::detach_host_mounts(&rec.rootfs)
                 .map_err(|e| Error::Init(format!("detaching the mounts below {}: {e}", rec.rootfs.display())))?;
         }
-        self.store.remove(id)
+        let poststop = super::load_saved_spec(&self.store, id)
+            .ok()
+            .and_then(|spec| crate::hooks::Hooks::from_spec(&spec).ok())
+            .map(|h| h.poststop)
+            .unwrap_or_default();
+        self.store.remove(id)?;
+        crate::hooks::run_warning(&poststop, rec.oci_state(Status::Stopped).as_bytes());
+        Ok(())
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {

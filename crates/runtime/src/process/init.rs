@@ -57,6 +57,8 @@ pub struct Config {
     /// `namespaces::Plan::needs_second_clone`); the first child then only
     /// reports the new child's pid and exits.
     pub second_clone: Option<i32>,
+    /// The spec's hooks, when any runs at create or start (see `hooks`).
+    pub hooks: Option<crate::hooks::Hooks>,
 }
 
 type Step<T> = Result<T, String>;
@@ -170,8 +172,26 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
     }
 
     crate::timing::mark("child: go; ns joined, sysctl, hostname");
+    let mut hook_state: Option<String> = None;
     let (pty, start) = match mode {
-        Mode::Init { rootfs, start } => (rootfs::prepare(&rootfs)?.pty, Some(start)),
+        Mode::Init { rootfs, start } => {
+            let mut before_pivot = || -> Step<()> {
+                let Some(h) = &cfg.hooks else { return Ok(()) };
+                // prestart and createRuntime are the runtime's, in its own
+                // namespaces; createContainer runs here, in ours.
+                io_step("asking for the createRuntime hooks", chan.send(&Msg::CreateHooks))?;
+                let state = match chan.recv() {
+                    Ok(Some((Msg::HookState(s), _))) => s,
+                    // SAFETY: the runtime gave up on us (a hook failed); leave quietly.
+                    _ => unsafe { libc::_exit(1) },
+                };
+                crate::hooks::run_all(&h.create_container, state.as_bytes())?;
+                hook_state = Some(state);
+                Ok(())
+            };
+            let prepared = rootfs::prepare(&rootfs, &mut before_pivot)?;
+            (prepared.pty, Some(start))
+        }
         Mode::Exec { root } => {
             // Enter the container's root the way nsenter --root does: it works
             // whether the container pivoted or fell back to chroot.
@@ -232,9 +252,24 @@ fn run(mut cfg: Config, mode: Mode, chan: &Channel) -> Step<Never> {
         io_step("prctl(PR_SET_PDEATHSIG)", sys::prctl(libc::PR_SET_PDEATHSIG, 0))?;
         io_step("reporting created", chan.send(&Msg::Created))?;
         wait_for_start(start, chan)?;
+        if let (Some(h), Some(state)) = (&cfg.hooks, &hook_state) {
+            let state = with_status(state, "created");
+            crate::hooks::run_all(&h.start_container, state.as_bytes())?;
+        }
     }
 
     finalize(&cfg, slave, &program, &env, may_setgroups)
+}
+
+/// The hook state with another status (the runtime sent it as "creating").
+fn with_status(state: &str, status: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = status.into();
+            v.to_string()
+        }
+        Err(_) => state.to_string(),
+    }
 }
 
 /// Our ids are still the host's, which a new or joined user namespace does

@@ -24,6 +24,12 @@ pub enum Msg {
     Error(String),
     /// Child → parent: the pty master, as an attached fd.
     Pty,
+    /// Child → parent: namespaces and mounts are ready, pivot_root is next:
+    /// the moment of the prestart and createRuntime hooks.
+    CreateHooks,
+    /// Parent → child: those ran; here is the state the container's own
+    /// hooks (createContainer, startContainer) get on stdin.
+    HookState(String),
 }
 
 impl Msg {
@@ -43,6 +49,12 @@ impl Msg {
                 v
             }
             Msg::Pty => vec![b'T'],
+            Msg::CreateHooks => vec![b'H'],
+            Msg::HookState(s) => {
+                let mut v = vec![b'J'];
+                v.extend_from_slice(s.as_bytes());
+                v
+            }
         }
     }
 
@@ -55,6 +67,8 @@ impl Msg {
             Some(b'P') => Msg::Pid(i32::from_le_bytes(buf.get(1..5).ok_or_else(bad)?.try_into().map_err(|_| bad())?)),
             Some(b'E') => Msg::Error(String::from_utf8_lossy(&buf[1..]).into_owned()),
             Some(b'T') => Msg::Pty,
+            Some(b'H') => Msg::CreateHooks,
+            Some(b'J') => Msg::HookState(String::from_utf8_lossy(&buf[1..]).into_owned()),
             _ => return Err(bad()),
         })
     }
@@ -100,7 +114,8 @@ impl Channel {
 
     /// The next message, or None at end-of-file (the peer exec'd or died).
     pub fn recv(&self) -> io::Result<Option<(Msg, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 8192];
+        // Room for a hook state with large annotations.
+        let mut buf = vec![0u8; 64 << 10];
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -143,7 +158,15 @@ mod tests {
     #[test]
     fn messages_round_trip_with_and_without_fds() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::Start, Msg::Created, Msg::Pid(4242), Msg::Error("mount /proc: EPERM".into())] {
+        for m in [
+            Msg::Go,
+            Msg::Start,
+            Msg::Created,
+            Msg::Pid(4242),
+            Msg::Error("mount /proc: EPERM".into()),
+            Msg::CreateHooks,
+            Msg::HookState(r#"{"id":"c"}"#.into()),
+        ] {
             a.send(&m).unwrap();
             let (got, fd) = b.recv().unwrap().unwrap();
             assert_eq!(got, m);

@@ -78,7 +78,9 @@ fn step<T>(what: impl FnOnce() -> String, r: std::io::Result<T>) -> Step<T> {
 
 /// Everything up to and including pivot_root. Errors are plain strings that
 /// name the step; the child sends them to the parent.
-pub fn prepare(plan: &Plan) -> Step<Prepared> {
+/// `before_pivot` runs once everything is mounted, right before the root
+/// changes: the moment of the createRuntime and createContainer hooks.
+pub fn prepare(plan: &Plan, before_pivot: &mut dyn FnMut() -> Step<()>) -> Step<Prepared> {
     // Nothing we mount may leak back to the host, unless the spec asks for
     // shared propagation (e.g. Kubernetes' Bidirectional mounts): runc's rule.
     let propagation = plan.propagation.unwrap_or(libc::MS_REC | libc::MS_SLAVE);
@@ -143,6 +145,7 @@ pub fn prepare(plan: &Plan) -> Step<Prepared> {
     crate::timing::mark("child: masked");
     readonly_paths(r, &plan.readonly_paths)?;
     crate::timing::mark("child: readonly paths");
+    before_pivot()?;
     if plan.new_mountns {
         pivot(&root)?;
     } else {
