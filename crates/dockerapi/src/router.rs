@@ -196,9 +196,19 @@ async fn route(st: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<Bod
         (&M::GET, ["volumes", name]) => volumes::inspect(&cx, name).await,
         (&M::DELETE, ["volumes", name]) => volumes::remove(&cx, name).await,
 
+        // Without swarm mode dockerd answers every swarm route this way;
+        // clients' clean-up code (compose, test suites) relies on the 503.
+        (_, [first, ..]) if SWARM_ROUTES.contains(first) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+        )),
+
         _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
     }
 }
+
+/// The first path segments of swarm mode's routes.
+const SWARM_ROUTES: &[&str] = &["swarm", "services", "nodes", "secrets", "configs", "tasks"];
 
 #[cfg(test)]
 mod tests {
