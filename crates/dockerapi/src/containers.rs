@@ -316,6 +316,50 @@ pub async fn resize(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     Ok(http::response(StatusCode::OK, "text/plain", http::empty()))
 }
 
+/// `GET /containers/{id}/changes`: docker's `null` when nothing changed.
+pub async fn changes(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
+    let id = id.to_string();
+    let list = cx.st.engine(move |e| Ok(e.diff(&id)?)).await?;
+    let list: Vec<Value> = list.iter().map(|c| json!({"Path": c.path, "Kind": c.kind as u8})).collect();
+    Ok(http::json(StatusCode::OK, &if list.is_empty() { Value::Null } else { Value::Array(list) }))
+}
+
+/// `POST /commit?container=…`. The body (a container config to merge) is
+/// checked to be JSON; its settings are not applied: `changes` are.
+pub async fn commit(cx: &Ctx, body: Bytes) -> ApiResult<Response<Body>> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::from_slice::<Value>(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    }
+    let container = cx
+        .query
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?
+        .to_string();
+    let reference = match cx.query.get("repo").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(repo) => {
+            let name = match cx.query.get("tag").filter(|t| !t.is_empty()) {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo.to_string(),
+            };
+            Some(
+                name.parse::<image::Reference>()
+                    .map_err(|e| ApiError::bad_request(format!("invalid reference format {name:?}: {e}")))?,
+            )
+        }
+    };
+    let opts = engine::commit::CommitOptions {
+        reference,
+        comment: cx.query.get("comment").map(str::to_string),
+        author: cx.query.get("author").map(str::to_string),
+        pause: cx.query.bool_or("pause", true)?,
+        changes: cx.query.all("changes").into_iter().map(str::to_string).collect(),
+    };
+    let id = cx.st.engine(move |e| Ok(e.commit(&container, &opts)?)).await?;
+    Ok(http::json(StatusCode::CREATED, &json!({"Id": id.to_string()})))
+}
+
 pub async fn top(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     let id = id.to_string();
     let procs = cx.st.engine(move |e| Ok(e.top(&id)?)).await?;
