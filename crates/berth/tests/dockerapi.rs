@@ -814,12 +814,14 @@ fn docker_diff_and_commit_and_swarm_routes_answer_as_dockerd() {
         r#"
 import docker
 c = docker.from_env()
-img = c.containers.get("work").commit(repository="py", tag="1", changes=["LABEL from=py"], message="m")
-print(img.labels["from"], img.tags)
+img = c.containers.get("work").commit(repository="py", tag="1", changes=["LABEL from=py"], message="m",
+                                      conf={"Env": ["MODE=conf"], "Cmd": ["echo", "from conf"], "Labels": {"by": "conf"}})
+print(img.labels["from"], img.labels["by"], img.tags)
+print(c.containers.run("py:1", remove=True).decode().strip())
 print(len(c.api.diff("work")))
 "#,
     );
-    assert_eq!(out, "py ['py:1']\n7\n");
+    assert_eq!(out, "py conf ['py:1']\nfrom conf\n7\n");
 
     // Bad input.
     fails_with(&s, &["diff", "nosuch"], "No such container: nosuch");
@@ -831,6 +833,7 @@ print(len(c.api.diff("work")))
     assert_eq!((code, body.contains("No such container: nosuch")), (404, true), "{body}");
     assert_eq!(s.post_json("/v1.50/commit?repo=x", "").0, 400);
     assert_eq!(s.post_json("/v1.50/commit?container=work", "{nope").0, 400);
+    assert_eq!(s.post_json("/v1.50/commit?container=work", r#"{"Cmd": 3}"#).0, 400);
     assert!(!s.ok(&["images", "--format", "{{.Repository}}"]).contains("bad"));
 
     // Swarm: dockerd's 503 without swarm mode, for every method.

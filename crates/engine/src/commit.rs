@@ -29,6 +29,9 @@ pub struct CommitOptions {
     pub pause: bool,
     /// Dockerfile instructions applied to the config (`-c`).
     pub changes: Vec<String>,
+    /// Settings over the container's, under the changes: the container
+    /// config of `POST /commit`'s body.
+    pub config: ImportConfig,
 }
 
 /// The instructions `--change` takes (docker's list for commit and import).
@@ -179,7 +182,7 @@ impl Engine {
     pub fn commit(&mut self, key: &str, opts: &CommitOptions) -> Result<Digest> {
         let c = self.container(key)?;
         // Bad changes are refused before anything is written.
-        let changes = parse_changes(&opts.changes)?;
+        let changes = layered(opts.config.clone(), &parse_changes(&opts.changes)?);
         if let Some(r) = &opts.reference {
             if r.tag.is_none() {
                 return Err(Error::Invalid(format!("cannot commit to {r}: a digest reference is not a tag")));
@@ -315,6 +318,30 @@ impl Engine {
     }
 }
 
+/// `over`'s settings on top of `under`'s. An entrypoint brings its own
+/// command (none if it has none), as in a Dockerfile and dockerd's merge.
+fn layered(under: ImportConfig, over: &ImportConfig) -> ImportConfig {
+    let mut m = under;
+    if over.entrypoint.is_some() {
+        m.entrypoint = over.entrypoint.clone();
+        m.cmd = over.cmd.clone();
+    } else if over.cmd.is_some() {
+        m.cmd = over.cmd.clone();
+    }
+    for e in &over.env {
+        let key = e.split('=').next().unwrap_or("");
+        m.env.retain(|x| x.split('=').next() != Some(key));
+        m.env.push(e.clone());
+    }
+    m.workdir = over.workdir.clone().or(m.workdir);
+    m.user = over.user.clone().or(m.user);
+    m.stop_signal = over.stop_signal.clone().or(m.stop_signal);
+    m.exposed_ports.extend(over.exposed_ports.iter().cloned());
+    m.volumes.extend(over.volumes.iter().cloned());
+    m.labels.extend(over.labels.clone());
+    m
+}
+
 /// The image config's `config` for a commit: the image's, overridden by
 /// what the container was created with, then by the changes.
 fn container_config(c: &Container, base: &Value, ch: &ImportConfig) -> Value {
@@ -408,6 +435,23 @@ mod tests {
         assert_eq!((c.user.unwrap(), c.workdir.unwrap()), ("www".into(), "/srv".into()));
         assert_eq!(c.volumes, ["/data"]);
         assert_eq!(c.stop_signal.unwrap(), "SIGINT");
+    }
+
+    #[test]
+    fn changes_go_over_the_request_config() {
+        let body = ImportConfig {
+            cmd: Some(vec!["body".into()]),
+            env: vec!["A=body".into(), "B=body".into()],
+            user: Some("body".into()),
+            ..Default::default()
+        };
+        let m = layered(body.clone(), &changes(&["ENV A=change", "WORKDIR /w"]).unwrap());
+        assert_eq!(m.cmd.as_deref(), Some(&["body".to_string()][..]));
+        assert_eq!(m.env, ["B=body", "A=change"]);
+        assert_eq!((m.user.as_deref(), m.workdir.as_deref()), (Some("body"), Some("/w")));
+        // An ENTRYPOINT change drops the body's CMD.
+        let m = layered(body, &changes(&[r#"ENTRYPOINT ["/e"]"#]).unwrap());
+        assert_eq!((m.entrypoint.unwrap(), m.cmd), (vec!["/e".to_string()], None));
     }
 
     #[test]

@@ -506,7 +506,14 @@ pub fn run(root: &Path, cmd: ContainerCmd) -> Result<u8> {
                 .as_deref()
                 .map(|r| r.parse::<image::Reference>().with_context(|| format!("invalid reference format {r:?}")))
                 .transpose()?;
-            let opts = engine::commit::CommitOptions { reference, comment: message, author, pause, changes: change };
+            let opts = engine::commit::CommitOptions {
+                reference,
+                comment: message,
+                author,
+                pause,
+                changes: change,
+                config: Default::default(),
+            };
             println!("{}", e.commit(&container, &opts)?);
             Ok(0)
         }
