@@ -966,6 +966,12 @@ fn diff_lists_a_containers_changes_and_commit_makes_an_image_of_them() {
     assert_eq!(h.inspect("live")["State"]["Status"], "running");
     assert_eq!(h.ok(&["run", "--rm", "--network", "none", "live:1", "cat", "/up"]), "up\n");
 
+    // Mount points of volumes and binds are the container's, not changes.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let bind = format!("{}:/etc/bound", file.path().display());
+    h.ok(&["run", "--name", "mounts", "--network", "none", "-v", "/vol", "-v", &bind, "bb", "true"]);
+    assert_eq!(h.ok(&["diff", "mounts"]), "", "no changes");
+
     // Bad input: no such container, a change commit does not take.
     assert!(h.fails(&["diff", "nosuch"]).contains("No such container: nosuch"));
     assert!(h.fails(&["commit", "nosuch"]).contains("No such container: nosuch"));
@@ -974,5 +980,5 @@ fn diff_lists_a_containers_changes_and_commit_makes_an_image_of_them() {
     let err = h.fails(&["commit", "-c", "EXPOSE eighty", "work", "bad:1"]);
     assert!(err.contains("EXPOSE"), "{err}");
     assert!(!h.ok(&["images", "--format", "{{.Repository}}"]).contains("bad"), "nothing made of bad changes");
-    h.ok(&["rm", "-f", "work", "live"]);
+    h.ok(&["rm", "-f", "-v", "work", "live", "mounts"]);
 }

@@ -95,11 +95,15 @@ pub fn parse_changes(changes: &[String]) -> Result<ImportConfig> {
             }
             "EXPOSE" => {
                 for p in arg.split_whitespace() {
-                    let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-                    if port.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
-                        return Err(bad(&format!("{p:?} is not a port (PORT[/PROTO])")));
+                    let (ports, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                    let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
+                    let range = first.parse::<u16>().and_then(|a| last.parse::<u16>().map(|b| a..=b));
+                    match range {
+                        Ok(r) if !r.is_empty() && matches!(proto, "tcp" | "udp" | "sctp") => {
+                            config.exposed_ports.extend(r.map(|n| format!("{n}/{proto}")));
+                        }
+                        _ => return Err(bad(&format!("{p:?} is not a port (PORT[-PORT][/PROTO])"))),
                     }
-                    config.exposed_ports.push(format!("{port}/{proto}"));
                 }
             }
             "VOLUME" => match serde_json::from_str::<Vec<String>>(arg) {
@@ -418,7 +422,7 @@ mod tests {
             "entrypoint /bin/run",
             r#"ENV A=1 B="two words""#,
             "ENV C old form",
-            "EXPOSE 80 53/udp",
+            "EXPOSE 80 53/udp 7000-7001/tcp",
             r#"LABEL team=core "x y"=z"#,
             "USER www",
             "WORKDIR /srv",
@@ -429,7 +433,7 @@ mod tests {
         assert_eq!(c.cmd.unwrap(), ["echo", "hi"]);
         assert_eq!(c.entrypoint.unwrap(), ["/bin/sh", "-c", "/bin/run"]);
         assert_eq!(c.env, ["A=1", "B=two words", "C=old form"]);
-        assert_eq!(c.exposed_ports, ["80/tcp", "53/udp"]);
+        assert_eq!(c.exposed_ports, ["80/tcp", "53/udp", "7000/tcp", "7001/tcp"]);
         assert_eq!(c.labels["team"], "core");
         assert_eq!(c.labels["x y"], "z");
         assert_eq!((c.user.unwrap(), c.workdir.unwrap()), ("www".into(), "/srv".into()));
@@ -461,6 +465,7 @@ mod tests {
             ("FROM x", "FROM"),
             ("ONBUILD RUN x", "ONBUILD"),
             ("EXPOSE eighty", "EXPOSE"),
+            ("EXPOSE 90-80", "EXPOSE"),
             ("ENV", "ENV requires"),
             ("LABEL a=\"open", "LABEL has an unterminated quote"),
             ("STOPSIGNAL SIGNOPE", "STOPSIGNAL"),
