@@ -949,6 +949,25 @@ print(json.dumps(rd.attrs))
     assert_eq!(v["Platforms"][0]["os"], "linux", "{v}");
     assert!(v["Platforms"][0]["architecture"].as_str().is_some_and(|a| !a.is_empty()), "{v}");
 
+    // An index: its descriptor, the platforms of its entries.
+    let media = v["Descriptor"]["mediaType"].as_str().unwrap_or_default().to_string();
+    let out = s.python(&format!(
+        r#"
+import base64, json, urllib.request, docker
+entry = lambda p: {{"mediaType": "{media}", "digest": "{digest}", "size": {size}, "platform": p}}
+index = {{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+         "manifests": [entry({{"architecture": "amd64", "os": "linux"}}),
+                       entry({{"architecture": "arm64", "os": "linux", "variant": "v8"}})]}}
+req = urllib.request.Request("http://{addr}/v2/team/bb/manifests/multi", data=json.dumps(index).encode(), method="PUT",
+    headers={{"Content-Type": index["mediaType"], "Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}})
+urllib.request.urlopen(req)
+rd = docker.from_env().images.get_registry_data("{addr}/team/bb:multi")
+print(rd.attrs["Descriptor"]["mediaType"], len(rd.attrs["Platforms"]), rd.has_platform("linux/arm64/v8"))
+"#,
+        addr = reg.addr
+    ));
+    assert_eq!(out, "application/vnd.oci.image.index.v1+json 2 True\n");
+
     // Without credentials: the registry's refusal, as a 401.
     let path = format!("/v1.50/distribution/{name}/json");
     let (code, body) = s.get(&path);
