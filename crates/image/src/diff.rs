@@ -156,7 +156,7 @@ fn is_whiteout(md: &fs::Metadata) -> bool {
     md.file_type().is_char_device() && md.rdev() == 0
 }
 
-pub fn is_opaque(dir: &Path) -> bool {
+fn is_opaque(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
     let mut v = [0u8; 1];
