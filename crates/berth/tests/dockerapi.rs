@@ -32,6 +32,8 @@ impl Service {
         let sock = dir.path().join("docker.sock");
         let child = host
             .cmd()
+            // Registry credentials of the test's own, never the host's.
+            .env("BERTH_CONFIG", dir.path().join("berth-config.json"))
             .args(["system", "service", &format!("unix://{}", sock.display())])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("service.log")).unwrap())
@@ -775,4 +777,245 @@ fn the_cli_and_the_api_refuse_the_same_configurations_in_the_same_words() {
     let out = s.host.run(&["update", "--memory", "1m", "c"]);
     assert!(stderr(&out).contains("Minimum memory limit allowed is 6MB"), "{}", stderr(&out));
     s.ok(&["rm", "c"]);
+}
+
+/// `docker` exits non-zero with `want` in its error output.
+fn fails_with(s: &Service, args: &[&str], want: &str) {
+    let out = s.docker(args);
+    assert!(!out.status.success(), "docker {args:?} should have failed: {}", stdout(&out));
+    assert!(stderr(&out).contains(want), "docker {args:?}: {want:?} not in {}", stderr(&out));
+}
+
+#[test]
+fn docker_diff_and_commit_and_swarm_routes_answer_as_dockerd() {
+    let s = Service::start(191);
+    s.ok(&[
+        "run",
+        "--name",
+        "work",
+        "bb",
+        "sh",
+        "-c",
+        "echo hi > /hello; mkdir -p /data/sub; echo x > /data/sub/f; rm /etc/group; echo me >> /etc/passwd",
+    ]);
+    assert_eq!(
+        s.ok(&["diff", "work"]),
+        "A /data\nA /data/sub\nA /data/sub/f\nC /etc\nD /etc/group\nC /etc/passwd\nA /hello\n"
+    );
+    let (code, body) = s.get("/v1.50/containers/work/changes");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(v[0], serde_json::json!({"Path": "/data", "Kind": 1}), "{v}");
+    assert_eq!(v[4], serde_json::json!({"Path": "/etc/group", "Kind": 2}), "{v}");
+    assert_eq!(v[5], serde_json::json!({"Path": "/etc/passwd", "Kind": 0}), "{v}");
+    // Nothing changed: dockerd's null.
+    s.ok(&["create", "--name", "fresh", "bb", "true"]);
+    assert_eq!(s.get("/v1.50/containers/fresh/changes"), (200, "null\n".to_string()));
+
+    let id = s.ok(&[
+        "commit",
+        "-a",
+        "Ann <ann@example.com>",
+        "-m",
+        "my change",
+        "-c",
+        r#"CMD ["cat", "/hello"]"#,
+        "-c",
+        "ENV MODE=committed",
+        "-c",
+        "EXPOSE 8080",
+        "work",
+        "snap:1",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(s.ok(&["run", "--rm", "snap:1"]), "hi\n");
+    assert_eq!(s.ok(&["run", "--rm", "snap:1", "sh", "-c", "echo $MODE; cat /data/sub/f"]), "committed\nx\n");
+    assert_eq!(
+        s.ok(&["image", "inspect", "-f", "{{.Id}} {{.Author}} {{json .Config.ExposedPorts}}", "snap:1"]),
+        format!("{} Ann <ann@example.com> {{\"8080/tcp\":{{}}}}\n", id.trim())
+    );
+    let history = s.ok(&["history", "--no-trunc", "--format", "{{.Comment}}", "snap:1"]);
+    assert_eq!(history.lines().next(), Some("my change"), "{history}");
+    // docker-py: Container.commit, the API's diff.
+    let out = s.python(
+        r#"
+import docker
+c = docker.from_env()
+img = c.containers.get("work").commit(repository="py", tag="1", changes=["LABEL from=py"], message="m",
+                                      conf={"Env": ["MODE=conf"], "Cmd": ["echo", "from conf"], "Labels": {"by": "conf"}})
+print(img.labels["from"], img.labels["by"], img.tags)
+print(c.containers.run("py:1", remove=True).decode().strip())
+print(len(c.api.diff("work")))
+"#,
+    );
+    assert_eq!(out, "py conf ['py:1']\nfrom conf\n7\n");
+
+    // Bad input.
+    fails_with(&s, &["diff", "nosuch"], "No such container: nosuch");
+    fails_with(&s, &["commit", "nosuch", "x:1"], "No such container: nosuch");
+    fails_with(&s, &["commit", "-c", "RUN echo", "work", "bad:1"], "RUN is not a valid change command");
+    fails_with(&s, &["commit", "-c", "EXPOSE eighty", "work", "bad:1"], "EXPOSE");
+    assert_eq!(s.get("/v1.50/containers/nosuch/changes").0, 404);
+    let (code, body) = s.post_json("/v1.50/commit?container=nosuch", "");
+    assert_eq!((code, body.contains("No such container: nosuch")), (404, true), "{body}");
+    assert_eq!(s.post_json("/v1.50/commit?repo=x", "").0, 400);
+    assert_eq!(s.post_json("/v1.50/commit?container=work", "{nope").0, 400);
+    assert_eq!(s.post_json("/v1.50/commit?container=work", r#"{"Cmd": 3}"#).0, 400);
+    assert!(!s.ok(&["images", "--format", "{{.Repository}}"]).contains("bad"));
+
+    // Swarm: dockerd's 503 without swarm mode, for every method.
+    let msg = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+    for (verb, path) in [
+        ("GET", "/v1.50/swarm"),
+        ("GET", "/services"),
+        ("DELETE", "/v1.50/secrets/x"),
+        ("POST", "/v1.50/nodes/x/update"),
+        ("GET", "/v1.50/configs"),
+        ("GET", "/v1.50/tasks?filters=%7B%7D"),
+    ] {
+        let (code, body) = s.raw(&format!("{verb} {path} HTTP/1.0\r\nHost: x\r\n\r\n"));
+        assert_eq!(code, 503, "{verb} {path}: {body}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(body.trim()).unwrap(),
+            serde_json::json!({"message": msg})
+        );
+    }
+    fails_with(&s, &["service", "ls"], "This node is not a swarm manager");
+    let out = s.python(
+        r#"
+import docker
+try:
+    docker.from_env().services.list()
+except docker.errors.APIError as e:
+    print(e.status_code)
+"#,
+    );
+    assert_eq!(out, "503\n");
+    s.ok(&["rm", "-f", "work", "fresh"]);
+    s.ok(&["rmi", "snap:1", "py:1"]);
+}
+
+#[test]
+fn docker_import_reads_a_tarball_from_the_request_body() {
+    let s = Service::start(192);
+    let tar = testkit::host::busybox_tar(&berth()).to_str().unwrap().to_string();
+    let id = s.ok(&[
+        "import",
+        "-c",
+        r#"CMD ["/bin/sh", "-c", "echo imported"]"#,
+        "-c",
+        "ENV WHO=me",
+        "-m",
+        "from tar",
+        &tar,
+        "imp:1",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(s.ok(&["run", "--rm", "imp:1"]), "imported\n");
+    assert_eq!(s.ok(&["run", "--rm", "imp:1", "sh", "-c", "echo $WHO"]), "me\n");
+    assert_eq!(s.ok(&["history", "--format", "{{.Comment}}", "imp:1"]), "from tar\n");
+    assert_eq!(s.ok(&["image", "inspect", "-f", "{{.Id}}", "imp:1"]).trim(), id.trim());
+    // The raw stream: dockerd's status message with the id.
+    let body = std::fs::read(&tar).unwrap();
+    let mut c = UnixStream::connect(&s.sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /v1.50/images/create?fromSrc=-&repo=raw&tag=2&message=m HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&body).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    let last = text.trim_end().lines().last().unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|_| panic!("{text}"));
+    assert!(v["status"].as_str().is_some_and(|s| s.starts_with("sha256:")), "{text}");
+    assert_eq!(s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", "raw"]), "raw:2\n");
+
+    // Bad input: a URL, a change import does not take, not a tarball.
+    fails_with(&s, &["import", "http://127.0.0.1:9/rootfs.tar", "url:1"], "not supported");
+    fails_with(&s, &["import", "-c", "RUN echo", &tar, "bad:1"], "RUN is not a valid change command");
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), vec![b'x'; 2048]).unwrap();
+    fails_with(&s, &["import", junk.path().to_str().unwrap(), "bad:2"], "importing the tarball");
+    assert!(!s.ok(&["images", "--format", "{{.Repository}}"]).contains("bad"));
+    s.ok(&["rmi", "imp:1", "raw:2"]);
+}
+
+#[test]
+fn distribution_inspect_asks_the_registry_with_the_clients_or_the_stored_credentials() {
+    let s = Service::start(193);
+    let work = tempfile::tempdir().unwrap();
+    let reg = registry_with_login(work.path());
+    let name = format!("{}/team/bb:1", reg.addr);
+    s.ok(&["tag", "bb", &name]);
+    let mut login = s.docker_cmd(&["login", "-u", "alice", "--password-stdin", &reg.addr]);
+    let mut child = login.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let pushed = s.ok(&["push", &name]);
+    // "1: digest: sha256:… size: N"
+    let line = pushed.lines().find(|l| l.contains("digest: sha256:")).unwrap_or_else(|| panic!("{pushed}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (digest, size) = (words[2], words[4]);
+
+    // docker-py sends the CLI's login as X-Registry-Auth.
+    let out = s.python(&format!(
+        r#"
+import docker, json
+rd = docker.from_env().images.get_registry_data("{name}")
+print(json.dumps(rd.attrs))
+"#
+    ));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], digest, "{v}");
+    assert_eq!(v["Descriptor"]["size"].to_string(), size, "{v}");
+    assert!(v["Descriptor"]["mediaType"].as_str().is_some_and(|m| m.contains("manifest")), "{v}");
+    assert_eq!(v["Platforms"][0]["os"], "linux", "{v}");
+    assert!(v["Platforms"][0]["architecture"].as_str().is_some_and(|a| !a.is_empty()), "{v}");
+
+    // An index: its descriptor, the platforms of its entries.
+    let media = v["Descriptor"]["mediaType"].as_str().unwrap_or_default().to_string();
+    let out = s.python(&format!(
+        r#"
+import base64, json, urllib.request, docker
+entry = lambda p: {{"mediaType": "{media}", "digest": "{digest}", "size": {size}, "platform": p}}
+index = {{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+         "manifests": [entry({{"architecture": "amd64", "os": "linux"}}),
+                       entry({{"architecture": "arm64", "os": "linux", "variant": "v8"}})]}}
+req = urllib.request.Request("http://{addr}/v2/team/bb/manifests/multi", data=json.dumps(index).encode(), method="PUT",
+    headers={{"Content-Type": index["mediaType"], "Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}})
+urllib.request.urlopen(req)
+rd = docker.from_env().images.get_registry_data("{addr}/team/bb:multi")
+print(rd.attrs["Descriptor"]["mediaType"], len(rd.attrs["Platforms"]), rd.has_platform("linux/arm64/v8"))
+"#,
+        addr = reg.addr
+    ));
+    assert_eq!(out, "application/vnd.oci.image.index.v1+json 2 True\n");
+
+    // Without credentials: the registry's refusal, as a 401.
+    let path = format!("/v1.50/distribution/{name}/json");
+    let (code, body) = s.get(&path);
+    assert_eq!(code, 401, "{body}");
+    // With the ones `berth login` stored for the server.
+    let mut c = s.host.cmd();
+    c.env("BERTH_CONFIG", s.dir.path().join("berth-config.json")).args([
+        "login",
+        "-u",
+        "alice",
+        "--password",
+        "s3cret",
+        &reg.addr,
+    ]);
+    assert!(c.output().unwrap().status.success());
+    let (code, body) = s.get(&path);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], digest, "{v}");
+    // A tag the registry does not have, a name that is no name.
+    assert_eq!(s.get(&format!("/v1.50/distribution/{}/team/bb:nope/json", reg.addr)).0, 404);
+    assert_eq!(s.get("/v1.50/distribution/Not_A..Name/json").0, 400);
+    s.ok(&["rmi", &name]);
 }

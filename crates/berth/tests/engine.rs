@@ -898,3 +898,87 @@ fn system_reset_removes_the_firewall_table_with_the_last_network() {
     }
     assert!(!left, "system reset left the table inet {table}");
 }
+
+#[test]
+fn diff_lists_a_containers_changes_and_commit_makes_an_image_of_them() {
+    let h = host(63);
+    h.ok(&[
+        "run",
+        "--name",
+        "work",
+        "--network",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        "echo hi > /hello; mkdir -p /data/sub; echo x > /data/sub/f; rm /etc/group; echo me >> /etc/passwd",
+    ]);
+    assert_eq!(
+        h.ok(&["diff", "work"]),
+        "A /data\nA /data/sub\nA /data/sub/f\nC /etc\nD /etc/group\nC /etc/passwd\nA /hello\n",
+        "sorted by path, the mount points left out"
+    );
+    let id = h.ok(&[
+        "commit",
+        "-a",
+        "Ann <ann@example.com>",
+        "-m",
+        "my change",
+        "-c",
+        r#"CMD ["cat", "/hello"]"#,
+        "-c",
+        "ENV MODE=committed",
+        "-c",
+        "LABEL stage=two",
+        "work",
+        "snap:1",
+    ]);
+    assert!(id.trim().starts_with("sha256:") && id.trim().len() == 71, "{id}");
+    assert_eq!(h.ok(&["run", "--rm", "--network", "none", "snap:1"]), "hi\n");
+    assert_eq!(
+        h.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "snap:1",
+            "sh",
+            "-c",
+            "echo $MODE; cat /data/sub/f; test -e /etc/group || echo gone"
+        ]),
+        "committed\nx\ngone\n"
+    );
+    let img: serde_json::Value = serde_json::from_str(&h.ok(&["image", "inspect", "snap:1"])).unwrap();
+    let img = &img[0];
+    assert_eq!(img["Id"].as_str(), Some(id.trim()), "{img}");
+    assert_eq!(img["Author"], "Ann <ann@example.com>", "{img}");
+    assert_eq!(img["Config"]["Labels"]["stage"], "two", "{img}");
+    let bb: serde_json::Value = serde_json::from_str(&h.ok(&["image", "inspect", "bb"])).unwrap();
+    let layers = |v: &serde_json::Value| v["RootFS"]["Layers"].as_array().map_or(0, Vec::len);
+    assert_eq!(layers(img), layers(&bb[0]) + 1, "the image's layers and one more");
+    let history = h.ok(&["image", "history", "--no-trunc", "snap:1"]);
+    assert!(history.contains("my change"), "{history}");
+
+    // A running container is committed (paused meanwhile) and keeps running.
+    h.ok(&["run", "-d", "--name", "live", "--network", "none", "bb", "sh", "-c", "echo up > /up; sleep 60"]);
+    h.eventually(5, "the container's file", || h.ok(&["diff", "live"]).contains("A /up\n"));
+    h.ok(&["commit", "live", "live:1"]);
+    assert_eq!(h.inspect("live")["State"]["Status"], "running");
+    assert_eq!(h.ok(&["run", "--rm", "--network", "none", "live:1", "cat", "/up"]), "up\n");
+
+    // Mount points of volumes and binds are the container's, not changes.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let bind = format!("{}:/etc/bound", file.path().display());
+    h.ok(&["run", "--name", "mounts", "--network", "none", "-v", "/vol", "-v", &bind, "bb", "true"]);
+    assert_eq!(h.ok(&["diff", "mounts"]), "", "no changes");
+
+    // Bad input: no such container, a change commit does not take.
+    assert!(h.fails(&["diff", "nosuch"]).contains("No such container: nosuch"));
+    assert!(h.fails(&["commit", "nosuch"]).contains("No such container: nosuch"));
+    let err = h.fails(&["commit", "-c", "RUN echo", "work", "bad:1"]);
+    assert!(err.contains("RUN is not a valid change command"), "{err}");
+    let err = h.fails(&["commit", "-c", "EXPOSE eighty", "work", "bad:1"]);
+    assert!(err.contains("EXPOSE"), "{err}");
+    assert!(!h.ok(&["images", "--format", "{{.Repository}}"]).contains("bad"), "nothing made of bad changes");
+    h.ok(&["rm", "-f", "-v", "work", "live", "mounts"]);
+}

@@ -316,6 +316,100 @@ pub async fn resize(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     Ok(http::response(StatusCode::OK, "text/plain", http::empty()))
 }
 
+/// `GET /containers/{id}/changes`: docker's `null` when nothing changed.
+pub async fn changes(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
+    let id = id.to_string();
+    let list = cx.st.engine(move |e| Ok(e.diff(&id)?)).await?;
+    let list: Vec<Value> = list.iter().map(|c| json!({"Path": c.path, "Kind": c.kind as u8})).collect();
+    Ok(http::json(StatusCode::OK, &if list.is_empty() { Value::Null } else { Value::Array(list) }))
+}
+
+/// The container config of `POST /commit`'s body (docker-py's `conf`):
+/// what it sets goes over the container's, under the `changes`. Empty
+/// lists and strings set nothing, as in dockerd's merge.
+fn commit_config(body: &[u8]) -> ApiResult<image::archive::ImportConfig> {
+    let mut out = image::archive::ImportConfig::default();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(out);
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    if v.is_null() {
+        return Ok(out);
+    }
+    let Some(o) = v.as_object() else { return Err(ApiError::bad_request("invalid JSON: the config is not an object")) };
+    let bad = |k: &str, want: &str| ApiError::bad_request(format!("invalid JSON: {k} must be {want}"));
+    let list = |k: &str| -> ApiResult<Option<Vec<String>>> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+            Some(v) => serde_json::from_value::<Vec<String>>(v.clone())
+                .map(|l| Some(l).filter(|l| !l.is_empty()))
+                .map_err(|_| bad(k, "a list of strings")),
+        }
+    };
+    let text = |k: &str| -> ApiResult<Option<String>> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+            Some(_) => Err(bad(k, "a string")),
+        }
+    };
+    let keys = |k: &str| -> ApiResult<Vec<String>> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(vec![]),
+            Some(Value::Object(m)) => Ok(m.keys().cloned().collect()),
+            Some(_) => Err(bad(k, "an object")),
+        }
+    };
+    out.cmd = list("Cmd")?;
+    out.entrypoint = list("Entrypoint")?;
+    out.env = list("Env")?.unwrap_or_default();
+    out.workdir = text("WorkingDir")?;
+    out.user = text("User")?;
+    out.stop_signal = text("StopSignal")?;
+    out.exposed_ports = keys("ExposedPorts")?;
+    out.volumes = keys("Volumes")?;
+    if let Some(l) = o.get("Labels").filter(|l| !l.is_null()) {
+        out.labels = serde_json::from_value(l.clone()).map_err(|_| bad("Labels", "an object of strings"))?;
+    }
+    Ok(out)
+}
+
+/// `POST /commit?container=…`: 201 with the new image's id.
+pub async fn commit(cx: &Ctx, body: Bytes) -> ApiResult<Response<Body>> {
+    let config = commit_config(&body)?;
+    let container = cx
+        .query
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?
+        .to_string();
+    let reference = match cx.query.get("repo").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(repo) => {
+            let name = match cx.query.get("tag").filter(|t| !t.is_empty()) {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo.to_string(),
+            };
+            Some(
+                name.parse::<image::Reference>()
+                    .map_err(|e| ApiError::bad_request(format!("invalid reference format {name:?}: {e}")))?,
+            )
+        }
+    };
+    let opts = engine::commit::CommitOptions {
+        reference,
+        comment: cx.query.get("comment").map(str::to_string),
+        author: cx.query.get("author").map(str::to_string),
+        pause: cx.query.bool_or("pause", true)?,
+        changes: cx.query.all("changes").into_iter().map(str::to_string).collect(),
+        config,
+    };
+    let id = cx.st.engine(move |e| Ok(e.commit(&container, &opts)?)).await?;
+    Ok(http::json(StatusCode::CREATED, &json!({"Id": id.to_string()})))
+}
+
 pub async fn top(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     let id = id.to_string();
     let procs = cx.st.engine(move |e| Ok(e.top(&id)?)).await?;

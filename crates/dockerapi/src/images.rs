@@ -203,12 +203,9 @@ where
     Ok(http::response(StatusCode::OK, "application/json", body))
 }
 
-pub async fn create(cx: &Ctx) -> ApiResult<Response<Body>> {
-    if cx.query.get("fromSrc").is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "importing through the API is not supported yet: use `berth import`",
-        ));
+pub async fn create(cx: &Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    if let Some(src) = cx.query.get("fromSrc") {
+        return import(cx, src, req).await;
     }
     let from = cx
         .query
@@ -237,6 +234,83 @@ pub async fn create(cx: &Ctx) -> ApiResult<Response<Body>> {
         Ok(vec![json!({"status": format!("Status: {status} {reference}")})])
     })
     .await
+}
+
+/// `POST /images/create?fromSrc=-`: the body is a root filesystem
+/// tarball; the answer is docker's progress stream ending with the id.
+async fn import(cx: &Ctx, src: &str, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    if src != "-" {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "importing from {src:?} is not supported: send the tarball as the request body with fromSrc=- \
+                 (berth fetches nothing from URLs on the daemon's side)"
+            ),
+        ));
+    }
+    let changes: Vec<String> = cx.query.all("changes").into_iter().map(str::to_string).collect();
+    let checked = (|| {
+        engine::commit::parse_changes(&changes)?;
+        let Some(repo) = cx.query.get("repo").filter(|r| !r.is_empty()) else { return Ok(None) };
+        let name = match cx.query.get("tag").filter(|t| !t.is_empty()) {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.to_string(),
+        };
+        name.parse::<Reference>()
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("invalid reference format {name:?}: {e}")))
+    })();
+    let tag = match checked {
+        Ok(tag) => tag,
+        Err(e) => {
+            // Read the tarball anyway: a client still writing it when the
+            // connection closes sees a broken pipe, not the 400.
+            let mut body = req.into_body();
+            while let Some(Ok(_)) = body.frame().await {}
+            return Err(e);
+        }
+    };
+    let message = cx.query.get("message").map(str::to_string);
+    let root = cx.st.root.clone();
+    let handle = tokio::runtime::Handle::current();
+    progress_stream(move |_| {
+        let store = ImageStore::open(&root)?;
+        let mut r =
+            std::io::BufReader::with_capacity(1 << 20, BodyReader { body: req.into_body(), handle, buf: Bytes::new() });
+        let rec = engine::commit::import(&store, &mut r, tag.as_ref(), &changes, message).map_err(|e| {
+            let e = ApiError::from(e);
+            // A tarball that cannot be read is the client's.
+            if e.status == StatusCode::INTERNAL_SERVER_ERROR {
+                ApiError::bad_request(format!("importing the tarball: {}", e.message))
+            } else {
+                e
+            }
+        })?;
+        Ok(vec![json!({"status": rec.id.to_string()})])
+    })
+    .await
+}
+
+/// `GET /distribution/{name}/json`: the registry's descriptor of the name
+/// and its platforms, without pulling.
+pub async fn distribution(cx: &Ctx, name: &str) -> ApiResult<Response<Body>> {
+    let reference: Reference =
+        name.parse().map_err(|e| ApiError::bad_request(format!("invalid reference format {name:?}: {e}")))?;
+    let credentials = registry_auth(cx)?;
+    let data = State::blocking(move || {
+        let registry = image::registry::RegistryOptions { credentials, ..engine::pull::registry_options(false) };
+        engine::pull::registry_data(&reference, registry).map_err(|e| {
+            let e = ApiError::from(e);
+            // dockerd's status for credentials the registry refuses.
+            if e.message.contains("pull access denied") || e.message.contains("unauthorized") {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.message)
+            } else {
+                e
+            }
+        })
+    })
+    .await?;
+    Ok(http::json(StatusCode::OK, &json!({"Descriptor": data.descriptor, "Platforms": data.platforms})))
 }
 
 pub async fn push(cx: &Ctx, name: &str) -> ApiResult<Response<Body>> {

@@ -126,6 +126,8 @@ async fn route(st: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<Bod
         (&M::POST, ["containers", "prune"]) => containers::prune(&cx).await,
         (&M::GET, ["containers", id, "json"]) => containers::inspect(&cx, id).await,
         (&M::GET, ["containers", id, "top"]) => containers::top(&cx, id).await,
+        (&M::GET, ["containers", id, "changes"]) => containers::changes(&cx, id).await,
+        (&M::POST, ["commit"]) => containers::commit(&cx, read_body(req).await?).await,
         (&M::GET, ["containers", id, "logs"]) => containers::logs(&cx, id).await,
         (&M::GET, ["containers", id, "stats"]) => containers::stats(&cx, id).await,
         (&M::POST, ["containers", id, "start"]) => containers::start(&cx, id).await,
@@ -161,7 +163,7 @@ async fn route(st: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<Bod
         (&M::GET, ["exec", id, "json"]) => exec::inspect(&cx, id).await,
 
         (&M::GET, ["images", "json"]) => images::list(&cx).await,
-        (&M::POST, ["images", "create"]) => images::create(&cx).await,
+        (&M::POST, ["images", "create"]) => images::create(&cx, req).await,
         (&M::POST, ["images", "load"]) => images::load(&cx, req).await,
         (&M::POST, ["images", "prune"]) => images::prune(&cx).await,
         (&M::GET, ["images", "get"]) => {
@@ -179,6 +181,9 @@ async fn route(st: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<Bod
         (&M::GET, ["images", name @ .., "get"]) if !name.is_empty() => images::save(&cx, vec![name.join("/")]).await,
         (&M::POST, ["images", name @ .., "tag"]) if !name.is_empty() => images::tag(&cx, &name.join("/")).await,
         (&M::POST, ["images", name @ .., "push"]) if !name.is_empty() => images::push(&cx, &name.join("/")).await,
+        (&M::GET, ["distribution", name @ .., "json"]) if !name.is_empty() => {
+            images::distribution(&cx, &name.join("/")).await
+        }
         (&M::POST, ["build"]) => images::build(&cx, req).await,
         (&M::POST, ["build", "prune"]) => images::build_prune(&cx).await,
 
@@ -196,9 +201,19 @@ async fn route(st: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<Bod
         (&M::GET, ["volumes", name]) => volumes::inspect(&cx, name).await,
         (&M::DELETE, ["volumes", name]) => volumes::remove(&cx, name).await,
 
+        // Without swarm mode dockerd answers every swarm route this way;
+        // clients' clean-up code (compose, test suites) relies on the 503.
+        (_, [first, ..]) if SWARM_ROUTES.contains(first) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+        )),
+
         _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
     }
 }
+
+/// The first path segments of swarm mode's routes.
+const SWARM_ROUTES: &[&str] = &["swarm", "services", "nodes", "secrets", "configs", "tasks"];
 
 #[cfg(test)]
 mod tests {

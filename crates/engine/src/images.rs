@@ -131,7 +131,8 @@ pub fn inspect(store: &ImageStore, rec: &ImageRecord) -> Result<Value> {
             "LowerDir": rec.layers.iter().rev().map(|l| store.layer_diff(&l.chain_id).display().to_string()).collect::<Vec<_>>().join(":")
         }},
         "RootFS": {"Type": "layers", "Layers": rec.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
-        "Metadata": {"LastTagTime": ""},
+        // docker's zero time: the CLI parses the field, an empty string fails it.
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         "Descriptor": {"mediaType": rec.manifest.media_type, "digest": rec.manifest.digest.to_string(), "size": rec.manifest.size},
     }))
 }

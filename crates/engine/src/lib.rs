@@ -7,6 +7,7 @@
 //! berth process asks, coordinated through the database.
 
 pub mod attach;
+pub mod commit;
 pub mod copy;
 pub mod create;
 pub mod db;

@@ -112,6 +112,43 @@ impl Engine {
     }
 }
 
+/// What a registry says of a name without pulling it (`GET
+/// /distribution/{name}/json`, docker-py's `get_registry_data`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryData {
+    /// The manifest or index the name resolves to.
+    pub descriptor: image::manifest::Descriptor,
+    /// The platforms it has images for: an index's entries, or the one
+    /// image's config.
+    pub platforms: Vec<Platform>,
+}
+
+/// Resolves `reference` at its registry (credentials filled in as
+/// [`with_stored_credentials`] does): the manifest's descriptor, and the
+/// platforms, read from the index or from the image's config.
+pub fn registry_data(reference: &Reference, registry: RegistryOptions) -> Result<RegistryData> {
+    let opts = with_stored_credentials(registry, &reference.registry)?;
+    let client = registry::Client::new(&reference.registry, opts)?;
+    let fetched = client.get_manifest(&reference.repository, &reference.manifest_ref())?;
+    let descriptor =
+        image::manifest::Descriptor::new(&fetched.media_type, fetched.digest.clone(), fetched.bytes.len() as u64);
+    let unreadable = |e: serde_json::Error| Error::Invalid(format!("the registry's manifest of {reference}: {e}"));
+    let platforms = if image::manifest::media::is_index(&fetched.media_type) {
+        let index: image::manifest::Index = serde_json::from_slice(&fetched.bytes).map_err(unreadable)?;
+        index.manifests.into_iter().filter_map(|m| m.platform).collect()
+    } else {
+        let manifest: image::manifest::Manifest = serde_json::from_slice(&fetched.bytes).map_err(unreadable)?;
+        let mut blob = client.get_blob(&reference.repository, &manifest.config.digest)?;
+        let mut config = Vec::new();
+        // A config is small; a bound keeps a hostile registry from filling memory.
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut blob, 4 << 20), &mut config)
+            .map_err(|e| Error::io(format!("reading the config of {reference}"), e))?;
+        let config = image::config::ImageConfig::parse(&config, &manifest.config.digest)?;
+        vec![config.platform()]
+    };
+    Ok(RegistryData { descriptor, platforms })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

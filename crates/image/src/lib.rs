@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod config;
 pub mod content;
+pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod io;

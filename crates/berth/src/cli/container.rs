@@ -367,6 +367,26 @@ pub enum ContainerCmd {
         src: String,
         dest: String,
     },
+    /// Create a new image from a container's changes.
+    Commit {
+        /// Author (e.g. "Jane Doe <jane@example.com>").
+        #[arg(short, long)]
+        author: Option<String>,
+        /// Commit message.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL).
+        #[arg(short, long)]
+        change: Vec<String>,
+        /// Pause the container during the commit.
+        #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+        pause: bool,
+        container: String,
+        /// REPOSITORY[:TAG] of the new image.
+        reference: Option<String>,
+    },
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff { container: String },
     /// Attach to a running container's standard streams.
     Attach {
         /// Do not attach STDIN.
@@ -480,6 +500,28 @@ pub fn run(root: &Path, cmd: ContainerCmd) -> Result<u8> {
         }
         ContainerCmd::Attach { no_stdin, sig_proxy, container } => {
             super::attach::attach(&e, &container, !no_stdin, sig_proxy)
+        }
+        ContainerCmd::Commit { author, message, change, pause, container, reference } => {
+            let reference = reference
+                .as_deref()
+                .map(|r| r.parse::<image::Reference>().with_context(|| format!("invalid reference format {r:?}")))
+                .transpose()?;
+            let opts = engine::commit::CommitOptions {
+                reference,
+                comment: message,
+                author,
+                pause,
+                changes: change,
+                config: Default::default(),
+            };
+            println!("{}", e.commit(&container, &opts)?);
+            Ok(0)
+        }
+        ContainerCmd::Diff { container } => {
+            for c in e.diff(&container)? {
+                println!("{} {}", c.kind.letter(), c.path);
+            }
+            Ok(0)
         }
     }
 }

@@ -101,7 +101,7 @@ pub struct ImportArgs {
     /// A rootfs tarball, or - for stdin.
     file: String,
     reference: Option<String>,
-    /// Dockerfile-style change: CMD, ENTRYPOINT, ENV, WORKDIR (repeatable).
+    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL).
     #[arg(short, long)]
     change: Vec<String>,
     #[arg(short, long)]
@@ -464,56 +464,15 @@ fn load(store: &ImageStore, a: LoadArgs) -> Result<u8> {
 
 fn import(store: &ImageStore, a: ImportArgs) -> Result<u8> {
     let tag: Option<Reference> = a.reference.as_deref().map(str::parse).transpose()?;
-    let mut config = image::archive::ImportConfig { message: a.message.clone(), ..Default::default() };
-    for c in &a.change {
-        let (instr, arg) = c
-            .trim()
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| anyhow!("--change {c:?}: expected INSTRUCTION ARGS"))?;
-        let arg = arg.trim();
-        let list = |s: &str| -> Vec<String> {
-            serde_json::from_str::<Vec<String>>(s)
-                .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), s.to_string()])
-        };
-        match instr.to_ascii_uppercase().as_str() {
-            "CMD" => config.cmd = Some(list(arg)),
-            "ENTRYPOINT" => config.entrypoint = Some(list(arg)),
-            "ENV" => config.env.push(match arg.split_once(['=', ' ']) {
-                Some((k, v)) => format!("{k}={}", v.trim()),
-                None => bail!("--change {c:?}: ENV needs KEY=VALUE"),
-            }),
-            "WORKDIR" => config.workdir = Some(arg.to_string()),
-            "USER" => config.user = Some(arg.to_string()),
-            "EXPOSE" => {
-                for p in arg.split_whitespace() {
-                    config.exposed_ports.push(if p.contains('/') { p.to_string() } else { format!("{p}/tcp") });
-                }
-            }
-            "VOLUME" => match serde_json::from_str::<Vec<String>>(arg) {
-                Ok(v) => config.volumes.extend(v),
-                Err(_) => config.volumes.extend(arg.split_whitespace().map(str::to_string)),
-            },
-            "LABEL" => {
-                for kv in arg.split_whitespace() {
-                    let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--change {c:?}: LABEL needs KEY=VALUE"))?;
-                    config.labels.insert(k.to_string(), v.trim_matches('"').to_string());
-                }
-            }
-            "STOPSIGNAL" => config.stop_signal = Some(arg.to_string()),
-            other => bail!(
-                "--change {c:?}: {other} is not supported by import (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL are)"
-            ),
-        }
-    }
     let rec = if a.file == "-" {
         let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
-        image::archive::import(store, &mut stdin, tag.as_ref(), config)?
+        engine::commit::import(store, &mut stdin, tag.as_ref(), &a.change, a.message)?
     } else {
-        let mut f: Box<dyn Read + Send> = Box::new(std::io::BufReader::with_capacity(
+        let mut f = std::io::BufReader::with_capacity(
             1 << 20,
             std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file))?,
-        ));
-        image::archive::import(store, &mut f, tag.as_ref(), config)?
+        );
+        engine::commit::import(store, &mut f, tag.as_ref(), &a.change, a.message)?
     };
     println!("{}", rec.id);
     Ok(0)
