@@ -8,6 +8,8 @@
 //! server sets; `table` prints; `patch` merges; `tls` makes the
 //! certificates, token and kubeconfig on first start.
 
+#![forbid(unsafe_code)]
+
 pub mod crd;
 pub mod defaults;
 pub mod discovery;

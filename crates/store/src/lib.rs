@@ -9,6 +9,8 @@
 //! like k3s's kine), and `etcd`, an etcd v3 cluster. `cache` puts the
 //! watch cache in front of either.
 
+#![forbid(unsafe_code)]
+
 pub mod cache;
 pub mod etcd;
 pub mod sqlite;

@@ -2,6 +2,9 @@
 //! (Debian's etcd-server) must behave the same, case by case, each one
 //! raw and behind the watch cache the API server puts in front of it.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
