@@ -8,6 +8,8 @@
 //! - [`mount`], [`process`], [`fd`]: the mount API, clone3 and pidfds, file
 //!   descriptors.
 //! - [`signal`]: signal names and numbers.
+//! - [`syscall`]: mount and root changes behind a trait, with a recording
+//!   fake, so that the code ordering them can be unit-tested.
 //!
 //! Everything of `mount`, `process` and `fd` is also at the crate root.
 
@@ -20,6 +22,7 @@ pub mod mount;
 pub mod process;
 pub mod root;
 pub mod signal;
+pub mod syscall;
 
 pub use fd::*;
 pub use mount::*;
