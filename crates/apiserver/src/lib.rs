@@ -9,6 +9,7 @@
 //! certificates, token and kubeconfig on first start.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod crd;
 pub mod defaults;
@@ -54,13 +55,27 @@ use crate::status::{ApiError, ApiResult};
 /// `berth server`'s settings, in k3s's names.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Where the server keeps its state: the SQLite store under `db/`, the
+    /// certificates and token under `tls/`, the default kubeconfig. Created
+    /// if missing; what is there is reused on the next start.
     pub data_dir: PathBuf,
+    /// The IP address to listen on (0.0.0.0: every interface); it is also
+    /// put in the serving certificate's names.
     pub bind_address: String,
+    /// The HTTPS port (0: any free one; the URL given to `run`'s `ready`
+    /// says which).
     pub https_port: u16,
     /// Plain HTTP as well (tests only; still needs the token).
     pub http_port: Option<u16>,
+    /// Where to write the admin kubeconfig (default:
+    /// `DATA_DIR/kubeconfig.yaml`); rewritten on every start, as the port
+    /// may change.
     pub write_kubeconfig: Option<PathBuf>,
+    /// An etcd cluster (`http://HOST:PORT[,…]`) or `sqlite:///path` to keep
+    /// the objects in; None: the embedded SQLite store in `data_dir`.
     pub datastore_endpoint: Option<String>,
+    /// The admin's bearer token; None (or empty): the one generated on
+    /// first start and kept in `data_dir`.
     pub token: Option<String>,
 }
 

@@ -13,6 +13,8 @@
 //!
 //! Everything of `mount`, `process` and `fd` is also at the crate root.
 
+#![deny(missing_docs)]
+
 use std::ffi::CString;
 use std::io;
 use std::path::Path;
@@ -48,10 +50,13 @@ pub fn retry<T, F: FnMut() -> io::Result<T>>(mut f: F) -> io::Result<T> {
     }
 }
 
+/// `s` as a C string for a syscall; `InvalidInput` if it holds a NUL byte
+/// (which the kernel would silently take as the end of the string).
 pub fn cstring(s: impl AsRef<[u8]>) -> io::Result<CString> {
     CString::new(s.as_ref()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "string contains a NUL byte"))
 }
 
+/// [`cstring`] of a path's bytes, as they are (no UTF-8 required).
 pub fn path_cstring(p: &Path) -> io::Result<CString> {
     use std::os::unix::ffi::OsStrExt;
     cstring(p.as_os_str().as_bytes())
