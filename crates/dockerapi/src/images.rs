@@ -177,15 +177,27 @@ where
             }
         }
     });
-    // Wait for the first message or the end.
+    // Wait for the first message or the end. The work's end is looked at
+    // first: a failure before any message is sent drops the sender too, and
+    // an empty channel must not pass for success (a 200 with no body).
+    let mut done_rx = done_rx;
     let first = tokio::select! {
-        m = rx.recv() => m,
-        d = done_rx => {
+        biased;
+        d = &mut done_rx => {
             if let Ok(Some(e)) = d {
                 return Err(e);
             }
             rx.recv().await
         }
+        m = rx.recv() => match m {
+            Some(m) => Some(m),
+            None => {
+                if let Ok(Some(e)) = done_rx.await {
+                    return Err(e);
+                }
+                None
+            }
+        },
     };
     let (out, body) = http::channel();
     tokio::spawn(async move {
