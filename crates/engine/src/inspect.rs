@@ -293,10 +293,15 @@ pub fn container(e: &Engine, c: &Container) -> Value {
 
 /// Network ids by name, for endpoints that are not wired (stopped).
 fn network_ids(e: &Engine) -> BTreeMap<String, String> {
-    let Ok(mut st) = e.db.conn().prepare("SELECT name, id FROM networks") else { return BTreeMap::new() };
-    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map(|rows| rows.filter_map(|r| r.ok()).collect())
-        .unwrap_or_default()
+    // The built-in networks have fixed ids, stored on first use only.
+    let mut ids: BTreeMap<String, String> =
+        [("bridge", 'b'), ("host", 'h'), ("none", 'n')].map(|(n, c)| (n.to_string(), c.to_string().repeat(64))).into();
+    if let Ok(mut st) = e.db.conn().prepare("SELECT name, id FROM networks") {
+        if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))) {
+            ids.extend(rows.filter_map(|r| r.ok()));
+        }
+    }
+    ids
 }
 
 /// dockerd's EndpointSettings of `c` on `network`; `ep` when wired.

@@ -92,12 +92,31 @@ impl Writer {
         if out.is_empty() || self.file.is_none() {
             return Ok(());
         }
-        if self.max_size > 0 && self.size > 0 && self.size + out.len() as u64 > self.max_size {
-            self.rotate()?;
+        if self.max_size == 0 {
+            return self.write_out(out);
         }
+        // Rotation is by whole entries: a burst may span several files.
+        // `unwritten`: where the bytes not yet written start; `line`: where
+        // the current entry starts; `size`: the file's size with the unwritten.
+        let (mut unwritten, mut line, mut size) = (0, 0, self.size);
+        for end in out.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1) {
+            let len = (end - line) as u64;
+            if size > 0 && size + len > self.max_size {
+                self.write_out(&out[unwritten..line])?;
+                self.rotate()?;
+                unwritten = line;
+                size = 0;
+            }
+            size += len;
+            line = end;
+        }
+        self.write_out(&out[unwritten..])
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) -> Result<()> {
         let Some(f) = self.file.as_mut() else { return Ok(()) };
-        f.write_all(out).map_err(|e| Error::io("writing the log", e))?;
-        self.size += out.len() as u64;
+        f.write_all(bytes).map_err(|e| Error::io("writing the log", e))?;
+        self.size += bytes.len() as u64;
         Ok(())
     }
 
@@ -305,6 +324,37 @@ mod tests {
         })
         .unwrap();
         assert_eq!(last, ["two\n", "three"]);
+    }
+
+    #[test]
+    fn local_and_max_size_rotate_by_whole_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r-json.log");
+        let mut log = crate::model::LogConfig { driver: "local".into(), ..Default::default() };
+        log.options.insert("max-size".into(), "300".into());
+        log.options.insert("max-file".into(), "3".into());
+        let mut w = Writer::open_with(&p, &log).unwrap();
+        let burst: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        w.write(0, burst.as_bytes()).unwrap();
+        for f in [p.clone(), rotated(&p, 1), rotated(&p, 2)] {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(text.len() <= 300 && text.ends_with('\n'), "{}: {text}", f.display());
+        }
+        assert!(!rotated(&p, 3).exists());
+        let mut got = Vec::new();
+        read(&p, &opts(), false, &mut || false, &mut |e| {
+            got.push(e.log.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.last().map(String::as_str), Some("line 39\n"));
+        assert!(got.len() < 40 && got.windows(2).all(|w| w[0] < w[1] || w[0].len() < w[1].len()), "{got:?}");
+
+        let none = crate::model::LogConfig { driver: "none".into(), ..Default::default() };
+        let q = d.path().join("n-json.log");
+        Writer::open_with(&q, &none).unwrap().write(0, b"dropped\n").unwrap();
+        assert!(!q.exists());
+        assert!(check_readable(&none).is_err());
     }
 
     #[test]
