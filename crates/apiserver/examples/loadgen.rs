@@ -7,6 +7,9 @@
 //! loadgen etcd ENDPOINT N CLIENTS WATCHERS
 //! Prints one JSON line of results.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

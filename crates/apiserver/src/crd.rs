@@ -18,29 +18,51 @@ use crate::validate::Mode;
 pub struct Custom {
     /// The version's `openAPIV3Schema`.
     pub schema: Value,
+    /// The version's `additionalPrinterColumns`, in order; never empty (a
+    /// version without any gets kube-apiserver's one `Age` column).
     pub columns: Vec<Column>,
+    /// The version's `scale` subresource, when it has one.
     pub scale: Option<ScalePaths>,
+    /// The kind of its lists (`names.listKind`, by default `<Kind>List`).
     pub list_kind: &'static str,
 }
 
+/// One `additionalPrinterColumns` entry: a column of the kind's Table.
 #[derive(Debug, PartialEq)]
 pub struct Column {
+    /// The column's header.
     pub name: String,
+    /// Its OpenAPI `type` (`string`, `integer`, `number`, `boolean` or
+    /// `date`; a `date` is printed as an age).
     pub kind: String,
+    /// Its OpenAPI `format`, if any (empty: none).
     pub format: String,
+    /// Where in the object the cell's value is: a simple JSON path as
+    /// [`at_path`] reads it (`.spec.replicas`); a path with no value gives
+    /// a null cell.
     pub json_path: String,
+    /// 0 for the columns kubectl always shows; higher ones only with
+    /// `-o wide`.
     pub priority: i64,
+    /// The column's description, for clients that show one.
     pub description: String,
 }
 
+/// Where the `scale` subresource of a custom kind reads and writes, as
+/// simple JSON paths into the object.
 #[derive(Debug, PartialEq)]
 pub struct ScalePaths {
+    /// `specReplicasPath`: the desired replicas (default `.spec.replicas`).
     pub spec_replicas: String,
+    /// `statusReplicasPath`: the current replicas (default
+    /// `.status.replicas`).
     pub status_replicas: String,
+    /// `labelSelectorPath`: where a string selector is, for the Scale's
+    /// `status.selector` (None: the Scale's selector is empty).
     pub label_selector: Option<String>,
 }
 
-pub const PREFIX: &str = "/registry/apiextensions.k8s.io/customresourcedefinitions/";
+pub(crate) const PREFIX: &str = "/registry/apiextensions.k8s.io/customresourcedefinitions/";
 
 fn invalid(name: &str, field: &str, message: impl Into<String>) -> ApiError {
     ApiError::invalid("CustomResourceDefinition", name, vec![(field.to_string(), message.into())])

@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 
 use crate::resources::Resource;
 
+/// Fills in `obj`, an object of kind `r`, the defaults kube-apiserver would
+/// give it; kinds without any (custom kinds among them) are left as they
+/// are. Never fails and never overwrites a value that is set.
 pub fn apply(r: &Resource, obj: &mut Value) {
     match (r.group, r.version, r.kind) {
         ("", "v1", "Secret") => set(obj, "type", json!("Opaque")),

@@ -11,11 +11,19 @@ use crate::reviews;
 /// The Kubernetes version the server reports (the kubectl dispatcher
 /// picks its kubectl binary from the minor).
 pub const MAJOR: &str = "1";
+/// The minor version of [`MAJOR`]: the Kubernetes release whose API this
+/// server follows (kubectl warns beyond one minor of skew).
 pub const MINOR: &str = "32";
+/// The full version string (`/version`'s gitVersion, the OpenAPI info),
+/// marked as berth's so no one takes it for a kube-apiserver build.
 pub const GIT_VERSION: &str = "v1.32.0-berth";
 
+/// The Content-Type of aggregated discovery responses, exactly as kubectl
+/// checks it: any other makes it fall back to the legacy documents.
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
+/// The `/version` document (version.Info), with this server's version and
+/// platform.
 pub fn version() -> Value {
     json!({
         "major": MAJOR,
@@ -101,6 +109,7 @@ pub fn aggregated(core: bool) -> Value {
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
+/// `/api` in the legacy form: APIVersions with only `v1`.
 pub fn legacy_api() -> Value {
     json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]})
 }
@@ -120,6 +129,8 @@ fn all_groups() -> Vec<&'static str> {
     groups
 }
 
+/// `/apis` in the legacy form: the APIGroupList of every group but core,
+/// the review groups included, each preferring its first version.
 pub fn legacy_apis() -> Value {
     let groups: Vec<Value> = all_groups().into_iter().filter(|g| !g.is_empty()).map(legacy_group).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})

@@ -15,15 +15,23 @@ use tokio::sync::Notify;
 use crate::resources::{self, Resource};
 use crate::rest::{self, Target};
 
-pub const FOREGROUND: &str = "foregroundDeletion";
+pub(crate) const FOREGROUND: &str = "foregroundDeletion";
+/// The finalizer `orphan` (metav1.FinalizerOrphanDependents) that old
+/// clients set to have dependents orphaned. Nothing here acts on it: an
+/// object carrying it waits, as for any finalizer, until a client removes
+/// it; `propagationPolicy: Orphan` is what orphans.
 pub const ORPHAN: &str = "orphan";
 
+/// A handle on the running collector; clones share it.
 #[derive(Clone)]
 pub struct Collector {
     wake: Arc<Notify>,
 }
 
 impl Collector {
+    /// Spawns the collector's task on the current Tokio runtime (it runs
+    /// until the runtime stops). It waits for a [`Collector::poke`] before
+    /// its first pass.
     pub fn start(store: Arc<dyn Backend>) -> Collector {
         let wake = Arc::new(Notify::new());
         let w = wake.clone();

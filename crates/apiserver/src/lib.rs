@@ -8,6 +8,9 @@
 //! server sets; `table` prints; `patch` merges; `tls` makes the
 //! certificates, token and kubeconfig on first start.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 pub mod crd;
 pub mod defaults;
 pub mod discovery;
@@ -37,9 +40,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use store::Backend;
 use tokio::net::TcpListener;
@@ -54,13 +55,27 @@ use crate::status::{ApiError, ApiResult};
 /// `berth server`'s settings, in k3s's names.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Where the server keeps its state: the SQLite store under `db/`, the
+    /// certificates and token under `tls/`, the default kubeconfig. Created
+    /// if missing; what is there is reused on the next start.
     pub data_dir: PathBuf,
+    /// The IP address to listen on (0.0.0.0: every interface); it is also
+    /// put in the serving certificate's names.
     pub bind_address: String,
+    /// The HTTPS port (0: any free one; the URL given to `run`'s `ready`
+    /// says which).
     pub https_port: u16,
     /// Plain HTTP as well (tests only; still needs the token).
     pub http_port: Option<u16>,
+    /// Where to write the admin kubeconfig (default:
+    /// `DATA_DIR/kubeconfig.yaml`); rewritten on every start, as the port
+    /// may change.
     pub write_kubeconfig: Option<PathBuf>,
+    /// An etcd cluster (`http://HOST:PORT[,…]`) or `sqlite:///path` to keep
+    /// the objects in; None: the embedded SQLite store in `data_dir`.
     pub datastore_endpoint: Option<String>,
+    /// The admin's bearer token; None (or empty): the one generated on
+    /// first start and kept in `data_dir`.
     pub token: Option<String>,
 }
 
@@ -703,17 +718,6 @@ fn tls_acceptor(m: &tls::Material) -> Result<tokio_rustls::TlsAcceptor, String> 
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-async fn serve_conn<S>(srv: Arc<Server>, io: S)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = service_fn(move |req| {
-        let srv = srv.clone();
-        async move { Ok::<_, Infallible>(srv.handle(req).await) }
-    });
-    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades().await;
-}
-
 /// Compacts the store's history as kube-apiserver does: every interval,
 /// up to the revision that was current one interval before (so watchers a
 /// little behind are not cut off). `BERTH_COMPACTION_INTERVAL_MS` shortens
@@ -780,33 +784,20 @@ pub fn run(cfg: Config, ready: impl FnOnce(&str)) -> Result<(), String> {
                 format!("{}:{p}", cfg.bind_address).parse().map_err(|e| format!("invalid address: {e}"))?;
             let plain = TcpListener::bind(addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
             let srv = srv.clone();
-            tokio::spawn(async move {
-                while let Ok((s, _)) = plain.accept().await {
-                    let _ = s.set_nodelay(true);
-                    tokio::spawn(serve_conn(srv.clone(), s));
-                }
-            });
+            let handler = move |req| {
+                let srv = srv.clone();
+                async move { srv.handle(req).await }
+            };
+            tokio::spawn(serve::accept_until(serve::Listener::Tcp(plain), None, handler, std::future::pending()));
         }
         ready(&url);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        let handler = move |req| {
+            let srv = srv.clone();
+            async move { srv.handle(req).await }
+        };
+        serve::accept_until_signal(serve::Listener::Tcp(listener), Some(acceptor), handler)
+            .await
             .map_err(|e| format!("installing signal handlers: {e}"))?;
-        loop {
-            tokio::select! {
-                r = listener.accept() => {
-                    let Ok((s, _)) = r else { continue };
-                    let _ = s.set_nodelay(true);
-                    let acc = acceptor.clone();
-                    let srv = srv.clone();
-                    tokio::spawn(async move {
-                        if let Ok(s) = acc.accept(s).await {
-                            serve_conn(srv, s).await;
-                        }
-                    });
-                }
-                _ = tokio::signal::ctrl_c() => break,
-                _ = term.recv() => break,
-            }
-        }
         Ok(())
     })
 }

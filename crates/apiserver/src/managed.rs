@@ -10,26 +10,39 @@ use serde_json::{json, Map, Value};
 /// One field owned by another manager whose value the apply would change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
+    /// The field manager that owns the field now.
     pub manager: String,
     /// The owner's apiVersion, or empty when the owner is an applier: kube-apiserver
     /// identifies appliers without a version, so their conflicts print none.
     pub api_version: String,
+    /// The field's path as kube-apiserver prints it (`.spec.replicas`,
+    /// `.spec.containers[name="app"].image`).
     pub field: String,
 }
 
 /// Who is writing (see the module's callers for how the fields are filled).
 pub struct Writer<'a> {
+    /// The field manager (the request's `fieldManager`, or one derived
+    /// from its User-Agent): the name ownership is recorded under.
     pub manager: &'a str,
+    /// The apiVersion the writer used, recorded with its entry.
     pub api_version: &'a str,
+    /// The subresource written through (`status`), if any: an entry per
+    /// subresource, and a status write owns only what is under `status`.
     pub subresource: Option<&'a str>,
+    /// When, as RFC 3339: the entry's `time`.
     pub time: &'a str,
 }
 
 /// How a list's items are identified, as the built-in types declare it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListKind {
+    /// `x-kubernetes-list-type: map`: items are identified by these keys
+    /// and owned one by one.
     Map(&'static [&'static str]),
+    /// `set`: scalar items, each owned on its own.
     Set,
+    /// `atomic`: the whole list is owned, and replaced, as one value.
     Atomic,
 }
 

@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 use crate::resources::Resource;
 use crate::status::{ApiError, ApiResult};
 
+/// The current time in Kubernetes' format (see [`rfc3339`]): what the
+/// server stamps creationTimestamp, deletionTimestamp and managedFields
+/// with.
 pub fn now_rfc3339() -> String {
     rfc3339(jiff::Timestamp::now().as_second())
 }
@@ -57,7 +60,7 @@ fn label_named(r: &Resource) -> bool {
     matches!(r.plural, "namespaces" | "services")
 }
 
-pub fn check_name(r: &Resource, name: &str) -> ApiResult<()> {
+pub(crate) fn check_name(r: &Resource, name: &str) -> ApiResult<()> {
     let checked = if label_named(r) { dns_label(name) } else { dns_subdomain(name) };
     checked.map_err(|m| {
         ApiError::invalid(r.kind, name, vec![("metadata.name".into(), format!("Invalid value: {name:?}: {m}"))])

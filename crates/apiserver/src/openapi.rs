@@ -26,7 +26,7 @@ fn package(r: &Resource) -> String {
     format!("io.k8s.api.{g}.{}", r.version)
 }
 
-pub fn schema_name(r: &Resource) -> String {
+pub(crate) fn schema_name(r: &Resource) -> String {
     if r.custom.is_some() {
         // Custom kinds are named by their reversed group, as upstream does.
         let reversed: Vec<&str> = r.group.split('.').rev().collect();
@@ -63,6 +63,9 @@ fn hash(text: &str) -> String {
     format!("{h:016X}")
 }
 
+/// The `/openapi/v3` index: each served group-version's path with a URL
+/// whose `hash` changes with its document, so kubectl's cache refetches
+/// exactly the documents that changed.
 pub fn index() -> Value {
     let mut paths = Map::new();
     for (g, v) in served_gvs() {

@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::status::{ApiError, ApiResult};
 
+/// `patch` applied to `target` as a JSON merge patch (RFC 7386): objects
+/// merge key by key, null deletes, anything else (lists included) replaces.
+/// Cannot fail: every JSON value is a merge patch.
 pub fn merge_patch(target: &Value, patch: &Value) -> Value {
     match patch {
         Value::Object(p) => {
@@ -66,6 +69,12 @@ fn merges_as_set(field: &str) -> bool {
     matches!(field, "finalizers")
 }
 
+/// `patch` applied to `target` as a strategic merge patch: as a merge
+/// patch, except that lists with a merge key of the built-in types merge
+/// element by element, with `$patch: replace|delete` and
+/// `$deleteFromPrimitiveList` obeyed (`$setElementOrder` and `$retainKeys`
+/// are accepted and ignored, so merged elements keep their order). An
+/// element of a keyed list without its key is a 400.
 pub fn strategic_merge(target: &Value, patch: &Value) -> ApiResult<Value> {
     let (Value::Object(t), Value::Object(p)) = (target, patch) else {
         return Ok(patch.clone());
@@ -213,6 +222,9 @@ fn remove(doc: &mut Value, path: &str) -> ApiResult<Value> {
     }
 }
 
+/// `ops` (an RFC 6902 JSON patch: a list of operations) applied to `doc`,
+/// in order and all or nothing. A malformed operation or a path that does
+/// not exist is a 400; a failed `test`, a 422.
 pub fn json_patch(doc: &Value, ops: &Value) -> ApiResult<Value> {
     let ops = ops.as_array().ok_or_else(|| ApiError::bad_request("a JSON patch is a list of operations"))?;
     let mut doc = doc.clone();

@@ -17,6 +17,8 @@ use serde_json::{json, Map, Value};
 
 use crate::status::{ApiError, ApiResult};
 
+/// The Content-Type of a protobuf request body (parameters, if any,
+/// stripped before comparing).
 pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 const MAGIC: &[u8] = b"k8s\0";
 

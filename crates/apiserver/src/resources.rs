@@ -9,14 +9,23 @@ use std::sync::RwLock;
 pub struct Resource {
     /// "" for the core group.
     pub group: &'static str,
+    /// The API version within the group (`v1`); one entry per version
+    /// served, so a kind served in two versions has two entries.
     pub version: &'static str,
     /// The plural, lower case: what paths and storage keys use.
     pub plural: &'static str,
+    /// The singular, lower case (`kubectl get pod`), as discovery lists it.
     pub singular: &'static str,
+    /// The kind objects carry in `kind` (`Pod`), CamelCase.
     pub kind: &'static str,
+    /// Whether objects live in a namespace (`Namespaced` scope) or in the
+    /// cluster (`Cluster` scope).
     pub namespaced: bool,
+    /// The abbreviations kubectl accepts for it (`po`), from discovery.
     pub short_names: &'static [&'static str],
+    /// The categories it belongs to (`all`: what `kubectl get all` lists).
     pub categories: &'static [&'static str],
+    /// The subresources served under its objects, in discovery order.
     pub subresources: &'static [Sub],
     /// Writes to the main resource leave `status` alone and spec changes
     /// bump `metadata.generation` (resources with a status subresource).
@@ -25,20 +34,34 @@ pub struct Resource {
     pub custom: Option<&'static crate::crd::Custom>,
 }
 
+/// A subresource: a path under an object (`pods/web/status`) with verbs of
+/// its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sub {
+    /// `status`: reads and writes only the object's `status`.
     Status,
+    /// `scale`: the replica count, as an `autoscaling/v1` Scale.
     Scale,
+    /// `log` of a pod, which its node's agent serves (see
+    /// `pods::node_served`); likewise the next three.
     Log,
+    /// `exec` in a pod.
     Exec,
+    /// `attach` to a pod.
     Attach,
+    /// `portforward` to a pod.
     PortForward,
+    /// `binding` of a pod: assigns it to a node, as a scheduler does.
     Binding,
+    /// `eviction` of a pod: a delete that honours disruption budgets.
     Eviction,
+    /// `finalize` of a namespace: replaces its `spec` (the finalizers) and
+    /// nothing else.
     Finalize,
 }
 
 impl Sub {
+    /// The subresource's path segment, as URLs and discovery name it.
     pub fn name(self) -> &'static str {
         match self {
             Sub::Status => "status",
@@ -64,6 +87,8 @@ impl Sub {
         }
     }
 
+    /// The verbs discovery lists for the subresource (what kubectl may try
+    /// on it).
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
             Sub::Status | Sub::Scale => &["get", "patch", "update"],
@@ -75,9 +100,12 @@ impl Sub {
     }
 }
 
+/// The verbs every resource serves, as discovery lists them.
 pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 impl Resource {
+    /// The `apiVersion` of its objects: `v1` for the core group,
+    /// `group/version` otherwise.
     pub fn group_version(&self) -> String {
         if self.group.is_empty() {
             self.version.to_string()
@@ -100,6 +128,7 @@ impl Resource {
         }
     }
 
+    /// Whether `s` is served under this resource's objects.
     pub fn has(&self, s: Sub) -> bool {
         self.subresources.contains(&s)
     }
@@ -212,6 +241,8 @@ pub static BUILTIN: &[Resource] = &[
 /// definition changes in the store.
 static CUSTOM: RwLock<Vec<&'static Resource>> = RwLock::new(Vec::new());
 
+/// Replaces the served custom resources with `rs`, all at once: requests
+/// after it see the new set. (A poisoned lock leaves the old set.)
 pub fn set_custom(rs: Vec<&'static Resource>) {
     if let Ok(mut c) = CUSTOM.write() {
         *c = rs;

@@ -23,8 +23,13 @@ pub const MAX_OBJECT_BYTES: usize = 1_572_864;
 /// What a request addressed.
 #[derive(Clone, Debug)]
 pub struct Target {
+    /// The resource the path named.
     pub r: &'static Resource,
+    /// The namespace in the path; None for cluster-scoped resources and
+    /// for lists and watches across all namespaces.
     pub namespace: Option<String>,
+    /// The object's name; None for a collection (list, watch, create,
+    /// deletecollection).
     pub name: Option<String>,
 }
 
@@ -46,13 +51,26 @@ impl Target {
     }
 }
 
+/// The query parameters of a list or watch, parsed.
 pub struct ListQuery {
+    /// `labelSelector`: only objects whose labels match.
     pub labels: LabelSelector,
+    /// `fieldSelector`: only objects whose fields match.
     pub fields: FieldSelector,
+    /// `limit`: at most this many objects per page, counted after the
+    /// selectors (None: everything in one response).
     pub limit: Option<usize>,
+    /// `continue`: the token of the previous page, which pins the list to
+    /// that page's revision; too old a token is a 410.
     pub cont: Option<String>,
+    /// `resourceVersion`: where a watch starts (None or "0": with the
+    /// current objects as ADDED events). Lists read the current state
+    /// whatever it says.
     pub resource_version: Option<String>,
+    /// `timeoutSeconds`: a watch ends after this long (None: when the
+    /// client goes away).
     pub timeout: Option<Duration>,
+    /// `allowWatchBookmarks`: a watch sends a BOOKMARK event every minute.
     pub bookmarks: bool,
 }
 
@@ -109,7 +127,9 @@ async fn check_namespace(store: &dyn Backend, ns: &str) -> ApiResult<()> {
 /// fields it sets is recorded in `metadata.managedFields`. The server's
 /// own writes (garbage collection, namespaces) pass none.
 pub struct Author {
+    /// The field manager (`fieldManager`, or derived from the User-Agent).
     pub manager: String,
+    /// The subresource written through (`status`), if any.
     pub subresource: Option<&'static str>,
 }
 
@@ -127,6 +147,11 @@ impl Author {
     }
 }
 
+/// POST: stores `obj` as a new object of `t` (its name from the body, or
+/// generated from `generateName`) after setting the server's metadata and
+/// defaults; returns it with its resourceVersion. The namespace must exist
+/// and not be terminating; a taken name is a 409 AlreadyExists. With
+/// `dry_run` nothing is written.
 pub async fn create(
     store: &dyn Backend,
     t: &Target,
@@ -164,6 +189,7 @@ pub async fn create(
     }
 }
 
+/// GET of one object, with its resourceVersion; 404 if it does not exist.
 pub async fn get(store: &dyn Backend, t: &Target) -> ApiResult<Value> {
     match store.get(&t.key()).await? {
         Some(kv) => decode(&kv),
@@ -232,6 +258,9 @@ pub async fn list(store: &dyn Backend, t: &Target, q: &ListQuery) -> ApiResult<(
     }
 }
 
+/// The `<Kind>List` object of a list response: `items`, and the list's
+/// revision (and `cont`, the continue token, when more pages follow) in
+/// its metadata.
 pub fn list_object(t: &Target, items: Vec<Value>, revision: i64, cont: Option<String>) -> Value {
     let mut m = json!({"resourceVersion": revision.to_string()});
     if let Some(c) = cont {
@@ -367,19 +396,33 @@ pub async fn modify_internal(
     Err(ApiError::conflict(t.r.plural, t.name()))
 }
 
+/// A DELETE's options (metav1.DeleteOptions, from the body; the query's
+/// `propagationPolicy` and `gracePeriodSeconds` override it). The default
+/// is a plain delete.
 #[derive(Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeleteOptions {
+    /// Seconds a running pod is given to stop (None: its
+    /// `terminationGracePeriodSeconds`, else 30; 0: delete at once). Only
+    /// pods have a grace period.
     pub grace_period_seconds: Option<i64>,
+    /// `Background` (the default), `Foreground` or `Orphan`: what happens
+    /// to the object's dependents; anything else is a 400.
     pub propagation_policy: Option<String>,
+    /// What the object must still be for the delete to go ahead.
     pub preconditions: Option<Preconditions>,
+    /// `["All"]`: check the delete but do not make it.
     pub dry_run: Option<Vec<String>>,
 }
 
+/// Conditions on the object a delete removes; one that does not hold is a
+/// 409 Conflict. Empty values are no condition.
 #[derive(Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Preconditions {
+    /// The object must have this uid (not a new object of the same name).
     pub uid: Option<String>,
+    /// The object must still be at this resourceVersion.
     pub resource_version: Option<String>,
 }
 

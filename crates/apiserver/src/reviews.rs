@@ -12,14 +12,20 @@ use crate::status::{ApiError, ApiResult};
 
 /// A create-only resource whose answer is computed.
 pub struct Review {
+    /// Its API group (`authorization.k8s.io`).
     pub group: &'static str,
+    /// Its one served version.
     pub version: &'static str,
+    /// The plural, lower case: the path segment clients POST to.
     pub plural: &'static str,
+    /// The singular, lower case, for discovery.
     pub singular: &'static str,
+    /// The kind of the request and of the answer (the same object, with
+    /// `status` filled in).
     pub kind: &'static str,
 }
 
-pub const REVIEWS: &[Review] = &[
+pub(crate) const REVIEWS: &[Review] = &[
     Review {
         group: "authentication.k8s.io",
         version: "v1",
@@ -45,8 +51,11 @@ pub const REVIEWS: &[Review] = &[
 
 /// The one user the server authenticates, and its groups.
 pub const USER: &str = "system:admin";
+/// The groups of [`USER`]: `system:masters` is what makes it allowed
+/// everything.
 pub const GROUPS: &[&str] = &["system:masters", "system:authenticated"];
 
+/// The review served at `group/version/plural`, if that is one.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Review> {
     REVIEWS.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
@@ -62,6 +71,7 @@ pub fn groups() -> Vec<(&'static str, &'static str)> {
     out
 }
 
+/// The reviews of one group-version (none: not a review group).
 pub fn of<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static Review> + 'a {
     REVIEWS.iter().filter(move |r| r.group == group && r.version == version)
 }

@@ -16,6 +16,8 @@ enum Req {
     NotExists(String),
 }
 
+/// A label selector: requirements that must all hold. The default (empty)
+/// selector matches every object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelSelector(Vec<Req>);
 
@@ -52,6 +54,10 @@ fn set(v: &str, raw: &str) -> ApiResult<Vec<String>> {
 }
 
 impl LabelSelector {
+    /// Parses a `labelSelector` query value (`k=v`, `k==v`, `k!=v`,
+    /// `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, comma-separated; empty:
+    /// everything). Label keys and values are not checked for validity; a
+    /// term of none of those forms is a 400.
     pub fn parse(s: &str) -> ApiResult<LabelSelector> {
         let mut reqs = Vec::new();
         for t in terms(s) {
@@ -104,10 +110,14 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    /// Whether the selector has no requirements (and so matches all).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Whether an object's `metadata.labels` (a JSON object, or null for
+    /// none) satisfies every requirement. As in Kubernetes, `!=` and
+    /// `notin` hold for an object without the label.
     pub fn matches(&self, labels: &Value) -> bool {
         let get = |k: &str| labels.get(k).and_then(Value::as_str);
         self.0.iter().all(|r| match r {
@@ -121,6 +131,8 @@ impl LabelSelector {
     }
 }
 
+/// A field selector: `path=value` / `path!=value` terms that must all
+/// hold; the default (empty) one matches every object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
@@ -141,6 +153,9 @@ fn field(obj: &Value, path: &str) -> String {
 }
 
 impl FieldSelector {
+    /// Parses a `fieldSelector` query value (`=`, `==` or `!=` terms,
+    /// comma-separated). Any dotted path is accepted, where Kubernetes
+    /// allows only a few per kind; a term without an operator is a 400.
     pub fn parse(s: &str) -> ApiResult<FieldSelector> {
         let mut out = Vec::new();
         for t in terms(s) {
@@ -155,6 +170,8 @@ impl FieldSelector {
         Ok(FieldSelector(out))
     }
 
+    /// Whether the whole object satisfies every term, comparing the field's
+    /// value as text (a missing field is the empty string).
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(k, eq, v)| (field(obj, k) == *v) == *eq)
     }

@@ -4,12 +4,20 @@
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
+/// A failed request, as the `Status` object the response carries. Clients
+/// branch on `reason` (and `code`), not on the message, so the constructors
+/// below keep Kubernetes' pairs of the two.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
+    /// The HTTP status of the response, also the Status's `code`.
     pub code: StatusCode,
+    /// The Status's `reason` (metav1.StatusReason: `NotFound`, `Conflict`,
+    /// …), what client-go's `errors.Is*` test.
     pub reason: &'static str,
+    /// The human-readable `message`, which kubectl prints as the error.
     pub message: String,
+    /// The Status's `details` (name, kind, causes), or null for none.
     pub details: Value,
 }
 
@@ -18,21 +26,28 @@ impl ApiError {
         ApiError { code, reason, message: message.into(), details: Value::Null }
     }
 
+    /// The same error with `details` replaced by `d` (a StatusDetails
+    /// object).
     pub fn with_details(mut self, d: Value) -> ApiError {
         self.details = d;
         self
     }
 
+    /// 404 NotFound of the object `name` of resource `plural`.
     pub fn not_found(plural: &str, name: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "NotFound", format!("{plural} \"{name}\" not found"))
             .with_details(json!({"name": name, "kind": plural}))
     }
 
+    /// 409 AlreadyExists: a create of a name that is taken.
     pub fn already_exists(plural: &str, name: &str) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, "AlreadyExists", format!("{plural} \"{name}\" already exists"))
             .with_details(json!({"name": name, "kind": plural}))
     }
 
+    /// 409 Conflict: a write at a stale resourceVersion (or a failed
+    /// precondition); the client should read the object again and retry,
+    /// as the message says in Kubernetes' words, which tools match.
     pub fn conflict(plural: &str, name: &str) -> ApiError {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -61,6 +76,8 @@ impl ApiError {
             .with_details(json!({ "causes": causes }))
     }
 
+    /// 400 BadRequest: the request itself is malformed (a body, a query
+    /// parameter, an unknown field under Strict validation).
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
@@ -80,42 +97,61 @@ impl ApiError {
         .with_details(json!({"name": name, "kind": kind, "causes": causes}))
     }
 
+    /// 401 Unauthorized: no bearer token, or not the right one.
     pub fn unauthorized() -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized")
     }
 
+    /// 403 Forbidden: a request that is understood but not allowed (a
+    /// write to a terminating namespace, say).
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message)
     }
 
+    /// 405 MethodNotAllowed: a verb the resource or subresource does not
+    /// serve.
     pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message)
     }
 
+    /// 415 UnsupportedMediaType: a body in a format other than those the
+    /// message lists; `ct` is the Content-Type given.
     pub fn unsupported_media_type(ct: &str) -> ApiError {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/strategic-merge-patch+json, application/json-patch+json, application/apply-patch+yaml; got {ct:?}"))
     }
 
+    /// 410 Expired: a resourceVersion or continue token older than the
+    /// store keeps; clients answer it with a fresh list (a relist).
     pub fn gone(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::GONE, "Expired", message)
     }
 
+    /// 429 TooManyRequests: try again later (an eviction a disruption
+    /// budget blocks, for now).
     pub fn too_many_requests(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
     }
 
+    /// 503 ServiceUnavailable: what would serve the request is not there
+    /// (the node agent of a pod's node, not connected).
     pub fn service_unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message)
     }
 
+    /// 413 RequestEntityTooLarge: a body or object over the server's
+    /// limits.
     pub fn too_large(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", message)
     }
 
+    /// 500 InternalError: the server (or its store) failed, not the
+    /// request.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
     }
 
+    /// 404 NotFound of a path that names no resource at all, with the
+    /// message Kubernetes gives (no details: there is no object).
     pub fn page_not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
     }
@@ -152,4 +188,5 @@ impl From<store::Error> for ApiError {
     }
 }
 
+/// A result whose error becomes the response's `Status`.
 pub type ApiResult<T> = Result<T, ApiError>;

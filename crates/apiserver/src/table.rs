@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::resources::Resource;
 
+/// The media type of a Table response, as kubectl asks for it in Accept.
 pub const CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
 /// Whether the client asked for a Table.

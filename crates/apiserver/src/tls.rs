@@ -7,9 +7,14 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 
+/// The PEM texts the server needs to serve HTTPS and to tell clients what
+/// to trust, as read back from the data directory.
 pub struct Material {
+    /// The cluster CA's certificate: what kubeconfigs trust.
     pub ca_pem: String,
+    /// The serving certificate, signed by the CA.
     pub cert_pem: String,
+    /// The serving certificate's private key (the CA's key stays on disk).
     pub key_pem: String,
 }
 
@@ -108,6 +113,9 @@ pub fn token(dir: &Path, given: Option<&str>) -> Result<String, String> {
     Ok(t)
 }
 
+/// A kubeconfig with one cluster, user and context, all named `default`,
+/// for `server` (an `https://` URL) with bearer `token`, trusting `ca_pem`
+/// when given (None: the system's roots), in namespace `default`.
 pub fn kubeconfig(server: &str, ca_pem: Option<&str>, token: &str) -> String {
     use base64::Engine as _;
     let ca = match ca_pem {
@@ -121,6 +129,9 @@ pub fn kubeconfig(server: &str, ca_pem: Option<&str>, token: &str) -> String {
     )
 }
 
+/// Writes `text` at `path` with mode 0600 (it holds the token), creating
+/// the directory, through a temporary file renamed into place so a reader
+/// never sees half of it.
 pub fn write_kubeconfig(path: &Path, text: &str) -> Result<(), String> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;

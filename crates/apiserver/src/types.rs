@@ -14,7 +14,9 @@ use crate::resources::Resource;
 
 /// Something done with a kind's type.
 pub trait KindVisitor {
+    /// What the visit produces (e.g. the validation's result or a schema).
     type Out;
+    /// Does the work with `T`, the kind's k8s-openapi type.
     fn visit<T: DeserializeOwned + Serialize + schemars::JsonSchema>(self) -> Self::Out;
 }
 

@@ -12,14 +12,22 @@ use serde_json::Value;
 use crate::resources::Resource;
 use crate::status::{ApiError, ApiResult};
 
+/// What a write does with fields its kind does not have (the request's
+/// `fieldValidation`). A field of the wrong type is refused in every mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Refuse the request (400), naming every unknown field.
     Strict,
+    /// Accept it, returning each unknown field as a `Warning` header: the
+    /// default, as in Kubernetes.
     Warn,
+    /// Accept it silently.
     Ignore,
 }
 
 impl Mode {
+    /// The mode of a `fieldValidation` query value (None or empty: Warn);
+    /// any other value than the three is a 400.
     pub fn parse(v: Option<&str>) -> ApiResult<Mode> {
         match v {
             None | Some("") | Some("Warn") => Ok(Mode::Warn),

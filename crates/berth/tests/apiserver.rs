@@ -3,6 +3,9 @@
 //! server` on HTTPS with the kubeconfig it writes, on the embedded store
 //! and on a real etcd 3.4.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

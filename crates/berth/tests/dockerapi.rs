@@ -3,6 +3,9 @@
 //! service` on a socket of each test's own, over a state tree of its own
 //! (testkit::host), which must be left clean.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

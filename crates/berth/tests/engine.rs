@@ -5,6 +5,9 @@
 //! of it may be left on the host: no process, mount, cgroup, link or
 //! firewall table.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! real registry (Debian's docker-registry) and skopeo, with images made
 //! here from busybox-static.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,6 +1,9 @@
 //! `berth runtime` as a user drives it: real containers on the real kernel
 //! (run as root), each test checking that nothing is left on the host.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

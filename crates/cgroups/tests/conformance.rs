@@ -10,6 +10,9 @@
 //! not care about control files, on a tempdir it does), and the v2 fake runs
 //! a small "kernel" thread that reports freezing in cgroup.events.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -3,15 +3,11 @@
 //! explicitly), each connection served by hyper with upgrades for attach
 //! and exec.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_rustls::rustls;
 
@@ -107,17 +103,6 @@ fn claim_socket(path: &Path) -> Result<(), String> {
     }
 }
 
-async fn serve_conn<S>(st: Arc<State>, io: S)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = service_fn(move |req| {
-        let st = st.clone();
-        async move { Ok::<_, Infallible>(crate::router::handle(st, req).await) }
-    });
-    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc).with_upgrades().await;
-}
-
 /// Serves until SIGINT or SIGTERM; `ready` is called once listening.
 pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), String> {
     if let Endpoint::Tcp(_) = opts.endpoint {
@@ -136,8 +121,7 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), String> {
         .map_err(|e| format!("starting the server's runtime: {e}"))?;
     let state = Arc::new(State::new(opts.root.clone(), opts.exe.clone()));
     rt.block_on(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| format!("installing signal handlers: {e}"))?;
+        let handler = move |req| crate::router::handle(state.clone(), req);
         match &opts.endpoint {
             Endpoint::Unix(path) => {
                 if let Some(dir) = path.parent() {
@@ -149,48 +133,18 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), String> {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
                     .map_err(|e| format!("restricting {}: {e}", path.display()))?;
                 ready(&format!("unix://{}", path.display()));
-                loop {
-                    tokio::select! {
-                        r = listener.accept() => {
-                            if let Ok((s, _)) = r {
-                                tokio::spawn(serve_conn(state.clone(), s));
-                            }
-                        }
-                        _ = tokio::signal::ctrl_c() => break,
-                        _ = term.recv() => break,
-                    }
-                }
+                let served = serve::accept_until_signal(serve::Listener::Unix(listener), None, handler).await;
                 let _ = std::fs::remove_file(path);
+                served.map_err(|e| format!("installing signal handlers: {e}"))?;
             }
             Endpoint::Tcp(addr) => {
                 let listener = TcpListener::bind(addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
                 let local = listener.local_addr().map_err(|e| e.to_string())?;
                 ready(&format!("tcp://{local}"));
-                loop {
-                    tokio::select! {
-                        r = listener.accept() => {
-                            let Ok((s, _)) = r else { continue };
-                            let _ = s.set_nodelay(true);
-                            let st = state.clone();
-                            match &tls {
-                                Some(acc) => {
-                                    let acc = acc.clone();
-                                    tokio::spawn(async move {
-                                        // A client without a valid certificate fails here.
-                                        if let Ok(s) = acc.accept(s).await {
-                                            serve_conn(st, s).await;
-                                        }
-                                    });
-                                }
-                                None => {
-                                    tokio::spawn(serve_conn(st, s));
-                                }
-                            }
-                        }
-                        _ = tokio::signal::ctrl_c() => break,
-                        _ = term.recv() => break,
-                    }
-                }
+                // A client without a valid certificate fails the handshake.
+                serve::accept_until_signal(serve::Listener::Tcp(listener), tls, handler)
+                    .await
+                    .map_err(|e| format!("installing signal handlers: {e}"))?;
             }
         }
         Ok(())

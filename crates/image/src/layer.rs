@@ -22,6 +22,7 @@ use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
 use crate::io::read_full;
 use crate::manifest::Compression;
+use crate::readahead::{with_readahead, CHUNK};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -71,34 +72,11 @@ fn unpack_with(
 ) -> Result<Unpacked> {
     let root = sys::root::open_root(dest).map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
     let mut u = Unpacker { root: root.as_raw_fd(), layer, as_root, parent: None, dirs: VecDeque::new(), entries: 0 };
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
-        let producer = s.spawn(move || -> Result<()> {
-            let mut plain = decompress(stream, compression)?;
-            loop {
-                let mut buf = vec![0u8; CHUNK];
-                match read_full(&mut plain, &mut buf) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.send(Ok(buf)).is_err() {
-                            return Ok(()); // the tar side stopped (an error of its own)
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                        return Err(Error::Layer {
-                            layer: layer.to_string(),
-                            entry: String::new(),
-                            reason: format!("corrupt or truncated layer stream: {e}"),
-                        });
-                    }
-                }
-            }
-        });
-        // The diff ID is hashed on this side, which balances the two threads
-        // (decompression is the heavier stage).
-        let mut reader = HashingReader::new(ChannelReader { rx, buf: Vec::new(), pos: 0 });
+    // Decompression happens on the read-ahead thread; the diff ID is hashed
+    // on this side, which balances the two (decompression is the heavier).
+    let plain = decompress(stream, compression)?;
+    let ((diff_id, size, consumed), produced) = with_readahead(plain, |chan| {
+        let mut reader = HashingReader::new(chan);
         let consumed = (|| -> Result<()> {
             let mut archive = tar::Archive::new(&mut reader);
             let entries = archive.entries().map_err(|e| u.err("", format!("reading the tar stream: {e}")))?;
@@ -112,79 +90,17 @@ fn unpack_with(
             Ok(())
         })();
         let (diff_id, size) = reader.finish();
-        let produced = producer.join().unwrap_or_else(|_| Err(Error::Invalid("layer decompression panicked".into())));
-        // A stream error explains a tar error, so it is the one reported.
-        produced?;
-        consumed?;
-        u.finish_dirs()?;
-        Ok(Unpacked { diff_id, size, entries: u.entries })
-    })
-}
-
-const CHUNK: usize = 256 << 10;
-/// Chunks in flight between two stages: 8 MiB, enough to ride out a run of
-/// small files on one side and a large file on the other, small enough that
-/// a pull's memory stays flat whatever the layer size.
-const DEPTH: usize = 32;
-
-/// Runs `f` over `reader` while another thread does the reading (in a pull:
-/// the network, hashing and writing the blob), so that work overlaps with
-/// what `f` does with the bytes. Returns `f`'s result and the reader, which
-/// has been read to its end unless `f` stopped early or reading failed.
-pub fn with_readahead<R: Read + Send, T>(reader: R, f: impl FnOnce(&mut ChannelReader) -> T) -> (T, io::Result<R>) {
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
-        let reading = s.spawn(move || -> io::Result<R> {
-            let mut reader = reader;
-            loop {
-                let mut buf = vec![0u8; CHUNK];
-                match read_full(&mut reader, &mut buf) {
-                    Ok(0) => return Ok(reader),
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.send(Ok(buf)).is_err() {
-                            return Ok(reader);
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                        return Err(e);
-                    }
-                }
-            }
-        });
-        let mut channel = ChannelReader { rx, buf: Vec::new(), pos: 0 };
-        let out = f(&mut channel);
-        drop(channel);
-        let reader = reading.join().unwrap_or_else(|_| Err(io::Error::other("the reading thread panicked")));
-        (out, reader)
-    })
-}
-
-/// Reads the chunks another thread sends.
-pub struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.buf.len() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => {
-                    self.buf = b;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
+        (diff_id, size, consumed)
+    });
+    // A stream error explains a tar error, so it is the one reported.
+    produced.map_err(|e| Error::Layer {
+        layer: layer.to_string(),
+        entry: String::new(),
+        reason: format!("corrupt or truncated layer stream: {e}"),
+    })?;
+    consumed?;
+    u.finish_dirs()?;
+    Ok(Unpacked { diff_id, size, entries: u.entries })
 }
 
 /// Copies a file's data with large writes; read errors are the stream's

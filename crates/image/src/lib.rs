@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod readahead;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;

@@ -213,7 +213,7 @@ fn download_layer(
     let tee = Tee { body, writer: Some(writer), replay: have, seen: 0, total: l.blob.size, id, progress, last: 0 };
     // Three stages overlap: download + blob digest + blob file (here, on the
     // read-ahead thread), decompression + diff digest, and the tar itself.
-    let (staged, tee) = layer::with_readahead(tee, |r| layer::stage_layer(store, r, compression, l));
+    let (staged, tee) = crate::readahead::with_readahead(tee, |r| layer::stage_layer(store, r, compression, l));
     // A read error is the network's: the partial file stays, to resume.
     let mut tee = tee.map_err(|e| Error::io(format!("downloading {}", l.blob.digest), e))?;
     let content_failure = |e: Error, tee: &mut Tee| {

@@ -2,6 +2,9 @@
 //! (a busybox rootfs from Debian's static busybox, and a generated one of a
 //! few MB), saved, loaded back, and exchanged with skopeo in both directions.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};

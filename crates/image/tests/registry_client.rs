@@ -4,6 +4,9 @@
 //! the client sends: token scopes, credentials, retries, redirects, and how
 //! failures and hangs are reported.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -77,13 +77,13 @@ fn parse_link(p: &[u8]) -> Option<Link> {
     if p.len() < 16 {
         return None;
     }
-    let index = u32::from_ne_bytes(p[4..8].try_into().unwrap());
-    let flags = u32::from_ne_bytes(p[8..12].try_into().unwrap());
+    let index = crate::netlink::ne_u32(p, 4);
+    let flags = crate::netlink::ne_u32(p, 8);
     let mut link = Link { index, flags, mtu: 0, kind: None, master: None };
     for (ty, v) in attrs(&p[16..]) {
         match ty {
-            IFLA_MTU if v.len() == 4 => link.mtu = u32::from_ne_bytes(v.try_into().unwrap()),
-            IFLA_MASTER if v.len() == 4 => link.master = Some(u32::from_ne_bytes(v.try_into().unwrap())),
+            IFLA_MTU if v.len() == 4 => link.mtu = crate::netlink::ne_u32(v, 0),
+            IFLA_MASTER if v.len() == 4 => link.master = Some(crate::netlink::ne_u32(v, 0)),
             IFLA_LINKINFO => {
                 link.kind = attrs(v).find(|(t, _)| *t == IFLA_INFO_KIND).map(|(_, k)| cstr(k));
             }
@@ -194,7 +194,7 @@ pub(crate) fn addresses(nl: &mut Netlink, index: u32) -> NlResult<Vec<(Ipv4Addr,
     let mut out = Vec::new();
     for r in nl.dump(&mut m)? {
         let p = &r.payload;
-        if p.len() < 8 || p[0] != libc::AF_INET as u8 || u32::from_ne_bytes(p[4..8].try_into().unwrap()) != index {
+        if p.len() < 8 || p[0] != libc::AF_INET as u8 || crate::netlink::ne_u32(p, 4) != index {
             continue;
         }
         let local = attrs(&p[8..]).find(|(t, v)| *t == IFA_LOCAL && v.len() == 4);

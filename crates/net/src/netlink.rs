@@ -237,10 +237,10 @@ impl Netlink {
             }
             let mut data = &self.rx[..n as usize];
             while data.len() >= NLMSG_HDRLEN {
-                let len = u32::from_ne_bytes(data[0..4].try_into().unwrap()) as usize;
-                let ty = u16::from_ne_bytes(data[4..6].try_into().unwrap());
-                let flags = u16::from_ne_bytes(data[6..8].try_into().unwrap());
-                let mseq = u32::from_ne_bytes(data[8..12].try_into().unwrap());
+                let len = ne_u32(data, 0) as usize;
+                let ty = ne_u16(data, 4);
+                let flags = ne_u16(data, 6);
+                let mseq = ne_u32(data, 8);
                 if len < NLMSG_HDRLEN || len > data.len() {
                     return Err(NlError { errno: libc::EIO, message: Some("malformed netlink reply".into()) });
                 }
@@ -255,7 +255,7 @@ impl Netlink {
                         if payload.len() < 4 {
                             return Err(NlError { errno: libc::EIO, message: None });
                         }
-                        let code = i32::from_ne_bytes(payload[0..4].try_into().unwrap());
+                        let code = ne_u32(payload, 0) as i32;
                         if code == 0 {
                             return Ok(replies);
                         }
@@ -301,7 +301,7 @@ fn ext_ack_message(payload: &[u8], flags: u16) -> Option<String> {
     let skip = if flags & NLM_F_CAPPED != 0 {
         4 + NLMSG_HDRLEN
     } else {
-        let inner = payload.get(4..8).map(|b| u32::from_ne_bytes(b.try_into().unwrap()) as usize)?;
+        let inner = (payload.len() >= 8).then(|| ne_u32(payload, 4) as usize)?;
         4 + align(inner)
     };
     attrs(payload.get(skip..)?).find(|(t, _)| *t == NLMSGERR_ATTR_MSG).map(|(_, v)| cstr(v))
@@ -328,6 +328,16 @@ pub(crate) fn attrs(mut data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 pub(crate) fn cstr(v: &[u8]) -> String {
     let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
     String::from_utf8_lossy(&v[..end]).into_owned()
+}
+
+/// The native-endian integer at `at` in `b`: netlink's encoding. Callers
+/// check lengths first; a short buffer reads as 0 rather than panicking.
+pub(crate) fn ne_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, u32::from_ne_bytes)
+}
+
+pub(crate) fn ne_u16(b: &[u8], at: usize) -> u16 {
+    b.get(at..at + 2).and_then(|s| <[u8; 2]>::try_from(s).ok()).map_or(0, u16::from_ne_bytes)
 }
 
 #[cfg(test)]

@@ -31,10 +31,10 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PublishSpec>> {
     } else {
         match rest.matches(':').count() {
             0 | 1 => (None, rest),
-            2 => {
-                let (ip, tail) = rest.split_once(':').unwrap();
-                (Some(ip), tail)
-            }
+            2 => match rest.split_once(':') {
+                Some((ip, tail)) => (Some(ip), tail),
+                None => (None, rest),
+            },
             _ => return Err(bad("too many ':' (write IPv6 host addresses in brackets)")),
         }
     };

@@ -1,6 +1,9 @@
 //! The DNS server over loopback: names, aliases, the search domain, NXDOMAIN, forwarding to a
 //! fake upstream, SERVFAIL, TCP; and busybox's nslookup against it inside a test namespace.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;

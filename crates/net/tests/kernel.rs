@@ -3,6 +3,9 @@
 //! nothing is left afterwards. Traffic goes only to the test's own namespaces and bridges, and to
 //! loopback.
 
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{Read, Write};

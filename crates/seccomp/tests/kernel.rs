@@ -3,6 +3,9 @@
 //! reports through its exit code (a distinct code per failed check). After
 //! fork the child only makes raw syscalls: the test process is
 //! multi-threaded, so allocating or taking locks there could deadlock.
+
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
 #![cfg(target_os = "linux")]
 
 use std::ffi::CString;

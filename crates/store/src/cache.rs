@@ -37,6 +37,9 @@ struct State {
     failed: Option<Error>,
 }
 
+/// A backend behind the watch cache, itself a [`Backend`]. Its feed starts
+/// on first use; while the feed is broken reads and watches go to the
+/// backend, and for good if events were compacted before it could resume.
 pub struct Cached {
     inner: Arc<dyn Backend>,
     state: Arc<Mutex<State>>,
@@ -94,6 +97,7 @@ fn apply(map: &mut BTreeMap<String, KeyValue>, e: &Event) {
 }
 
 impl Cached {
+    /// Puts the cache in front of `inner`. Nothing is read or watched yet.
     pub fn new(inner: Arc<dyn Backend>) -> Cached {
         let (live, _) = broadcast::channel(4096);
         Cached {

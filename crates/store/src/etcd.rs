@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::{Backend, Error, Event, KeyValue, ListOptions, ListResult, Result, Watch};
 
+/// A connection to an etcd v3 cluster, used as a [`Backend`] over its whole
+/// keyspace (keys are not prefixed).
 pub struct EtcdStore {
     client: Client,
 }
@@ -36,6 +38,9 @@ fn kv(k: &etcd_client::KeyValue) -> KeyValue {
 }
 
 impl EtcdStore {
+    /// Connects to the cluster at `endpoints` (`http://HOST:PORT`, scheme
+    /// optional; TLS is not configured) and asks it for its revision, so an
+    /// unreachable cluster fails here, within the 5-second connect timeout.
     pub async fn connect(endpoints: &[String]) -> Result<EtcdStore> {
         let eps: Vec<String> = endpoints
             .iter()

@@ -9,6 +9,9 @@
 //! like k3s's kine), and `etcd`, an etcd v3 cluster. `cache` puts the
 //! watch cache in front of either.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 pub mod cache;
 pub mod etcd;
 pub mod sqlite;
@@ -20,7 +23,9 @@ use tokio::sync::mpsc;
 /// A stored key with its value and revisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyValue {
+    /// The full key, e.g. `/registry/core/pods/default/web`.
     pub key: String,
+    /// The stored bytes, opaque to the store (the API server keeps JSON).
     pub value: Vec<u8>,
     /// The revision that created the key (the current incarnation of it).
     pub create_revision: i64,
@@ -32,12 +37,26 @@ pub struct KeyValue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// Created (`prev` is None) or updated.
-    Put { kv: KeyValue, prev: Option<KeyValue> },
+    Put {
+        /// The key as this write left it; its `mod_revision` is the event's.
+        kv: KeyValue,
+        /// The value it replaced, within the same incarnation of the key:
+        /// None for a create, and also when compaction has already
+        /// removed the old value from the history a watch replays.
+        prev: Option<KeyValue>,
+    },
     /// Deleted at `revision`; `prev` is the value it had.
-    Delete { prev: KeyValue, revision: i64 },
+    Delete {
+        /// The key's last value before the delete, with that value's own
+        /// revisions (not the deletion's).
+        prev: KeyValue,
+        /// The revision of the delete itself.
+        revision: i64,
+    },
 }
 
 impl Event {
+    /// The revision this change was made at: what a watcher resumes after.
     pub fn revision(&self) -> i64 {
         match self {
             Event::Put { kv, .. } => kv.mod_revision,
@@ -45,6 +64,7 @@ impl Event {
         }
     }
 
+    /// The key that changed, for either kind of event.
     pub fn key(&self) -> &str {
         match self {
             Event::Put { kv, .. } => &kv.key,
@@ -53,6 +73,8 @@ impl Event {
     }
 }
 
+/// What `Backend::list` returns and from when; the default is every key
+/// at the current revision.
 #[derive(Clone, Debug, Default)]
 pub struct ListOptions {
     /// List the state at this revision (None: the current one).
@@ -63,8 +85,10 @@ pub struct ListOptions {
     pub start_after: Option<String>,
 }
 
+/// One page of a list, all from the same snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListResult {
+    /// The keys of the page, in key order.
     pub items: Vec<KeyValue>,
     /// The revision the list is a snapshot of.
     pub revision: i64,
@@ -72,25 +96,54 @@ pub struct ListResult {
     pub more: bool,
 }
 
+/// Why a store operation failed. The first five are answers about the
+/// data (the API server maps them to 404, 409, 410 and so on); `Backend`
+/// is the store itself failing.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum Error {
+    /// The key (given) does not exist, or no longer does: an update or
+    /// delete of a missing key.
     #[error("key {0} not found")]
     NotFound(String),
+    /// A create of a key (given) that exists.
     #[error("key {0} already exists")]
     AlreadyExists(String),
     /// The compare-and-swap failed: the key changed since `expected`.
     #[error("key {key} was modified: expected revision {expected}, it is at {actual}")]
-    Conflict { key: String, expected: i64, actual: i64 },
+    Conflict {
+        /// The key written.
+        key: String,
+        /// The mod revision the caller said the key was at.
+        expected: i64,
+        /// The mod revision it is really at.
+        actual: i64,
+    },
     /// A read or watch asked for a revision that compaction removed.
     #[error("revision {requested} has been compacted (the oldest kept is {compacted})")]
-    Compacted { requested: i64, compacted: i64 },
+    Compacted {
+        /// The revision asked for.
+        requested: i64,
+        /// The compaction revision, or 0 where the backend does not say
+        /// (etcd, except on watches).
+        compacted: i64,
+    },
     /// A revision in the future.
     #[error("revision {requested} is newer than the store's current revision {current}")]
-    FutureRevision { requested: i64, current: i64 },
+    FutureRevision {
+        /// The revision asked for.
+        requested: i64,
+        /// The store's current revision, or 0 where the backend does not
+        /// say (etcd's lists and compactions).
+        current: i64,
+    },
+    /// The store could not do the operation (I/O, a lost connection, a
+    /// stopped writer); the text says what. Whether the write happened is
+    /// unknown.
     #[error("store: {0}")]
     Backend(String),
 }
 
+/// A result whose error is the store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A stream of events in revision order. It ends with an error (a
@@ -101,19 +154,27 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// A watch over what a backend sends on `rx`: its events in revision
+    /// order, then at most one error, then the sender dropped.
     pub fn new(rx: mpsc::Receiver<Result<Event>>) -> Watch {
         Watch { rx }
     }
 
+    /// The next event, waiting for it; None once the watch has ended (after
+    /// its error, if it ended with one).
     pub async fn next(&mut self) -> Option<Result<Event>> {
         self.rx.recv().await
     }
 }
 
+/// A key-value store with etcd v3's revision model; every backend passes
+/// the one conformance suite (`tests/conformance.rs`), so callers need not
+/// know which they have. Revisions are positive, start at 1 and only grow.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync {
     /// "sqlite" or "etcd".
     fn name(&self) -> &'static str;
+    /// The key's current value; None if it does not exist.
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
     /// Like `get`, but may miss the latest writes to a key that exists (a
     /// cache answers from memory); for checks that tolerate that.
@@ -134,6 +195,7 @@ pub trait Backend: Send + Sync {
     async fn watch(&self, prefix: &str, after: i64) -> Result<Watch>;
     /// Forgets the history before `revision` (the state at it is kept).
     async fn compact(&self, revision: i64) -> Result<()>;
+    /// The revision of the newest write that readers can see.
     async fn current_revision(&self) -> Result<i64>;
 }
 

@@ -48,6 +48,9 @@ struct Shared {
     compacted: AtomicI64,
 }
 
+/// The embedded [`Backend`]: one SQLite database file and its writer
+/// thread. The current revision is kept in this process, so one process
+/// at a time may use a file.
 pub struct SqliteStore {
     shared: Arc<Shared>,
     writer: std::sync::mpsc::Sender<Request>,
@@ -83,6 +86,9 @@ INSERT OR IGNORE INTO meta VALUES ('current', 1), ('compacted', 0);
 ";
 
 impl SqliteStore {
+    /// Opens the store at `path`, creating the file (and its directory)
+    /// when missing, and starts its writer thread; the revisions go on
+    /// from where the file left them.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::Backend(format!("creating {}: {e}", dir.display())))?;

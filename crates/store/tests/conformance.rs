@@ -1,5 +1,9 @@
 //! One suite, every backend: the embedded SQLite store and a real etcd 3.4
-//! (Debian's etcd-server) must behave the same, case by case.
+//! (Debian's etcd-server) must behave the same, case by case, each one
+//! raw and behind the watch cache the API server puts in front of it.
+
+// A test (or example) that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,9 +18,17 @@ enum Kind {
     Etcd,
 }
 
+/// The backend alone, or behind the watch cache (`store::open`).
+#[derive(Clone, Copy, Debug)]
+enum Layer {
+    Raw,
+    Cached,
+}
+
 /// A backend under test and what keeps it alive.
 struct Fixture {
     kind: Kind,
+    layer: Layer,
     dir: tempfile::TempDir,
     etcd: Option<(Child, String)>,
 }
@@ -31,25 +43,27 @@ impl Drop for Fixture {
 }
 
 impl Fixture {
-    async fn new(kind: Kind) -> (Fixture, Arc<dyn Backend>) {
+    async fn new((kind, layer): (Kind, Layer)) -> (Fixture, Arc<dyn Backend>) {
         let dir = tempfile::Builder::new().prefix("berth-store-").tempdir().unwrap();
         let etcd = match kind {
             Kind::Sqlite => None,
             Kind::Etcd => Some(start_etcd(dir.path())),
         };
-        let f = Fixture { kind, dir, etcd };
+        let f = Fixture { kind, layer, dir, etcd };
         let s = f.open().await;
         (f, s)
     }
 
     /// A fresh connection to the same data (a restarted server).
     async fn open(&self) -> Arc<dyn Backend> {
-        match self.kind {
-            Kind::Sqlite => store::open(None, self.dir.path()).await.unwrap(),
-            Kind::Etcd => {
-                let url = self.etcd.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
-                store::open(Some(&url), self.dir.path()).await.unwrap()
-            }
+        let url = self.etcd.as_ref().map(|(_, u)| u.clone());
+        let endpoint = match self.kind {
+            Kind::Sqlite => None,
+            Kind::Etcd => url.as_deref(),
+        };
+        match self.layer {
+            Layer::Raw => store::open_backend(endpoint, self.dir.path()).await.unwrap(),
+            Layer::Cached => store::open(endpoint, self.dir.path()).await.unwrap(),
         }
     }
 }
@@ -88,7 +102,7 @@ async fn next(w: &mut store::Watch) -> Event {
     }
 }
 
-async fn create_get_update_delete(kind: Kind) {
+async fn create_get_update_delete(kind: (Kind, Layer)) {
     let (_f, s) = Fixture::new(kind).await;
     let a = s.create("/registry/t/r/a", b"1".to_vec()).await.unwrap();
     assert_eq!(a.create_revision, a.mod_revision);
@@ -121,7 +135,7 @@ async fn create_get_update_delete(kind: Kind) {
     assert!(again.create_revision > d.mod_revision, "a new incarnation");
 }
 
-async fn revisions_are_global_and_failed_writes_take_none(kind: Kind) {
+async fn revisions_are_global_and_failed_writes_take_none(kind: (Kind, Layer)) {
     let (_f, s) = Fixture::new(kind).await;
     let r0 = s.current_revision().await.unwrap();
     let a = s.create("/registry/t/x/a", vec![]).await.unwrap();
@@ -133,7 +147,7 @@ async fn revisions_are_global_and_failed_writes_take_none(kind: Kind) {
     assert_eq!(s.current_revision().await.unwrap(), r0 + 2);
 }
 
-async fn lists_page_in_key_order_at_a_snapshot(kind: Kind) {
+async fn lists_page_in_key_order_at_a_snapshot(kind: (Kind, Layer)) {
     let (_f, s) = Fixture::new(kind).await;
     for k in [
         "/registry/t/p/c",
@@ -180,7 +194,7 @@ async fn lists_page_in_key_order_at_a_snapshot(kind: Kind) {
     assert!(matches!(err, Error::FutureRevision { .. }), "{err:?}");
 }
 
-async fn watches_replay_from_a_revision_then_stream(kind: Kind) {
+async fn watches_replay_from_a_revision_then_stream(kind: (Kind, Layer)) {
     let (_f, s) = Fixture::new(kind).await;
     let before = s.current_revision().await.unwrap();
     let a = s.create("/registry/t/w/a", b"1".to_vec()).await.unwrap();
@@ -205,7 +219,7 @@ async fn watches_replay_from_a_revision_then_stream(kind: Kind) {
     assert!(matches!(err, Error::FutureRevision { .. }), "{err:?}");
 }
 
-async fn many_watchers_see_every_write_in_order(kind: Kind) {
+async fn many_watchers_see_every_write_in_order(kind: (Kind, Layer)) {
     let (_f, s) = Fixture::new(kind).await;
     let from = s.current_revision().await.unwrap();
     let mut watchers = Vec::new();
@@ -234,7 +248,7 @@ async fn many_watchers_see_every_write_in_order(kind: Kind) {
     }
 }
 
-async fn compaction_forgets_history_but_keeps_the_state(kind: Kind) {
+async fn compaction_forgets_history_but_keeps_the_state(kind: (Kind, Layer)) {
     let (_f, s) = Fixture::new(kind).await;
     let v1 = s.create("/registry/t/c/k", b"1".to_vec()).await.unwrap();
     let v2 = s.update("/registry/t/c/k", b"2".to_vec(), v1.mod_revision).await.unwrap();
@@ -256,7 +270,7 @@ async fn compaction_forgets_history_but_keeps_the_state(kind: Kind) {
     assert!(matches!(s.compact(future).await.unwrap_err(), Error::FutureRevision { .. }));
 }
 
-async fn concurrent_writers_each_get_their_own_revision(kind: Kind) {
+async fn concurrent_writers_each_get_their_own_revision(kind: (Kind, Layer)) {
     let (_f, s) = Fixture::new(kind).await;
     let mut tasks = Vec::new();
     for t in 0..8 {
@@ -293,7 +307,7 @@ async fn concurrent_writers_each_get_their_own_revision(kind: Kind) {
     assert_eq!(wins, 1, "compare-and-swap lets exactly one through");
 }
 
-async fn data_survives_a_restart(kind: Kind) {
+async fn data_survives_a_restart(kind: (Kind, Layer)) {
     let (f, s) = Fixture::new(kind).await;
     let a = s.create("/registry/t/s/a", b"kept".to_vec()).await.unwrap();
     let rev = s.current_revision().await.unwrap();
@@ -317,19 +331,17 @@ async fn data_survives_a_restart(kind: Kind) {
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
-        mod sqlite {
+        conformance!(@backend sqlite_raw, Sqlite, Raw; $($case),*);
+        conformance!(@backend sqlite_cached, Sqlite, Cached; $($case),*);
+        conformance!(@backend etcd_raw, Etcd, Raw; $($case),*);
+        conformance!(@backend etcd_cached, Etcd, Cached; $($case),*);
+    };
+    (@backend $module:ident, $kind:ident, $layer:ident; $($case:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case(super::Kind::Sqlite).await
-                }
-            )*
-        }
-        mod etcd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Kind::Etcd).await
+                    super::$case((super::Kind::$kind, super::Layer::$layer)).await
                 }
             )*
         }

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use crate::{cvt, path_cstring, retry};
 
+/// open(2) of a host path, always close-on-exec (added to `flags`) and
+/// retried on EINTR; `mode` matters only with O_CREAT or O_TMPFILE. For
+/// paths inside a container's root use [`crate::root::open`] instead.
 pub fn open(path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     let c = path_cstring(path)?;
     retry(|| {
@@ -45,6 +48,8 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets (`on`) or clears FD_CLOEXEC on `fd`, keeping its other fd flags;
+/// clearing it is how an fd is passed on across exec on purpose.
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: fcntl on an fd number; failures are reported through errno.
     let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
@@ -54,6 +59,8 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// fstat(2): the inode behind `fd` (for an O_PATH fd too), with no path
+/// lookup.
 pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` is a valid out-pointer; it is initialised when fstat succeeds.
@@ -71,6 +78,9 @@ pub fn stat(path: &CStr) -> io::Result<libc::stat> {
     Ok(unsafe { st.assume_init() })
 }
 
+/// The filesystem type of the file behind `fd` (statfs's `f_type`, a
+/// `*_SUPER_MAGIC` number), to check that an fd is on the filesystem it
+/// should be (devpts, procfs) and not on something mounted over it.
 pub fn fstatfs_magic(fd: RawFd) -> io::Result<i64> {
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: valid out-pointer, initialised on success.
@@ -93,6 +103,9 @@ pub fn write_all_fd(fd: RawFd, buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// dup2(2): makes `to` refer to what `from` does, closing what `to` held;
+/// retried on EINTR. `to` comes out without close-on-exec (unless it is
+/// `from`, when nothing changes).
 pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
     // SAFETY: dup2 on fd numbers; `to` is replaced atomically.
     retry(|| cvt(unsafe { libc::dup2(from, to) }))?;

@@ -8,8 +8,12 @@
 //! - [`mount`], [`process`], [`fd`]: the mount API, clone3 and pidfds, file
 //!   descriptors.
 //! - [`signal`]: signal names and numbers.
+//! - [`syscall`]: mount and root changes behind a trait, with a recording
+//!   fake, so that the code ordering them can be unit-tested.
 //!
 //! Everything of `mount`, `process` and `fd` is also at the crate root.
+
+#![deny(missing_docs)]
 
 use std::ffi::CString;
 use std::io;
@@ -20,6 +24,7 @@ pub mod mount;
 pub mod process;
 pub mod root;
 pub mod signal;
+pub mod syscall;
 
 pub use fd::*;
 pub use mount::*;
@@ -45,10 +50,13 @@ pub fn retry<T, F: FnMut() -> io::Result<T>>(mut f: F) -> io::Result<T> {
     }
 }
 
+/// `s` as a C string for a syscall; `InvalidInput` if it holds a NUL byte
+/// (which the kernel would silently take as the end of the string).
 pub fn cstring(s: impl AsRef<[u8]>) -> io::Result<CString> {
     CString::new(s.as_ref()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "string contains a NUL byte"))
 }
 
+/// [`cstring`] of a path's bytes, as they are (no UTF-8 required).
 pub fn path_cstring(p: &Path) -> io::Result<CString> {
     use std::os::unix::ffi::OsStrExt;
     cstring(p.as_os_str().as_bytes())

@@ -7,6 +7,8 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use crate::cvt;
 
+/// mount(2), with `None` for the arguments the kernel takes as null
+/// (a propagation change has no source, type or data).
 pub fn mount(
     source: Option<&CStr>,
     target: &CStr,
@@ -22,14 +24,27 @@ pub fn mount(
 
 /// Attributes for `mount_setattr`, as in <linux/mount.h>.
 pub mod mount_attr {
+    /// MOUNT_ATTR_RDONLY: read-only.
     pub const RDONLY: u64 = 0x1;
+    /// MOUNT_ATTR_NOSUID: set-user-ID and set-group-ID bits are ignored.
     pub const NOSUID: u64 = 0x2;
+    /// MOUNT_ATTR_NODEV: device files cannot be opened.
     pub const NODEV: u64 = 0x4;
+    /// MOUNT_ATTR_NOEXEC: nothing on it can be executed.
     pub const NOEXEC: u64 = 0x8;
+    /// MOUNT_ATTR__ATIME: the bits of the access-time mode. The modes below
+    /// are values within it, not flags: setting one needs this in `clear`.
     pub const ATIME_MASK: u64 = 0x70;
+    /// MOUNT_ATTR_RELATIME: access times are updated only when older than
+    /// the mtime or ctime, or a day old (the kernel's default; the value 0
+    /// within `ATIME_MASK`).
     pub const RELATIME: u64 = 0x0;
+    /// MOUNT_ATTR_NOATIME: access times are never updated.
     pub const NOATIME: u64 = 0x10;
+    /// MOUNT_ATTR_STRICTATIME: access times are updated on every access.
     pub const STRICTATIME: u64 = 0x20;
+    /// MOUNT_ATTR_NODIRATIME: directories' access times are never updated
+    /// (a flag of its own, outside `ATIME_MASK`).
     pub const NODIRATIME: u64 = 0x80;
 }
 

@@ -67,6 +67,9 @@ pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<libc::
     }
 }
 
+/// A pidfd for `pid`: it keeps referring to that process even after the
+/// pid is reused, so signals sent through it cannot reach another one.
+/// ESRCH if the process is already gone (a zombie still has a pidfd).
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -77,6 +80,8 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
+/// Sends `sig` to the process of `pidfd`, as kill(2) would but without the
+/// pid-reuse race; ESRCH once the process has been reaped.
 pub fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> io::Result<()> {
     // SAFETY: plain syscall; a null siginfo means "as kill(2) would".
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, std::ptr::null::<u8>(), 0) };
@@ -93,18 +98,25 @@ pub fn prctl(option: i32, arg2: libc::c_ulong) -> io::Result<i32> {
     cvt(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
 }
 
+/// setns(2): moves the calling thread into the namespace of `fd`, a
+/// /proc/PID/ns/* file; `nstype` 0 accepts any type, a CLONE_NEW* flag makes
+/// the kernel check that `fd` is of that type.
 pub fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
     // SAFETY: plain syscall on an fd number.
     cvt(unsafe { libc::setns(fd, nstype) })?;
     Ok(())
 }
 
+/// unshare(2): gives the calling thread new namespaces (CLONE_NEW* `flags`);
+/// a new pid namespace applies only to the children created afterwards.
 pub fn unshare(flags: i32) -> io::Result<()> {
     // SAFETY: plain syscall with an integer argument.
     cvt(unsafe { libc::unshare(flags) })?;
     Ok(())
 }
 
+/// waitpid(2), retried on EINTR: the pid reaped (0 under WNOHANG when no
+/// child has changed state) and its raw wait status, for [`exit_code`].
 pub fn waitpid(pid: libc::pid_t, flags: i32) -> io::Result<(libc::pid_t, i32)> {
     let mut status = 0;
     // SAFETY: `status` is a valid out-pointer.

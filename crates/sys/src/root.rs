@@ -104,6 +104,9 @@ fn components(path: &Path) -> Vec<&std::ffi::OsStr> {
     out
 }
 
+/// An O_PATH fd of what `path` names inside `root`, following symlinks
+/// within the root (`Follow::InRoot`): for mounting onto or inspecting, not
+/// for reading.
 pub fn open_path(root: RawFd, path: &Path) -> io::Result<OwnedFd> {
     open(root, path, libc::O_PATH, 0, Follow::InRoot)
 }

@@ -35,15 +35,19 @@ pub fn busybox_tar(berth: &Path) -> &'static Path {
 /// 10.201.<n>.0/24, and a busybox image `bb`.
 pub struct Host {
     berth: PathBuf,
-    pub root: tempfile::TempDir,
-    pub bridge: String,
+    pub(crate) root: tempfile::TempDir,
+    pub(crate) bridge: String,
+    /// The number given to `new`: the third octet of the default subnet
+    /// and the second of every [`Host::subnet`].
     pub n: u8,
 }
 
+/// A command's stdout as text (lossy), for assertions and messages.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A command's stderr as text (lossy), for assertions and messages.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -70,16 +74,21 @@ impl Host {
         format!("10.{}.{}.0/24", 202 + k, self.n)
     }
 
+    /// A `berth` command on this host's state tree, with stdin from
+    /// /dev/null, for a test to add arguments, env or pipes to.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(&self.berth);
         c.arg("--root").arg(self.root.path()).stdin(Stdio::null());
         c
     }
 
+    /// Runs `berth ARGS` to its end, whatever its exit status.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("running berth")
     }
 
+    /// Runs a command that must succeed (else panics with its output); its
+    /// stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(out.status.success(), "berth {args:?} failed ({}): {}{}", out.status, stdout(&out), stderr(&out));
@@ -93,11 +102,14 @@ impl Host {
         stderr(&out)
     }
 
+    /// `berth inspect NAME`'s one object (the JSON array's first element);
+    /// panics if the object does not exist.
     pub fn inspect(&self, name: &str) -> serde_json::Value {
         let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).expect("inspect JSON");
         v[0].clone()
     }
 
+    /// The container's State.Status (`created`, `running`, `exited`, ...).
     pub fn status(&self, name: &str) -> String {
         self.ok(&["inspect", "-f", "{{.State.Status}}", name]).trim().to_string()
     }
@@ -111,6 +123,8 @@ impl Host {
         }
     }
 
+    /// The state tree's path as text: what this host's processes and mounts
+    /// mention, to look for leftovers by.
     pub fn root_str(&self) -> String {
         self.root.path().to_string_lossy().into_owned()
     }

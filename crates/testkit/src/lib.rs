@@ -2,6 +2,8 @@
 //! busybox rootfs (made by scripts/make-bundle, offline), unique names, and
 //! the checks that a test left nothing behind on the host.
 
+#![deny(missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -41,14 +43,19 @@ impl Bundle {
         Bundle { dir }
     }
 
+    /// The bundle directory, to pass to `berth runtime create --bundle`;
+    /// it goes away when the `Bundle` is dropped.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
+    /// The bundle's rootfs directory (busybox), for tests that put files
+    /// into the container's filesystem or check what it left there.
     pub fn rootfs(&self) -> PathBuf {
         self.dir.path().join("rootfs")
     }
 
+    /// config.json as it is on disk now, parsed; panics if unreadable.
     pub fn config(&self) -> Value {
         let text = std::fs::read(self.dir.path().join("config.json")).expect("config.json");
         serde_json::from_slice(&text).expect("config.json is JSON")
@@ -131,10 +138,15 @@ pub fn assert_no_leftovers(id: &str, bundle: &Path) {
 pub struct Registry {
     child: std::process::Child,
     dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`, without a scheme: the registry part of image
+    /// references (it speaks plain HTTP, so clients must allow insecure).
     pub addr: String,
 }
 
 impl Registry {
+    /// Starts a registry with no auth, installing docker-registry if it is
+    /// missing, and waits (up to 15 s, else panics) until it accepts
+    /// connections.
     pub fn start() -> Registry {
         Registry::start_with("")
     }
@@ -171,10 +183,14 @@ impl Registry {
         self.dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
     }
 
+    /// The registry's own directory: its config.yml, registry.log and the
+    /// storage under data/.
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
+    /// What the registry has logged so far (errors only), for a failing
+    /// test's message.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
@@ -369,11 +385,14 @@ pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> std::proc
 /// forwards: lets a test interrupt a download midway and see what the next
 /// one asks for (a `Range` header, say). Stops with the test process.
 pub struct SlowProxy {
+    /// `127.0.0.1:PORT` to use in place of the upstream's address.
     pub addr: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl SlowProxy {
+    /// Starts the proxy for `upstream` (`HOST:PORT`); every connection made
+    /// to it opens one to the upstream. Requests go through at full speed.
     pub fn start(upstream: &str, bytes_per_sec: usize) -> SlowProxy {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy listener");

@@ -1,15 +1,15 @@
 //! Command-line surface. One module per command group.
 
 mod attach;
-mod build;
+mod builds;
 mod container;
 mod copy;
 mod format;
-mod image;
+mod images;
 mod info;
 mod network;
 mod progress;
-mod runtime;
+mod runc;
 mod server;
 mod stats;
 mod system;
@@ -35,12 +35,12 @@ enum Command {
     #[command(subcommand)]
     Container(container::ContainerCmd),
     /// Build an image from a Dockerfile.
-    Build(build::BuildArgs),
+    Build(builds::BuildArgs),
     /// Run the cluster's API server (Kubernetes-compatible; kubectl is its client).
     Server(server::ServerArgs),
     /// Manage the build cache.
     #[command(subcommand)]
-    Builder(build::BuilderCmd),
+    Builder(builds::BuilderCmd),
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCmd),
@@ -53,30 +53,30 @@ enum Command {
     /// Get real time events.
     Events(system::EventsArgs),
     /// Pull an image from a registry.
-    Pull(image::PullArgs),
+    Pull(images::PullArgs),
     /// Push an image to a registry.
-    Push(image::PushArgs),
+    Push(images::PushArgs),
     /// Create a tag TARGET that refers to SOURCE.
     Tag { source: String, target: String },
     /// List images.
-    Images(image::ImagesArgs),
+    Images(images::ImagesArgs),
     /// Remove images.
-    Rmi(image::RmiArgs),
+    Rmi(images::RmiArgs),
     /// Manage images.
     #[command(subcommand)]
-    Image(image::ImageCmd),
+    Image(images::ImageCmd),
     /// Save images to a tar archive (docker-archive or OCI layout).
-    Save(image::SaveArgs),
+    Save(images::SaveArgs),
     /// Load images from a tar archive.
-    Load(image::LoadArgs),
+    Load(images::LoadArgs),
     /// Create an image from a rootfs tarball.
-    Import(image::ImportArgs),
+    Import(images::ImportArgs),
     /// Log in to a registry.
-    Login(image::LoginArgs),
+    Login(images::LoginArgs),
     /// Log out from a registry.
     Logout { server: Option<String> },
     /// The OCI runtime, with runc's commands and flags, on bundle directories.
-    Runtime(runtime::RuntimeArgs),
+    Runtime(runc::RuntimeArgs),
     /// Show the berth version information.
     Version(info::FormatArg),
     /// Display system-wide information.
@@ -114,25 +114,25 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let root = cli.root;
     match cli.command {
         Command::Container(c) | Command::Shortcut(c) => container::run(&root, c),
-        Command::Build(a) => build::build(&root, a),
-        Command::Builder(c) => build::builder(&root, c),
+        Command::Build(a) => builds::build(&root, a),
+        Command::Builder(c) => builds::builder(&root, c),
         Command::Server(a) => server::server(a),
         Command::Network(c) => network::network(&root, c),
         Command::Volume(c) => network::volume(&root, c),
         Command::System(c) => system::run(&root, c),
         Command::Events(a) => system::events(&root, a),
-        Command::Pull(a) => image::run(&root, image::ImageCmd::Pull(a)),
-        Command::Push(a) => image::run(&root, image::ImageCmd::Push(a)),
-        Command::Tag { source, target } => image::run(&root, image::ImageCmd::Tag { source, target }),
-        Command::Images(a) => image::run(&root, image::ImageCmd::Ls(a)),
-        Command::Rmi(a) => image::run(&root, image::ImageCmd::Rm(a)),
-        Command::Image(c) => image::run(&root, c),
-        Command::Save(a) => image::run(&root, image::ImageCmd::Save(a)),
-        Command::Load(a) => image::run(&root, image::ImageCmd::Load(a)),
-        Command::Import(a) => image::run(&root, image::ImageCmd::Import(a)),
-        Command::Login(a) => image::login(a),
-        Command::Logout { server } => image::logout(server),
-        Command::Runtime(args) => runtime::run(args),
+        Command::Pull(a) => images::run(&root, images::ImageCmd::Pull(a)),
+        Command::Push(a) => images::run(&root, images::ImageCmd::Push(a)),
+        Command::Tag { source, target } => images::run(&root, images::ImageCmd::Tag { source, target }),
+        Command::Images(a) => images::run(&root, images::ImageCmd::Ls(a)),
+        Command::Rmi(a) => images::run(&root, images::ImageCmd::Rm(a)),
+        Command::Image(c) => images::run(&root, c),
+        Command::Save(a) => images::run(&root, images::ImageCmd::Save(a)),
+        Command::Load(a) => images::run(&root, images::ImageCmd::Load(a)),
+        Command::Import(a) => images::run(&root, images::ImageCmd::Import(a)),
+        Command::Login(a) => images::login(a),
+        Command::Logout { server } => images::logout(server),
+        Command::Runtime(args) => runc::run(args),
         Command::Version(a) => info::version(a),
         Command::Info(a) => info::info(&root, a),
         Command::Completion { shell } => {
@@ -145,9 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Internal(Internal::Monitor { id }) => Ok(engine::monitor::main(&root, &id).clamp(0, 255) as u8),
         Command::Internal(Internal::Dns { network }) => Ok(engine::dns::main(&root, &network).clamp(0, 255) as u8),
         Command::Internal(Internal::Archive(a)) => copy::archive(&root, a),
-        Command::Internal(Internal::BuildRun { request }) => {
-            Ok(::build::step::main(&root, &request).clamp(0, 255) as u8)
-        }
+        Command::Internal(Internal::BuildRun { request }) => Ok(build::step::main(&root, &request).clamp(0, 255) as u8),
     }
 }
 

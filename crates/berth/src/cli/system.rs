@@ -199,7 +199,7 @@ fn prune(root: &Path, all: bool, volumes: bool) -> Result<u8> {
     }
     println!();
     drop(e);
-    super::image::run(root, super::image::ImageCmd::Prune { all, force: true })
+    super::images::run(root, super::images::ImageCmd::Prune { all, force: true })
 }
 
 /// `events`: past events since `--since`, then new ones as they happen

@@ -1,5 +1,8 @@
 //! Test support: unique names, network namespaces, guards that remove what a test made, threads
 //! inside a namespace, and the leftover check.
+
+// A test helper that meets the unexpected should stop at it.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::fs::{File, OpenOptions};

@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use mounts::{Kind, MountPlan};
+use sys::syscall::Syscall;
 use sys::Follow;
 
 /// One cgroup hierarchy as the container should see it.
@@ -81,13 +82,19 @@ fn step<T>(what: impl FnOnce() -> String, r: std::io::Result<T>) -> Step<T> {
 /// `before_pivot` runs once everything is mounted, right before the root
 /// changes: the moment of the createRuntime and createContainer hooks.
 pub fn prepare(plan: &Plan, before_pivot: &mut dyn FnMut() -> Step<()>) -> Step<Prepared> {
+    prepare_with(&sys::syscall::Linux, plan, before_pivot)
+}
+
+/// [`prepare`] with the mount and root changes made through `sc` (a
+/// recorder in the unit tests below).
+fn prepare_with(sc: &dyn Syscall, plan: &Plan, before_pivot: &mut dyn FnMut() -> Step<()>) -> Step<Prepared> {
     // Nothing we mount may leak back to the host, unless the spec asks for
     // shared propagation (e.g. Kubernetes' Bidirectional mounts): runc's rule.
     let propagation = plan.propagation.unwrap_or(libc::MS_REC | libc::MS_SLAVE);
     if plan.new_mountns {
         step(
             || "linux.rootfsPropagation: setting the propagation of /".into(),
-            sys::mount(None, c"/", None, propagation, None),
+            sc.mount(None, c"/", None, propagation, None),
         )?;
     }
     if plan.new_mountns && propagation & libc::MS_SHARED != 0 {
@@ -101,19 +108,19 @@ pub fn prepare(plan: &Plan, before_pivot: &mut dyn FnMut() -> Step<()>) -> Step<
         let data = (!m.data.is_empty()).then_some(data.as_c_str());
         step(
             || format!("mounting the root filesystem ({}) on {}", m.fstype, plan.rootfs.display()),
-            sys::mount(Some(&source), &rootfs, Some(&fstype), 0, data),
+            sc.mount(Some(&source), &rootfs, Some(&fstype), 0, data),
         )?;
     }
     step(
         || format!("bind-mounting the rootfs {}", plan.rootfs.display()),
-        sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None),
+        sc.mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None),
     )?;
     if !plan.new_mountns {
         // In the host's namespace: nothing mounted below may reach the
         // mounts the rootfs' parent propagates to.
         step(
             || format!("making the rootfs {} private", plan.rootfs.display()),
-            sys::mount(None, &rootfs, None, libc::MS_PRIVATE, None),
+            sc.mount(None, &rootfs, None, libc::MS_PRIVATE, None),
         )?;
     }
     // Opened after the bind, so the fd holds the new mount, not the directory below.
@@ -147,10 +154,10 @@ pub fn prepare(plan: &Plan, before_pivot: &mut dyn FnMut() -> Step<()>) -> Step<
     crate::timing::mark("child: readonly paths");
     before_pivot()?;
     if plan.new_mountns {
-        pivot(&root)?;
+        pivot(sc, &root)?;
     } else {
         // pivot_root would move the host's own root.
-        enter_with_chroot(&root)?;
+        enter_with_chroot(sc, &root)?;
     }
     crate::timing::mark("child: pivoted");
     if plan.readonly_root {
@@ -158,7 +165,7 @@ pub fn prepare(plan: &Plan, before_pivot: &mut dyn FnMut() -> Step<()>) -> Step<
         let locked = step(|| "reading flags of /".into(), sys::locked_mount_flags(slash.as_raw_fd()))?;
         step(
             || "root.readonly: remounting / read-only".into(),
-            sys::mount(None, c"/", None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked, None),
+            sc.mount(None, c"/", None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked, None),
         )?;
     }
     Ok(Prepared { pty })
@@ -341,14 +348,11 @@ fn readonly_paths(root: RawFd, paths: &[String]) -> Step<()> {
 /// onto "." so the old root is stacked on the new one, then unmount it lazily.
 /// Falls back to MS_MOVE + chroot only where pivot_root is impossible (a
 /// rootfs on the initramfs).
-fn enter_with_chroot(root: &OwnedFd) -> Step<()> {
-    // SAFETY: fchdir on a directory fd, then chroot and chdir with valid C strings.
-    unsafe {
-        if libc::fchdir(root.as_raw_fd()) < 0 || libc::chroot(c".".as_ptr()) < 0 || libc::chdir(c"/".as_ptr()) < 0 {
-            return Err(format!("entering the rootfs (chroot): {}", std::io::Error::last_os_error()));
-        }
-    }
-    Ok(())
+fn enter_with_chroot(sc: &dyn Syscall, root: &OwnedFd) -> Step<()> {
+    sc.fchdir(root.as_raw_fd())
+        .and_then(|()| sc.chroot(c"."))
+        .and_then(|()| sc.chdir(c"/"))
+        .map_err(|e| format!("entering the rootfs (chroot): {e}"))
 }
 
 /// Undoes what [`prepare`] mounted on the host for a container without a
@@ -372,15 +376,9 @@ pub fn detach_host_mounts(rootfs: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn pivot(root: &OwnedFd) -> Step<()> {
-    // SAFETY: fchdir on a directory fd (O_PATH fds are accepted).
-    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
-        return Err(format!("entering the rootfs: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: pivot_root with two valid C strings.
-    let r = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
+fn pivot(sc: &dyn Syscall, root: &OwnedFd) -> Step<()> {
+    sc.fchdir(root.as_raw_fd()).map_err(|e| format!("entering the rootfs: {e}"))?;
+    if let Err(e) = sc.pivot_root(c".", c".") {
         // pivot_root cannot leave a ramfs/tmpfs initial root (initramfs); that
         // is the only case where MS_MOVE + chroot stands in for it. Anything
         // else (a runtime started inside a chroot, odd propagation) is an
@@ -393,25 +391,95 @@ fn pivot(root: &OwnedFd) -> Step<()> {
         if e.raw_os_error() != Some(libc::EINVAL) || !initramfs {
             return Err(format!("pivot_root: {e}"));
         }
-        step(|| "moving the rootfs to /".into(), sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None))?;
-        // SAFETY: chroot with a valid C string.
-        if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
-            return Err(format!("chroot: {}", std::io::Error::last_os_error()));
-        }
+        step(|| "moving the rootfs to /".into(), sc.mount(Some(c"."), c"/", None, libc::MS_MOVE, None))?;
+        sc.chroot(c".").map_err(|e| format!("chroot: {e}"))?;
     } else {
         // Make sure the unmount below cannot propagate to the host.
-        step(
-            || "making the old root a slave".into(),
-            sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None),
-        )?;
-        // SAFETY: umount2 with a valid C string.
-        if unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) } < 0 {
-            return Err(format!("detaching the old root: {}", std::io::Error::last_os_error()));
+        step(|| "making the old root a slave".into(), sc.mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None))?;
+        sc.umount2(c".", libc::MNT_DETACH).map_err(|e| format!("detaching the old root: {e}"))?;
+    }
+    sc.chdir(c"/").map_err(|e| format!("chdir /: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sys::syscall::Recorder;
+
+    /// A rootfs with nothing to mount in it: only the ordering of the
+    /// mount-namespace and root changes is left, which the recorder sees.
+    fn plan(dir: &Path, new_mountns: bool) -> Plan {
+        Plan { rootfs: dir.to_path_buf(), new_mountns, cwd: "/".into(), ..Default::default() }
+    }
+
+    fn run(sc: &Recorder, plan: &Plan) -> Step<Vec<String>> {
+        let mut hook_ran_at = None;
+        let mut before_pivot = || {
+            hook_ran_at = Some(sc.calls().len());
+            Ok(())
+        };
+        prepare_with(sc, plan, &mut before_pivot)?;
+        let mut calls = sc.calls();
+        if let Some(i) = hook_ran_at {
+            calls.insert(i, "<before_pivot>".into());
         }
+        Ok(calls)
     }
-    // SAFETY: chdir with a valid C string.
-    if unsafe { libc::chdir(c"/".as_ptr()) } < 0 {
-        return Err(format!("chdir /: {}", std::io::Error::last_os_error()));
+
+    #[test]
+    fn in_a_new_mount_namespace_the_root_becomes_a_slave_then_is_pivoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let mut p = plan(dir.path(), true);
+        p.readonly_root = true;
+        let calls = run(&Recorder::default(), &p).unwrap();
+        let remount = calls.last().cloned().unwrap_or_default();
+        assert_eq!(
+            calls[..calls.len() - 1],
+            [
+                "mount(-, /, -, MS_REC|MS_SLAVE)".to_string(),
+                format!("mount({root}, {root}, -, MS_BIND|MS_REC)"),
+                "<before_pivot>".into(),
+                "fchdir(root)".into(),
+                "pivot_root(., .)".into(),
+                "mount(-, ., -, MS_REC|MS_SLAVE)".into(),
+                "umount2(., MNT_DETACH)".into(),
+                "chdir(/)".into(),
+            ]
+        );
+        assert!(remount.starts_with("mount(-, /, -, MS_RDONLY|MS_REMOUNT|MS_BIND"), "{remount}");
     }
-    Ok(())
+
+    #[test]
+    fn in_the_hosts_mount_namespace_nothing_of_the_host_changes_and_chroot_enters() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let calls = run(&Recorder::default(), &plan(dir.path(), false)).unwrap();
+        assert_eq!(
+            calls,
+            [
+                format!("mount({root}, {root}, -, MS_BIND|MS_REC)"),
+                format!("mount(-, {root}, -, MS_PRIVATE)"),
+                "<before_pivot>".into(),
+                "fchdir(root)".into(),
+                "chroot(.)".into(),
+                "chdir(/)".into(),
+            ],
+            "no propagation change of /, no pivot_root"
+        );
+    }
+
+    #[test]
+    fn a_failing_step_is_named_and_nothing_after_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let sc = Recorder::default().failing("pivot_root", libc::EPERM);
+        let e = run(&sc, &plan(dir.path(), true)).unwrap_err();
+        assert!(e.starts_with("pivot_root: "), "{e}");
+        assert_eq!(sc.calls().last().map(String::as_str), Some("pivot_root(., .)"));
+
+        let sc = Recorder::default().failing("mount(-, /,", libc::EACCES);
+        let e = run(&sc, &plan(dir.path(), true)).unwrap_err();
+        assert!(e.starts_with("linux.rootfsPropagation: setting the propagation of /:"), "{e}");
+        assert_eq!(sc.calls().len(), 1);
+    }
 }
