@@ -1022,3 +1022,373 @@ print(rd.attrs["Descriptor"]["mediaType"], len(rd.attrs["Platforms"]), rd.has_pl
     assert_eq!(s.get("/v1.50/distribution/Not_A..Name/json").0, 400);
     s.ok(&["rmi", &name]);
 }
+
+/// The docker CLI's `inspect` of `name` as JSON.
+fn inspect_json(s: &Service, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", name])).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn inspect_shows_every_host_config_field_and_endpoint_setting_dockerd_does() {
+    let s = Service::start(170);
+    s.ok(&["create", "--name", "plain", "bb", "true"]);
+    let v = inspect_json(&s, "plain");
+    let hc = &v["HostConfig"];
+    for key in [
+        "Binds",
+        "ContainerIDFile",
+        "LogConfig",
+        "NetworkMode",
+        "PortBindings",
+        "RestartPolicy",
+        "AutoRemove",
+        "VolumeDriver",
+        "VolumesFrom",
+        "ConsoleSize",
+        "CapAdd",
+        "CapDrop",
+        "CgroupnsMode",
+        "Dns",
+        "DnsOptions",
+        "DnsSearch",
+        "ExtraHosts",
+        "GroupAdd",
+        "IpcMode",
+        "Cgroup",
+        "Links",
+        "OomScoreAdj",
+        "PidMode",
+        "Privileged",
+        "PublishAllPorts",
+        "ReadonlyRootfs",
+        "SecurityOpt",
+        "UTSMode",
+        "UsernsMode",
+        "ShmSize",
+        "Runtime",
+        "Isolation",
+        "CpuShares",
+        "Memory",
+        "NanoCpus",
+        "CgroupParent",
+        "BlkioWeight",
+        "BlkioWeightDevice",
+        "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps",
+        "CpuPeriod",
+        "CpuQuota",
+        "CpuRealtimePeriod",
+        "CpuRealtimeRuntime",
+        "CpusetCpus",
+        "CpusetMems",
+        "Devices",
+        "DeviceCgroupRules",
+        "DeviceRequests",
+        "MemoryReservation",
+        "MemorySwap",
+        "MemorySwappiness",
+        "OomKillDisable",
+        "PidsLimit",
+        "Ulimits",
+        "CpuCount",
+        "CpuPercent",
+        "IOMaximumIOps",
+        "IOMaximumBandwidth",
+        "MaskedPaths",
+        "ReadonlyPaths",
+        "Tmpfs",
+        "Sysctls",
+    ] {
+        assert!(hc.get(key).is_some(), "HostConfig.{key} missing: {hc}");
+    }
+    assert_eq!(hc["CgroupnsMode"], "private");
+    assert_eq!(hc["Runtime"], "runc");
+    assert_eq!(hc["ShmSize"], 64 << 20);
+    assert_eq!(hc["LogConfig"], serde_json::json!({"Type": "json-file", "Config": {}}));
+    assert_eq!(hc["ConsoleSize"], serde_json::json!([0, 0]));
+    assert!(hc["MaskedPaths"].as_array().is_some_and(|m| m.iter().any(|p| p == "/proc/kcore")), "{hc}");
+    let ep = &v["NetworkSettings"]["Networks"]["bridge"];
+    for key in [
+        "IPAMConfig",
+        "Links",
+        "Aliases",
+        "DriverOpts",
+        "MacAddress",
+        "NetworkID",
+        "EndpointID",
+        "Gateway",
+        "IPAddress",
+        "IPPrefixLen",
+        "IPv6Gateway",
+        "GlobalIPv6Address",
+        "GlobalIPv6PrefixLen",
+        "DNSNames",
+        "GwPriority",
+    ] {
+        assert!(ep.get(key).is_some(), "Networks.bridge.{key} missing: {ep}");
+    }
+    let bridge_id = s.ok(&["network", "inspect", "-f", "{{.Id}}", "bridge"]);
+    assert_eq!(ep["NetworkID"], bridge_id.trim());
+    s.ok(&["rm", "plain"]);
+
+    // What was asked for is shown as asked.
+    s.ok(&[
+        "create",
+        "--name",
+        "full",
+        "--cpuset-cpus",
+        "0",
+        "--group-add",
+        "50",
+        "--dns",
+        "10.9.9.9",
+        "--dns-search",
+        "example.org",
+        "--add-host",
+        "db:10.1.2.3",
+        "--shm-size",
+        "1m",
+        "--ulimit",
+        "nofile=100:200",
+        "--oom-score-adj",
+        "10",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "max-size=1m",
+        "--uts",
+        "host",
+        "bb",
+        "true",
+    ]);
+    let hc = inspect_json(&s, "full")["HostConfig"].clone();
+    assert_eq!(hc["CpusetCpus"], "0");
+    assert_eq!(hc["GroupAdd"], serde_json::json!(["50"]));
+    assert_eq!(hc["Dns"], serde_json::json!(["10.9.9.9"]));
+    assert_eq!(hc["DnsSearch"], serde_json::json!(["example.org"]));
+    assert_eq!(hc["ExtraHosts"], serde_json::json!(["db:10.1.2.3"]));
+    assert_eq!(hc["ShmSize"], 1 << 20);
+    assert_eq!(hc["Ulimits"], serde_json::json!([{"Name": "nofile", "Soft": 100, "Hard": 200}]));
+    assert_eq!(hc["OomScoreAdj"], 10);
+    assert_eq!(hc["LogConfig"], serde_json::json!({"Type": "local", "Config": {"max-size": "1m"}}));
+    assert_eq!(hc["UTSMode"], "host");
+    s.ok(&["rm", "full"]);
+
+    // docker-py sees the same.
+    let out = s.python(
+        r#"
+import docker
+c = docker.from_env().containers.create("bb", "true", cpuset_cpus="0", group_add=["7"], runtime="runc")
+hc = c.attrs["HostConfig"]
+print(hc["CpusetCpus"], hc["GroupAdd"], hc["Runtime"], hc["Isolation"] == "", "MemorySwappiness" in hc)
+c.remove()
+"#,
+    );
+    assert_eq!(out, "0 ['7'] runc True True\n");
+}
+
+#[test]
+fn user_addresses_macs_and_network_names_with_spaces() {
+    let s = Service::start(171);
+    let subnet = s.host.subnet(0);
+    let prefix = subnet.rsplit_once('.').unwrap().0.to_string();
+    s.ok(&["network", "create", "--subnet", &subnet, "my net"]);
+    let ip = format!("{prefix}.50");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "my net",
+        "--ip",
+        &ip,
+        "--mac-address",
+        "02:42:aa:bb:cc:dd",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    let ep = inspect_json(&s, "a")["NetworkSettings"]["Networks"]["my net"].clone();
+    assert_eq!(ep["IPAddress"], ip.as_str(), "{ep}");
+    assert_eq!(ep["MacAddress"], "02:42:aa:bb:cc:dd");
+    assert_eq!(ep["IPAMConfig"]["IPv4Address"], ip.as_str());
+    assert_eq!(ep["EndpointID"].as_str().map(str::len), Some(64), "{ep}");
+    assert!(ep["DNSNames"].as_array().is_some_and(|n| n.iter().any(|x| x == "a")), "{ep}");
+    let inside = s.ok(&["exec", "a", "sh", "-c", "cat /sys/class/net/eth0/address; ip -4 -o addr show eth0"]);
+    assert!(inside.starts_with("02:42:aa:bb:cc:dd\n") && inside.contains(&format!("{ip}/24")), "{inside}");
+
+    // Taken, outside the subnet, on the default bridge, not an address.
+    s.ok(&["create", "--name", "b", "--network", "my net", "--ip", &ip, "bb", "sleep", "300"]);
+    fails_with(&s, &["start", "b"], "Address already in use");
+    s.ok(&["rm", "b"]);
+    fails_with(
+        &s,
+        &["create", "--network", "my net", "--ip", "10.254.254.9", "bb", "true"],
+        "no configured subnet or ip-range contain the IP address 10.254.254.9",
+    );
+    fails_with(
+        &s,
+        &["create", "--ip", &ip, "bb", "true"],
+        "user specified IP address is supported on user defined networks only",
+    );
+    let (code, body) = s.post_json(
+        "/v1.50/containers/create",
+        r#"{"Image": "bb", "Cmd": ["true"], "HostConfig": {"NetworkMode": "my net"},
+            "NetworkingConfig": {"EndpointsConfig": {"my net": {"MacAddress": "01:00:00:00:00:01"}}}}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("multicast"), "{body}");
+    // A free address on a running container's network connect.
+    s.ok(&["network", "create", "--subnet", &s.host.subnet(1), "second"]);
+    let ip2 = format!("{}.77", s.host.subnet(1).rsplit_once('.').unwrap().0);
+    s.ok(&["network", "connect", "--ip", &ip2, "second", "a"]);
+    assert!(s.ok(&["exec", "a", "ip", "-4", "-o", "addr"]).contains(&ip2));
+    assert!(s.ok(&["network", "ls", "--format", "{{.Name}}"]).lines().any(|l| l == "my net"));
+    assert_eq!(s.ok(&["ps", "-aq"]).lines().count(), 1, "the refused ones were not created");
+    s.ok(&["rm", "-f", "a"]);
+    s.ok(&["network", "rm", "my net", "second"]);
+}
+
+#[test]
+fn uts_cpusets_groups_runtime_and_log_drivers_are_applied() {
+    let s = Service::start(172);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(s.ok(&["run", "--rm", "--uts", "host", "bb", "hostname"]), host);
+    fails_with(&s, &["create", "--uts", "host", "-h", "x", "bb", "true"], "hostname and the UTS mode");
+    // The docker CLI checks this one itself; berth's words are the daemon's.
+    fails_with(&s, &["create", "--uts", "bogus", "bb", "true"], "invalid UTS mode");
+    assert!(s.host.fails(&["create", "--uts", "bogus", "bb", "true"]).contains("invalid UTS mode: bogus"));
+
+    let out = s.ok(&["run", "--rm", "--cpuset-cpus", "0", "bb", "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert_eq!(out.split_whitespace().nth(1), Some("0"), "{out}");
+    fails_with(&s, &["create", "--cpuset-cpus", "0-4096", "bb", "true"], "Requested CPUs are not available");
+    fails_with(&s, &["create", "--cpuset-mems", "63", "bb", "true"], "Requested memory nodes are not available");
+
+    // An image with users and groups: `--user nobody` gets nobody's groups, and --group-add's.
+    s.ok(&[
+        "run",
+        "--name",
+        "mk",
+        "bb",
+        "sh",
+        "-c",
+        "mkdir -p /etc && printf 'root:x:0:0::/root:/bin/sh\\nnobody:x:65534:65534::/:/bin/false\\n' > /etc/passwd \
+         && printf 'root:x:0:\\nnogroup:x:65534:\\nstaff:x:50:nobody\\nextra:x:200:\\n' > /etc/group",
+    ]);
+    s.ok(&["commit", "mk", "users:1"]);
+    s.ok(&["rm", "mk"]);
+    let out =
+        s.ok(&["run", "--rm", "--user", "nobody", "--group-add", "extra", "--group-add", "300", "users:1", "id", "-G"]);
+    let mut groups: Vec<&str> = out.split_whitespace().collect();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups, ["200", "300", "50", "65534"], "{out}");
+    fails_with(&s, &["run", "--rm", "--group-add", "nosuch", "users:1", "true"], "Unable to find group nosuch");
+
+    fails_with(&s, &["create", "--runtime", "kata", "bb", "true"], "unknown or invalid runtime name: kata");
+    fails_with(
+        &s,
+        &["create", "--log-driver", "nosuch", "bb", "true"],
+        "logger: no log driver named 'nosuch' is registered",
+    );
+    fails_with(
+        &s,
+        &["create", "--log-opt", "colour=red", "bb", "true"],
+        "unknown log opt 'colour' for json-file log driver",
+    );
+
+    s.ok(&["run", "--name", "quiet", "--log-driver", "none", "bb", "echo", "hi"]);
+    fails_with(&s, &["logs", "quiet"], "configured logging driver does not support reading");
+    s.ok(&["rm", "quiet"]);
+    // `local` rotated at 1 KiB into two files: the last lines are kept, the first are gone.
+    s.ok(&[
+        "run",
+        "--name",
+        "loud",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "bb",
+        "seq",
+        "1",
+        "300",
+    ]);
+    let logs = s.ok(&["logs", "loud"]);
+    assert!(logs.ends_with("299\n300\n") && !logs.starts_with("1\n"), "{logs}");
+    let path = inspect_json(&s, "loud")["LogPath"].as_str().unwrap().to_string();
+    assert!(
+        std::path::Path::new(&format!("{path}.1")).exists() && !std::path::Path::new(&format!("{path}.2")).exists()
+    );
+    assert!(std::fs::metadata(&path).unwrap().len() <= 1024);
+    s.ok(&["rm", "loud"]);
+    s.ok(&["rmi", "users:1"]);
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn bind_propagation_and_volume_subpaths() {
+    let s = Service::start(173);
+    // A shared mount of the test's own (the host's / may be private).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let sh = |cmd: &str| assert!(Command::new("sh").arg("-c").arg(cmd).status().unwrap().success(), "{cmd}");
+    sh(&format!("mount --bind {d} {d} && mount --make-rshared {d} && mkdir {d}/sub"));
+    let slave = format!("{d}:/slave:rslave");
+    let private = format!("{d}:/private");
+    s.ok(&["run", "-d", "--name", "p", "-v", &slave, "-v", &private, "bb", "sleep", "300"]);
+    sh(&format!("mount -t tmpfs tmpfs {d}/sub"));
+    let mounts = s.ok(&["exec", "p", "cat", "/proc/mounts"]);
+    sh(&format!("umount {d}/sub"));
+    assert!(mounts.contains(" /slave/sub tmpfs"), "an rslave bind sees the host's new mount: {mounts}");
+    assert!(!mounts.contains(" /private/sub "), "an rprivate one does not: {mounts}");
+    let v = inspect_json(&s, "p");
+    let m: Vec<_> =
+        v["Mounts"].as_array().unwrap().iter().map(|m| m["Propagation"].as_str().unwrap().to_string()).collect();
+    assert_eq!(m, ["rslave", "rprivate"]);
+    assert!(v["HostConfig"]["Binds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|b| b.as_str() == Some(&format!("{d}:/slave:rslave"))));
+    s.ok(&["rm", "-f", "p"]);
+    fails_with(&s, &["create", "-v", "vol:/x:rshared", "bb", "true"], "propagation is only for bind mounts");
+    sh(&format!("umount {d}"));
+
+    s.ok(&["volume", "create", "sv"]);
+    s.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "sv:/d",
+        "bb",
+        "sh",
+        "-c",
+        "mkdir /d/sub && echo inner > /d/sub/f && echo outer > /d/f",
+    ]);
+    assert_eq!(
+        s.ok(&["run", "--rm", "--mount", "type=volume,src=sv,dst=/d,volume-subpath=sub", "bb", "ls", "/d"]),
+        "f\n"
+    );
+    assert_eq!(
+        s.ok(&["run", "--rm", "--mount", "type=volume,src=sv,dst=/d,volume-subpath=sub", "bb", "cat", "/d/f"]),
+        "inner\n"
+    );
+    fails_with(
+        &s,
+        &["run", "--rm", "--mount", "type=volume,src=sv,dst=/d,volume-subpath=nope", "bb", "true"],
+        "cannot access path \"nope\" in volume sv",
+    );
+    fails_with(
+        &s,
+        &["run", "--rm", "--mount", "type=volume,src=sv,dst=/d,volume-subpath=../x", "bb", "true"],
+        "subpath must be a relative path",
+    );
+    s.ok(&["volume", "rm", "sv"]);
+}

@@ -985,3 +985,86 @@ fn diff_lists_a_containers_changes_and_commit_makes_an_image_of_them() {
     assert!(!h.ok(&["images", "--format", "{{.Repository}}"]).contains("bad"), "nothing made of bad changes");
     h.ok(&["rm", "-f", "-v", "work", "live", "mounts"]);
 }
+
+#[test]
+fn the_berth_cli_takes_dockers_host_and_endpoint_flags_and_applies_them() {
+    let h = host(70);
+    let subnet = h.subnet(0);
+    let ip = format!("{}.60", subnet.rsplit_once('.').unwrap().0);
+    h.ok(&["network", "create", "--subnet", &subnet, "front end"]);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "front end",
+        "--ip",
+        &ip,
+        "--mac-address",
+        "02:42:00:11:22:33",
+        "--cpuset-cpus",
+        "0",
+        "--add-host",
+        "db:10.1.2.3",
+        "--dns-search",
+        "example.org",
+        "--shm-size",
+        "2m",
+        "--ulimit",
+        "nofile=64:128",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    let v = h.inspect("a");
+    let ep = &v["NetworkSettings"]["Networks"]["front end"];
+    assert_eq!(ep["IPAddress"], ip.as_str(), "{ep}");
+    assert_eq!(ep["MacAddress"], "02:42:00:11:22:33");
+    assert_eq!(v["HostConfig"]["CpusetCpus"], "0");
+    let out = h.ok(&[
+        "exec",
+        "a",
+        "sh",
+        "-c",
+        "cat /sys/class/net/eth0/address; grep Cpus_allowed_list /proc/self/status; grep db /etc/hosts; \
+         grep search /etc/resolv.conf; df -k /dev/shm | tail -1; ulimit -n",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "02:42:00:11:22:33", "{out}");
+    assert!(lines[1].ends_with("\t0") || lines[1].ends_with(" 0"), "{out}");
+    assert_eq!(lines[2], "10.1.2.3\tdb");
+    assert_eq!(lines[3], "search example.org");
+    assert!(lines[4].split_whitespace().nth(1) == Some("2048"), "{out}");
+    assert_eq!(lines[5], "64");
+    // The same address again, and bad input, in dockerd's words.
+    h.ok(&["create", "--name", "b", "--network", "front end", "--ip", &ip, "bb", "true"]);
+    assert!(h.fails(&["start", "b"]).contains("Address already in use"));
+    h.ok(&["rm", "b"]);
+    let cases: [(&[&str], &str); 9] = [
+        (&["--network", "front end", "--ip", "10.254.0.1"], "no configured subnet or ip-range contain the IP address"),
+        (&["--ip", &ip], "user specified IP address is supported on user defined networks only"),
+        (&["--network", "front end", "--mac-address", "nope"], "invalid MAC address: nope"),
+        (&["--runtime", "crun"], "unknown or invalid runtime name: crun"),
+        (&["--log-driver", "fluentd"], "logger: no log driver named 'fluentd' is registered"),
+        (&["--log-driver", "none", "--log-opt", "max-size=1m"], "unknown log opt 'max-size' for none log driver"),
+        (&["--uts", "nope"], "invalid UTS mode: nope"),
+        (&["--cpuset-cpus", "1-0"], "Invalid value 1-0 for cpuset cpus"),
+        (
+            &["--mount", "type=tmpfs,dst=/t,volume-subpath=x"],
+            "cannot mix 'volume-subpath' options with mount type 'tmpfs'",
+        ),
+    ];
+    for (flags, words) in cases {
+        let args: Vec<&str> = ["create"].iter().chain(flags).chain(&["bb", "true"]).copied().collect();
+        let err = h.fails(&args);
+        assert!(err.contains(words), "berth {args:?}: {err}");
+    }
+    // --uts host: the host's name; the none log driver keeps nothing to read.
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(h.ok(&["run", "--rm", "--uts", "host", "bb", "hostname"]), host_name);
+    h.ok(&["run", "--name", "q", "--log-driver", "none", "bb", "echo", "hi"]);
+    assert!(h.fails(&["logs", "q"]).contains("configured logging driver does not support reading"));
+    h.ok(&["rm", "-f", "a", "q"]);
+    h.ok(&["network", "rm", "front end"]);
+}

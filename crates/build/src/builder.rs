@@ -972,9 +972,11 @@ fn run_step(
     }
     let network = network.or(shared.opts.network.as_deref()).unwrap_or("default");
     let net = match network {
-        "default" | "bridge" => {
-            NetworkMode::Networks(vec![NetworkAttachment { network: "bridge".into(), aliases: vec![] }])
-        }
+        "default" | "bridge" => NetworkMode::Networks(vec![NetworkAttachment {
+            network: "bridge".into(),
+            aliases: vec![],
+            ..Default::default()
+        }]),
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
         other => {
@@ -995,6 +997,7 @@ fn run_step(
                     source: dir.to_string_lossy().into_owned(),
                     target: m.target.clone(),
                     readonly: false,
+                    propagation: None,
                 });
             }
             MountKind::Bind => {
@@ -1017,6 +1020,7 @@ fn run_step(
                     source: host.to_string_lossy().into_owned(),
                     target: m.target.clone(),
                     readonly: true,
+                    propagation: None,
                 });
             }
             MountKind::Tmpfs => cmounts.push(Mount::Tmpfs {

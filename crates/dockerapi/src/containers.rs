@@ -558,6 +558,7 @@ pub async fn logs(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     let until = time_param(cx.query.get("until"))?;
     let id = id.to_string();
     let c = cx.st.engine(move |e| Ok(e.container(&id)?)).await?;
+    engine::logs::check_readable(&c.config.log)?;
     let tty = c.config.tty;
     let (tx, body) = http::channel();
     let st = cx.st.clone();
@@ -662,6 +663,8 @@ struct UpdateBody {
     cpu_period: Option<i64>,
     cpu_shares: Option<u64>,
     pids_limit: Option<i64>,
+    cpuset_cpus: Option<String>,
+    cpuset_mems: Option<String>,
     restart_policy: Option<crate::create::RestartBody>,
 }
 
@@ -680,6 +683,8 @@ pub async fn update(cx: &Ctx, id: &str, body: Bytes) -> ApiResult<Response<Body>
         cpus,
         cpu_shares: b.cpu_shares.filter(|s| *s > 0),
         pids_limit: b.pids_limit.filter(|p| *p != 0),
+        cpuset_cpus: b.cpuset_cpus.filter(|s| !s.is_empty()),
+        cpuset_mems: b.cpuset_mems.filter(|s| !s.is_empty()),
     };
     let restart = match b.restart_policy {
         Some(p) => match p.name.as_deref().unwrap_or("") {

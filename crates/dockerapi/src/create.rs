@@ -50,6 +50,8 @@ pub struct CreateBody {
     pub network_disabled: Option<bool>,
     pub exposed_ports: Option<BTreeMap<String, Value>>,
     pub labels: Option<BTreeMap<String, String>>,
+    /// The container-wide MAC (API < 1.44; newer clients put it on the endpoint).
+    pub mac_address: Option<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
     pub host_config: Option<HostConfig>,
@@ -89,6 +91,36 @@ pub struct MountBody {
     pub target: Option<String>,
     pub read_only: Option<bool>,
     pub tmpfs_options: Option<TmpfsOptions>,
+    pub bind_options: Option<BindOptions>,
+    pub volume_options: Option<VolumeOptions>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptions {
+    pub propagation: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    pub subpath: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfigBody {
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+    pub config: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UlimitBody {
+    pub name: Option<String>,
+    pub soft: Option<i64>,
+    pub hard: Option<i64>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -124,12 +156,41 @@ pub struct HostConfig {
     pub security_opt: Option<Vec<String>>,
     pub ipc_mode: Option<String>,
     pub pid_mode: Option<String>,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: Option<String>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub group_add: Option<Vec<String>>,
+    pub runtime: Option<String>,
+    pub log_config: Option<LogConfigBody>,
+    pub dns: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub shm_size: Option<i64>,
+    pub sysctls: Option<BTreeMap<String, String>>,
+    pub ulimits: Option<Vec<UlimitBody>>,
+    pub oom_score_adj: Option<i32>,
 }
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointBody {
     pub aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamBody>,
+    pub mac_address: Option<String>,
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    pub gw_priority: Option<i64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(default)]
+pub struct IpamBody {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -176,13 +237,15 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
                     .ok_or_else(|| bad("invalid mount config for type \"bind\": field Source must not be empty"))?,
                 target,
                 readonly,
+                propagation: m.bind_options.and_then(|o| o.propagation).filter(|p| !p.is_empty()),
             },
             "volume" => match source {
                 Some(name) => {
                     engine::volume::check_volume_name(&name)?;
-                    Mount::Volume { name, target, readonly, anonymous: false }
+                    let subpath = m.volume_options.and_then(|o| o.subpath).filter(|p| !p.is_empty());
+                    Mount::Volume { name, target, readonly, anonymous: false, subpath }
                 }
-                None => Mount::Volume { name: anon(), target, readonly, anonymous: true },
+                None => Mount::Volume { name: anon(), target, readonly, anonymous: true, subpath: None },
             },
             "tmpfs" => {
                 let mut options = Vec::new();
@@ -215,7 +278,7 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
             if !target.starts_with('/') {
                 return Err(bad(format!("invalid volume {target:?}: mount path must be absolute")));
             }
-            mounts.push(Mount::Volume { name: anon(), target, readonly: false, anonymous: true });
+            mounts.push(Mount::Volume { name: anon(), target, readonly: false, anonymous: true, subpath: None });
         }
     }
 
@@ -241,8 +304,20 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
     }
 
     let endpoints = b.networking_config.and_then(|n| n.endpoints_config).unwrap_or_default();
-    let aliases_for = |net: &str| -> Vec<String> {
-        endpoints.get(net).and_then(|e| e.as_ref()).and_then(|e| e.aliases.clone()).unwrap_or_default()
+    let container_mac = b.mac_address.filter(|m| !m.is_empty());
+    let attachment = |net: &str| -> NetworkAttachment {
+        let e = endpoints.get(net).and_then(|e| e.as_ref());
+        let ipam = e.and_then(|e| e.ipam_config.as_ref());
+        let nonempty = |s: Option<&String>| s.filter(|s| !s.is_empty()).cloned();
+        NetworkAttachment {
+            network: net.to_string(),
+            aliases: e.and_then(|e| e.aliases.clone()).unwrap_or_default(),
+            ipv4_address: nonempty(ipam.and_then(|i| i.ipv4_address.as_ref())),
+            ipv6_address: nonempty(ipam.and_then(|i| i.ipv6_address.as_ref())),
+            mac_address: nonempty(e.and_then(|e| e.mac_address.as_ref())).or_else(|| container_mac.clone()),
+            driver_opts: e.and_then(|e| e.driver_opts.clone()).unwrap_or_default(),
+            gw_priority: e.and_then(|e| e.gw_priority).unwrap_or(0),
+        }
     };
     let network = if b.network_disabled == Some(true) {
         Some(NetworkMode::None)
@@ -252,24 +327,28 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
                 // Extra endpoints besides the default one (compose names them).
                 let others: Vec<&String> =
                     endpoints.keys().filter(|k| !matches!(k.as_str(), "default" | "bridge")).collect();
-                if others.is_empty() {
+                // The default endpoint's own settings (a MAC, an address)
+                // keep it as an explicit attachment.
+                let key = if endpoints.contains_key("bridge") { "bridge" } else { "default" };
+                let mut dflt = attachment(key);
+                dflt.network = "bridge".into();
+                let plain = NetworkAttachment { network: "bridge".into(), ..Default::default() };
+                if others.is_empty() && dflt == plain {
                     None
                 } else {
-                    Some(NetworkMode::Networks(
-                        others
-                            .into_iter()
-                            .map(|n| NetworkAttachment { network: n.clone(), aliases: aliases_for(n) })
-                            .collect(),
-                    ))
+                    // Compose names only its networks, not the default one.
+                    let mut list = if dflt != plain || others.is_empty() { vec![dflt] } else { vec![] };
+                    list.extend(others.into_iter().map(|n| attachment(n)));
+                    Some(NetworkMode::Networks(list))
                 }
             }
             "none" => Some(NetworkMode::None),
             "host" => Some(NetworkMode::Host),
             m if m.starts_with("container:") => Some(NetworkMode::Container(m["container:".len()..].to_string())),
             name => {
-                let mut list = vec![NetworkAttachment { network: name.to_string(), aliases: aliases_for(name) }];
+                let mut list = vec![attachment(name)];
                 for n in endpoints.keys().filter(|k| k.as_str() != name) {
-                    list.push(NetworkAttachment { network: n.clone(), aliases: aliases_for(n) });
+                    list.push(attachment(n));
                 }
                 Some(NetworkMode::Networks(list))
             }
@@ -315,6 +394,12 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
         })
     });
     let open_stdin = b.open_stdin.unwrap_or(false);
+    let log = h.log_config.unwrap_or_default();
+    let mut ulimits = Vec::new();
+    for u in h.ulimits.unwrap_or_default() {
+        let name = u.name.filter(|n| !n.is_empty()).ok_or_else(|| bad("invalid ulimit: Name is required"))?;
+        ulimits.push(engine::model::Ulimit { name, soft: u.soft.unwrap_or(0), hard: u.hard.unwrap_or(0) });
+    }
     Ok(ContainerConfig {
         image,
         entrypoint: b.entrypoint.map(StrOrList::into_vec),
@@ -338,6 +423,8 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
             cpus,
             cpu_shares: h.cpu_shares.filter(|s| *s > 0),
             pids_limit: h.pids_limit.filter(|p| *p > 0),
+            cpuset_cpus: h.cpuset_cpus.filter(|s| !s.is_empty()),
+            cpuset_mems: h.cpuset_mems.filter(|s| !s.is_empty()),
         },
         read_only: h.readonly_rootfs.unwrap_or(false),
         restart,
@@ -353,6 +440,19 @@ pub fn config(b: CreateBody) -> ApiResult<ContainerConfig> {
         healthcheck,
         ipc: h.ipc_mode.filter(|m| !m.is_empty() && m != "private" && m != "shareable"),
         pid: h.pid_mode.filter(|m| !m.is_empty()),
+        uts: h.uts_mode.filter(|m| !m.is_empty()),
+        group_add: h.group_add.unwrap_or_default(),
+        runtime: h.runtime.filter(|r| !r.is_empty()),
+        log: engine::model::LogConfig { driver: log.kind.unwrap_or_default(), options: log.config.unwrap_or_default() },
+        dns: h.dns.unwrap_or_default(),
+        dns_options: h.dns_options.unwrap_or_default(),
+        dns_search: h.dns_search.unwrap_or_default(),
+        extra_hosts: h.extra_hosts.unwrap_or_default(),
+        shm_size: h.shm_size.filter(|s| *s > 0),
+        sysctls: h.sysctls.unwrap_or_default(),
+        ulimits,
+        oom_score_adj: h.oom_score_adj.unwrap_or(0),
+        domainname: b.domainname.unwrap_or_default(),
         ..Default::default()
     })
 }
@@ -416,10 +516,42 @@ mod tests {
         assert!(e.message.contains("http/tcp"), "{}", e.message);
         let e = parse(serde_json::json!({"Image": "i", "HostConfig": {"Binds": ["relative:dir"]}})).unwrap_err();
         assert!(e.message.contains("relative:dir"), "{}", e.message);
-        let e = parse(
+        // Contradictions are the engine's to refuse (ContainerConfig::validate).
+        let c = parse(
             serde_json::json!({"Image": "i", "HostConfig": {"AutoRemove": true, "RestartPolicy": {"Name": "always"}}}),
         )
-        .unwrap_err();
-        assert!(e.message.contains("--rm"), "{}", e.message);
+        .unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("--rm"));
+    }
+
+    #[test]
+    fn host_config_and_endpoint_settings_are_read() {
+        let c = parse(serde_json::json!({
+            "Image": "i",
+            "HostConfig": {"NetworkMode": "app", "UTSMode": "host", "CpusetCpus": "0", "GroupAdd": ["wheel"],
+                           "Runtime": "runc", "LogConfig": {"Type": "local", "Config": {"max-size": "1m"}},
+                           "Dns": ["10.0.0.1"], "ExtraHosts": ["db:10.0.0.2"], "ShmSize": 1048576,
+                           "Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}], "OomScoreAdj": 5,
+                           "Mounts": [{"Type": "bind", "Source": "/s", "Target": "/t", "BindOptions": {"Propagation": "rslave"}},
+                                      {"Type": "volume", "Source": "vol", "Target": "/v", "VolumeOptions": {"Subpath": "sub"}}]},
+            "NetworkingConfig": {"EndpointsConfig": {"app": {"IPAMConfig": {"IPv4Address": "10.1.0.9"}, "MacAddress": "02:00:00:00:00:09"}}}
+        }))
+        .unwrap();
+        assert_eq!(c.uts.as_deref(), Some("host"));
+        assert_eq!(c.resources.cpuset_cpus.as_deref(), Some("0"));
+        assert_eq!(c.log.driver(), "local");
+        assert_eq!(c.ulimits[0].hard, 20);
+        assert!(matches!(&c.mounts[0], Mount::Bind { propagation: Some(p), .. } if p == "rslave"));
+        assert!(matches!(&c.mounts[1], Mount::Volume { subpath: Some(p), .. } if p == "sub"));
+        match &c.network {
+            Some(NetworkMode::Networks(n)) => {
+                assert_eq!(n[0].ipv4_address.as_deref(), Some("10.1.0.9"));
+                assert_eq!(n[0].mac_address.as_deref(), Some("02:00:00:00:00:09"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A MAC on the default bridge keeps it as an explicit attachment.
+        let c = parse(serde_json::json!({"Image": "i", "MacAddress": "02:00:00:00:00:01"})).unwrap();
+        assert!(matches!(&c.network, Some(NetworkMode::Networks(n)) if n[0].network == "bridge"));
     }
 }

@@ -109,11 +109,7 @@ pub async fn prune(cx: &Ctx) -> ApiResult<Response<Body>> {
     Ok(http::json(StatusCode::OK, &json!({ "NetworksDeleted": removed })))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct EndpointConfig {
-    aliases: Option<Vec<String>>,
-}
+type EndpointConfig = crate::create::EndpointBody;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
@@ -127,13 +123,24 @@ pub async fn connect(cx: &Ctx, id: &str, body: Bytes, connect: bool) -> ApiResul
     let b: ConnectBody = http::parse_body(&body)?;
     let container =
         b.container.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::bad_request("Container is required"))?;
-    let aliases = b.endpoint_config.and_then(|e| e.aliases).unwrap_or_default();
+    let ep = b.endpoint_config.unwrap_or_default();
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let ipam = ep.ipam_config.unwrap_or_default();
+    let endpoint = engine::model::NetworkAttachment {
+        network: id.to_string(),
+        aliases: ep.aliases.unwrap_or_default(),
+        ipv4_address: nonempty(ipam.ipv4_address),
+        ipv6_address: nonempty(ipam.ipv6_address),
+        mac_address: nonempty(ep.mac_address),
+        driver_opts: ep.driver_opts.unwrap_or_default(),
+        gw_priority: ep.gw_priority.unwrap_or(0),
+    };
     let _ = b.force;
     let id = id.to_string();
     cx.st
         .engine(move |e| {
             if connect {
-                e.network_connect(&id, &container, &aliases)?;
+                e.network_connect(&id, &container, &endpoint)?;
             } else {
                 e.network_disconnect(&id, &container)?;
             }

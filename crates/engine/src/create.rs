@@ -28,8 +28,10 @@ impl Engine {
         match &config.network {
             Some(NetworkMode::Networks(list)) => {
                 for a in list {
-                    self.network(&a.network)
+                    let n = self
+                        .network(&a.network)
                         .map_err(|_| Error::NotFound(format!("network {} not found", a.network)))?;
+                    crate::network::check_endpoint(&n, a)?;
                 }
             }
             Some(NetworkMode::Container(other)) => {
@@ -106,7 +108,7 @@ impl Engine {
         if config.network.is_none() {
             config.network = Some(NetworkMode::Networks(vec![crate::model::NetworkAttachment {
                 network: "bridge".into(),
-                aliases: vec![],
+                ..Default::default()
             }]));
         }
         if config.workdir.is_empty() {
@@ -171,6 +173,7 @@ pub fn resolve_from_image(config: &mut ContainerConfig, image: &ImageConfig) -> 
                     target: target.clone(),
                     readonly: false,
                     anonymous: true,
+                    subpath: None,
                 });
             }
         }
@@ -190,7 +193,7 @@ pub fn resolve_from_image(config: &mut ContainerConfig, image: &ImageConfig) -> 
     if config.network.is_none() {
         config.network = Some(NetworkMode::Networks(vec![crate::model::NetworkAttachment {
             network: "bridge".into(),
-            aliases: vec![],
+            ..Default::default()
         }]));
     }
     Ok(())

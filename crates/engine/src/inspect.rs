@@ -88,10 +88,21 @@ pub fn container(e: &Engine, c: &Container) -> Value {
         .mounts
         .iter()
         .filter_map(|m| match m {
-            Mount::Bind { source, target, readonly } => {
-                Some(format!("{source}:{target}{}", if *readonly { ":ro" } else { "" }))
+            Mount::Bind { source, target, readonly, propagation } => {
+                let mut opts: Vec<&str> = Vec::new();
+                if *readonly {
+                    opts.push("ro");
+                }
+                if let Some(p) = propagation {
+                    opts.push(p);
+                }
+                Some(if opts.is_empty() {
+                    format!("{source}:{target}")
+                } else {
+                    format!("{source}:{target}:{}", opts.join(","))
+                })
             }
-            Mount::Volume { name, target, readonly, anonymous: false } => {
+            Mount::Volume { name, target, readonly, anonymous: false, .. } => {
                 Some(format!("{name}:{target}{}", if *readonly { ":ro" } else { "" }))
             }
             _ => None,
@@ -116,28 +127,85 @@ pub fn container(e: &Engine, c: &Container) -> Value {
     if cfg.seccomp.as_deref() == Some("unconfined") {
         security_opt.push("seccomp=unconfined".into());
     }
+    let r = &cfg.resources;
+    let (masked, readonly_paths) = if cfg.privileged {
+        (Value::Null, Value::Null)
+    } else {
+        (json!(runtime::default_spec::MASKED_PATHS), json!(runtime::default_spec::READONLY_PATHS))
+    };
+    let ulimits: Vec<Value> =
+        cfg.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect();
+    // Every field dockerd 1.50 returns, in its order, with its values for
+    // what berth does not do (Windows isolation, blkio weights, realtime).
     let host_config = json!({
         "Binds": list_or_null(&binds),
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": cfg.log.driver(), "Config": cfg.log.options},
         "NetworkMode": network_mode,
         "PortBindings": port_bindings,
-        "PublishAllPorts": cfg.publish_all,
         "RestartPolicy": {"Name": restart_name, "MaximumRetryCount": retries},
         "AutoRemove": cfg.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": null,
+        "ConsoleSize": [0, 0],
+        "Annotations": null,
         "CapAdd": list_or_null(&cfg.cap_add),
         "CapDrop": list_or_null(&cfg.cap_drop),
+        "CgroupnsMode": "private",
+        "Dns": cfg.dns,
+        "DnsOptions": cfg.dns_options,
+        "DnsSearch": cfg.dns_search,
+        "ExtraHosts": list_or_null(&cfg.extra_hosts),
+        "GroupAdd": list_or_null(&cfg.group_add),
+        "IpcMode": cfg.ipc.clone().unwrap_or_else(|| "private".into()),
+        "Cgroup": "",
+        "Links": null,
+        "OomScoreAdj": cfg.oom_score_adj,
+        "PidMode": cfg.pid.clone().unwrap_or_default(),
         "Privileged": cfg.privileged,
+        "PublishAllPorts": cfg.publish_all,
         "ReadonlyRootfs": cfg.read_only,
         "SecurityOpt": list_or_null(&security_opt),
+        "StorageOpt": null,
         "Tmpfs": if tmpfs.is_empty() { Value::Null } else { json!(tmpfs) },
-        "IpcMode": cfg.ipc.clone().unwrap_or_else(|| "private".into()),
-        "PidMode": cfg.pid.clone().unwrap_or_default(),
+        "UTSMode": cfg.uts.clone().unwrap_or_default(),
+        "UsernsMode": "",
+        "ShmSize": cfg.shm_size.unwrap_or(crate::spec::DEFAULT_SHM_SIZE),
+        "Sysctls": if cfg.sysctls.is_empty() { Value::Null } else { json!(cfg.sysctls) },
+        "Runtime": cfg.runtime.clone().unwrap_or_else(|| "runc".into()),
+        "Isolation": "",
+        "CpuShares": r.cpu_shares.unwrap_or(0),
+        "Memory": r.memory.unwrap_or(0),
+        "NanoCpus": r.cpus.map_or(0, |c| (c * 1e9) as i64),
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": r.cpuset_cpus.clone().unwrap_or_default(),
+        "CpusetMems": r.cpuset_mems.clone().unwrap_or_default(),
+        "Devices": [],
+        "DeviceCgroupRules": null,
+        "DeviceRequests": null,
+        "MemoryReservation": 0,
+        "MemorySwap": r.memory_swap.unwrap_or(0),
+        "MemorySwappiness": null,
+        "OomKillDisable": null,
+        "PidsLimit": r.pids_limit,
+        "Ulimits": ulimits,
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
         "Init": cfg.init,
-        "Memory": cfg.resources.memory.unwrap_or(0),
-        "MemorySwap": cfg.resources.memory_swap.unwrap_or(0),
-        "NanoCpus": cfg.resources.cpus.map_or(0, |c| (c * 1e9) as i64),
-        "CpuShares": cfg.resources.cpu_shares.unwrap_or(0),
-        "PidsLimit": cfg.resources.pids_limit,
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        "MaskedPaths": masked,
+        "ReadonlyPaths": readonly_paths,
     });
 
     let mounts: Vec<Value> = cfg
@@ -148,9 +216,10 @@ pub fn container(e: &Engine, c: &Container) -> Value {
                 "Type": "volume", "Name": name, "Source": e.volume_dir(name), "Destination": target,
                 "Driver": "local", "Mode": if *readonly { "ro" } else { "z" }, "RW": !readonly, "Propagation": "",
             }),
-            Mount::Bind { source, target, readonly } => json!({
+            Mount::Bind { source, target, readonly, propagation } => json!({
                 "Type": "bind", "Source": source, "Destination": target,
-                "Mode": if *readonly { "ro" } else { "" }, "RW": !readonly, "Propagation": "rprivate",
+                "Mode": if *readonly { "ro" } else { "" }, "RW": !readonly,
+                "Propagation": propagation.as_deref().unwrap_or("rprivate"),
             }),
             Mount::Tmpfs { target, .. } => json!({
                 "Type": "tmpfs", "Source": "", "Destination": target, "Mode": "", "RW": true, "Propagation": "",
@@ -170,7 +239,7 @@ pub fn container(e: &Engine, c: &Container) -> Value {
     });
     let mut config = json!({
         "Hostname": crate::spec::container_hostname(cfg, &c.id),
-        "Domainname": "",
+        "Domainname": cfg.domainname,
         "User": cfg.user,
         "AttachStdin": cfg.interactive,
         "AttachStdout": true,
@@ -218,11 +287,71 @@ pub fn container(e: &Engine, c: &Container) -> Value {
         "HostConfig": host_config,
         "Mounts": mounts,
         "Config": config,
-        "NetworkSettings": network_settings(c),
+        "NetworkSettings": network_settings(c, &network_ids(e)),
     })
 }
 
-fn network_settings(c: &Container) -> Value {
+/// Network ids by name, for endpoints that are not wired (stopped).
+fn network_ids(e: &Engine) -> BTreeMap<String, String> {
+    // The built-in networks have fixed ids, stored on first use only.
+    let mut ids: BTreeMap<String, String> =
+        [("bridge", 'b'), ("host", 'h'), ("none", 'n')].map(|(n, c)| (n.to_string(), c.to_string().repeat(64))).into();
+    if let Ok(mut st) = e.db.conn().prepare("SELECT name, id FROM networks") {
+        if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))) {
+            ids.extend(rows.filter_map(|r| r.ok()));
+        }
+    }
+    ids
+}
+
+/// dockerd's EndpointSettings of `c` on `network`; `ep` when wired.
+fn endpoint_settings(
+    c: &Container,
+    network: &str,
+    ep: Option<&crate::model::Endpoint>,
+    ids: &BTreeMap<String, String>,
+) -> Value {
+    let attachment = match &c.config.network {
+        Some(NetworkMode::Networks(list)) => list.iter().find(|a| a.network == network),
+        _ => None,
+    };
+    let ipam = attachment.filter(|a| a.ipv4_address.is_some() || a.ipv6_address.is_some()).map(|a| {
+        let mut m = Map::new();
+        if let Some(ip) = &a.ipv4_address {
+            m.insert("IPv4Address".into(), json!(ip));
+        }
+        if let Some(ip) = &a.ipv6_address {
+            m.insert("IPv6Address".into(), json!(ip));
+        }
+        Value::Object(m)
+    });
+    let driver_opts = attachment.filter(|a| !a.driver_opts.is_empty()).map(|a| json!(a.driver_opts));
+    let mac = match ep {
+        Some(ep) => ep.mac.clone(),
+        // A stopped container shows the MAC it asked for (dockerd keeps it).
+        None => attachment.and_then(|a| a.mac_address.clone()).unwrap_or_default(),
+    };
+    json!({
+        "IPAMConfig": ipam,
+        "Links": null,
+        "Aliases": aliases(c, network),
+        "MacAddress": mac,
+        "DriverOpts": driver_opts,
+        "GwPriority": attachment.map_or(0, |a| a.gw_priority),
+        "NetworkID": ep.map(|e| e.network_id.clone()).filter(|i| !i.is_empty())
+            .or_else(|| ids.get(network).cloned()).unwrap_or_default(),
+        "EndpointID": ep.map(|e| e.endpoint_id.as_str()).unwrap_or(""),
+        "Gateway": ep.map(|e| e.gateway.as_str()).unwrap_or(""),
+        "IPAddress": ep.map(|e| e.address.as_str()).unwrap_or(""),
+        "IPPrefixLen": ep.map_or(0, |e| e.prefix),
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": if ep.is_some() { dns_names(c, network) } else { Value::Null },
+    })
+}
+
+fn network_settings(c: &Container, ids: &BTreeMap<String, String>) -> Value {
     let mut ports = Map::new();
     for p in &c.config.exposed_ports {
         ports.insert(p.clone(), Value::Null);
@@ -238,36 +367,37 @@ fn network_settings(c: &Container) -> Value {
     }
     let mut networks = Map::new();
     for ep in &c.state.endpoints {
-        networks.insert(
-            ep.network.clone(),
-            json!({
-                "IPAddress": ep.address,
-                "IPPrefixLen": ep.prefix,
-                "Gateway": ep.gateway,
-                "MacAddress": ep.mac,
-                "Aliases": aliases(c, &ep.network),
-                "DNSNames": dns_names(c, &ep.network),
-            }),
-        );
+        networks.insert(ep.network.clone(), endpoint_settings(c, &ep.network, Some(ep), ids));
     }
     // A stopped container still shows the networks it is attached to.
     if let Some(NetworkMode::Networks(list)) = &c.config.network {
         for a in list {
-            networks.entry(a.network.clone()).or_insert_with(|| {
-                json!({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Aliases": aliases(c, &a.network)})
-            });
+            if !networks.contains_key(&a.network) {
+                networks.insert(a.network.clone(), endpoint_settings(c, &a.network, None, ids));
+            }
         }
-    } else if c.config.network.is_none() {
-        networks.entry("bridge".to_string()).or_insert_with(
-            || json!({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Aliases": null}),
-        );
+    } else if c.config.network.is_none() && !networks.contains_key("bridge") {
+        networks.insert("bridge".into(), endpoint_settings(c, "bridge", None, ids));
     }
+    let running = matches!(c.state.status, Status::Running | Status::Paused);
     let first = c.state.endpoints.iter().find(|ep| ep.network == "bridge").or(c.state.endpoints.first());
     json!({
+        "Bridge": "",
+        "SandboxID": if running { c.id.as_str() } else { "" },
+        "SandboxKey": if running { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
         "Ports": ports,
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": first.map(|e| e.endpoint_id.as_str()).unwrap_or(""),
+        "Gateway": first.map(|e| e.gateway.as_str()).unwrap_or(""),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
         "IPAddress": first.map(|e| e.address.as_str()).unwrap_or(""),
         "IPPrefixLen": first.map_or(0, |e| e.prefix),
-        "Gateway": first.map(|e| e.gateway.as_str()).unwrap_or(""),
+        "IPv6Gateway": "",
         "MacAddress": first.map(|e| e.mac.as_str()).unwrap_or(""),
         "Networks": networks,
     })

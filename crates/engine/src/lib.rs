@@ -6,6 +6,9 @@
 //! process of its own (see `monitor`), everything else is done by whichever
 //! berth process asks, coordinated through the database.
 
+// inspect's HostConfig is one json! of dockerd's ~70 fields.
+#![recursion_limit = "256"]
+
 pub mod attach;
 pub mod commit;
 pub mod copy;

@@ -24,6 +24,20 @@ pub struct NetworkAttachment {
     pub network: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Addresses asked for (`--ip`, `--ip6`, `IPAMConfig`): given, never
+    /// chosen, and refused when outside the subnet or taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    /// `--mac-address`: the interface's MAC instead of the derived one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// `DriverOpts` of the endpoint, shown as given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub gw_priority: i64,
 }
 
 /// A mount (`-v`, `--mount`, `--tmpfs`).
@@ -36,11 +50,18 @@ pub enum Mount {
         readonly: bool,
         #[serde(default)]
         anonymous: bool,
+        /// `VolumeOptions.Subpath`: a directory inside the volume, mounted
+        /// instead of all of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subpath: Option<String>,
     },
     Bind {
         source: String,
         target: String,
         readonly: bool,
+        /// "rprivate" (None), "private", "rshared", "shared", "rslave", "slave".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        propagation: Option<String>,
     },
     Tmpfs {
         target: String,
@@ -132,6 +153,51 @@ pub struct Resources {
     pub cpus: Option<f64>,
     pub cpu_shares: Option<u64>,
     pub pids_limit: Option<i64>,
+    /// `--cpuset-cpus` / `--cpuset-mems` ("0-2,4"), into the cgroup.
+    #[serde(default)]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default)]
+    pub cpuset_mems: Option<String>,
+}
+
+/// `--log-driver` and `--log-opt`: where the container's output is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// "json-file" (also when empty), "local" or "none".
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+impl LogConfig {
+    pub fn driver(&self) -> &str {
+        if self.driver.is_empty() {
+            "json-file"
+        } else {
+            &self.driver
+        }
+    }
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+impl Ulimit {
+    /// docker's `--ulimit nofile=1024:2048` (one number: soft and hard).
+    pub fn parse(s: &str) -> crate::Result<Ulimit> {
+        let bad = || crate::Error::Invalid(format!("invalid ulimit argument: {s}"));
+        let (name, limits) = s.split_once('=').ok_or_else(bad)?;
+        let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+        Ok(Ulimit {
+            name: name.to_string(),
+            soft: soft.parse().map_err(|_| bad())?,
+            hard: hard.parse().map_err(|_| bad())?,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -193,6 +259,39 @@ pub struct ContainerConfig {
     /// `container:NAME` or `host` for --ipc / --pid.
     pub ipc: Option<String>,
     pub pid: Option<String>,
+    /// `--uts host`: the host's UTS namespace (its host name).
+    #[serde(default)]
+    pub uts: Option<String>,
+    /// `--group-add`: more supplementary groups (names from the image's
+    /// /etc/group, or numbers), besides the user's own.
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--runtime`: only berth's own ("runc", as docker names it).
+    #[serde(default)]
+    pub runtime: Option<String>,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `--dns`, `--dns-option`, `--dns-search`: the container's resolv.conf.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--add-host HOST:IP`, into the container's /etc/hosts.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// Size of /dev/shm, bytes (None: docker's 64 MiB).
+    #[serde(default)]
+    pub shm_size: Option<i64>,
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
+    #[serde(default)]
+    pub oom_score_adj: i32,
+    #[serde(default)]
+    pub domainname: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +334,11 @@ pub struct Endpoint {
     pub gateway: String,
     pub mac: String,
     pub host_ifname: String,
+    #[serde(default)]
+    pub network_id: String,
+    /// Drawn as the interface is made, as dockerd's endpoint ids are.
+    #[serde(default)]
+    pub endpoint_id: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -165,7 +165,7 @@ fn supervise(engine: &mut Engine, id: &str, ready: &mut Option<File>, mut hold: 
             }
             server = Some(srv);
         }
-        let mut log = logs::Writer::open(&engine.log_path(id))?;
+        let mut log = logs::Writer::open_with(&engine.log_path(id), &c.config.log)?;
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         // With -i, stdin stays open (for attach); otherwise /dev/null.

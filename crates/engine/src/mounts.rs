@@ -25,6 +25,9 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
     Ok((n * mult as f64) as i64)
 }
 
+/// Bind propagation modes (`-v SRC:DST:rshared`, `bind-propagation=`).
+pub const PROPAGATIONS: &[&str] = &["rprivate", "private", "rshared", "shared", "rslave", "slave"];
+
 pub fn parse_volume(v: &str, tmp_anonymous: &mut dyn FnMut() -> String) -> Result<Mount> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, target, opts) = match parts.as_slice() {
@@ -37,20 +40,31 @@ pub fn parse_volume(v: &str, tmp_anonymous: &mut dyn FnMut() -> String) -> Resul
         return Err(Error::Invalid(format!("invalid volume specification: '{v}': invalid mount config for type \"volume\": invalid mount path: '{target}' mount path must be absolute")));
     }
     let readonly = opts.split(',').any(|o| o == "ro");
-    if let Some(bad) = opts.split(',').find(|o| !o.is_empty() && !["ro", "rw", "z", "Z"].contains(o)) {
-        return Err(Error::Invalid(format!("invalid volume specification: '{v}': invalid mode: {bad}")));
+    let mut propagation = None;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        if PROPAGATIONS.contains(&o) {
+            propagation = Some(o.to_string());
+        } else if !["ro", "rw", "z", "Z", "nocopy"].contains(&o) {
+            return Err(Error::Invalid(format!("invalid volume specification: '{v}': invalid mode: {o}")));
+        }
+    }
+    let bind = src.starts_with('/');
+    if propagation.is_some() && !bind {
+        return Err(Error::Invalid(format!(
+            "invalid volume specification: '{v}': invalid mode: propagation is only for bind mounts"
+        )));
     }
     Ok(if src.is_empty() {
-        Mount::Volume { name: tmp_anonymous(), target: target.into(), readonly, anonymous: true }
-    } else if src.starts_with('/') {
-        Mount::Bind { source: src.into(), target: target.into(), readonly }
+        Mount::Volume { name: tmp_anonymous(), target: target.into(), readonly, anonymous: true, subpath: None }
+    } else if bind {
+        Mount::Bind { source: src.into(), target: target.into(), readonly, propagation }
     } else if src.starts_with('.') {
         return Err(Error::Invalid(format!(
             "invalid volume specification: '{v}': a bind mount source must be an absolute path"
         )));
     } else {
         crate::volume::check_volume_name(src)?;
-        Mount::Volume { name: src.into(), target: target.into(), readonly, anonymous: false }
+        Mount::Volume { name: src.into(), target: target.into(), readonly, anonymous: false, subpath: None }
     })
 }
 
@@ -81,20 +95,36 @@ pub fn parse_mount(m: &str, anon: &mut dyn FnMut() -> String) -> Result<Mount> {
         return Err(Error::Invalid(format!("invalid mount config: mount path must be absolute: {target}")));
     }
     let source = kv.get("source").or(kv.get("src")).map(|s| s.to_string());
-    Ok(match kv.get("type").copied().unwrap_or("volume") {
+    let kind = kv.get("type").copied().unwrap_or("volume");
+    if kind != "bind" && kv.contains_key("bind-propagation") {
+        return Err(Error::Invalid(format!(
+            "invalid mount config: cannot mix 'bind-propagation' options with mount type '{kind}'"
+        )));
+    }
+    if kind != "volume" && kv.contains_key("volume-subpath") {
+        return Err(Error::Invalid(format!(
+            "invalid mount config: cannot mix 'volume-subpath' options with mount type '{kind}'"
+        )));
+    }
+    Ok(match kind {
         "bind" => Mount::Bind {
             source: source.ok_or_else(|| {
                 Error::Invalid("invalid mount config for type \"bind\": field Source must not be empty".to_string())
             })?,
             target,
             readonly,
+            propagation: kv.get("bind-propagation").map(|p| p.to_string()),
         },
         "volume" => match source {
             Some(s) => {
                 crate::volume::check_volume_name(&s)?;
-                Mount::Volume { name: s, target, readonly, anonymous: false }
+                let subpath = kv.get("volume-subpath").map(|p| p.to_string());
+                Mount::Volume { name: s, target, readonly, anonymous: false, subpath }
             }
-            None => Mount::Volume { name: anon(), target, readonly, anonymous: true },
+            None if kv.contains_key("volume-subpath") => {
+                return Err(Error::Invalid("invalid mount config: volume-subpath needs a named volume (source)".into()))
+            }
+            None => Mount::Volume { name: anon(), target, readonly, anonymous: true, subpath: None },
         },
         "tmpfs" => {
             let mut options = Vec::new();
@@ -123,7 +153,7 @@ mod tests {
         assert!(parse_volume("data:rel", &mut n).unwrap_err().to_string().contains("must be absolute"));
         assert!(parse_volume("./x:/d", &mut n).is_err());
         let m = parse_mount("type=bind,source=/a,target=/b,readonly", &mut n).unwrap();
-        assert_eq!(m, Mount::Bind { source: "/a".into(), target: "/b".into(), readonly: true });
+        assert_eq!(m, Mount::Bind { source: "/a".into(), target: "/b".into(), readonly: true, propagation: None });
         assert!(parse_mount("type=tmpfs,target=/t,tmpfs-size=1m", &mut n).is_ok());
         assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
         assert!(parse_bytes("lots").is_err());

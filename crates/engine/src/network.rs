@@ -44,6 +44,30 @@ pub struct NetworkPlan {
     pub addresses: Vec<Ipv4Addr>,
     /// The resolver to put in resolv.conf (a user network's gateway).
     pub dns: Option<Ipv4Addr>,
+    /// The MAC of each network's interface, in the same order.
+    pub macs: Vec<[u8; 6]>,
+}
+
+/// What an attachment asks of network `n` that `n` can never give: an
+/// address outside its subnet (or its gateway's), a user address on the
+/// default bridge (docker allows them on user networks only).
+pub(crate) fn check_endpoint(n: &Network, a: &crate::model::NetworkAttachment) -> Result<()> {
+    let Some(ip) = &a.ipv4_address else { return Ok(()) };
+    if n.name == "bridge" || n.driver != "bridge" {
+        return Err(Error::Invalid("user specified IP address is supported on user defined networks only".into()));
+    }
+    let addr: Ipv4Addr = ip.parse().map_err(|_| Error::Invalid(format!("invalid IPv4 address: {ip}")))?;
+    let subnet: net::Ipv4Net = n.subnet.parse().map_err(|e: net::Error| Error::Invalid(e.to_string()))?;
+    if !subnet.contains(addr) || addr == subnet.network() || addr == subnet.broadcast() {
+        return Err(Error::Invalid(format!(
+            "invalid config for network {}: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {ip}",
+            n.name
+        )));
+    }
+    if addr.to_string() == n.gateway {
+        return Err(Error::Conflict(format!("Address already in use: {ip} is the gateway of network {}", n.name)));
+    }
+    Ok(())
 }
 
 impl Network {
@@ -153,7 +177,11 @@ impl Engine {
         internal: bool,
         labels: BTreeMap<String, String>,
     ) -> Result<Network> {
-        crate::names::check_name(name).map_err(|_| Error::Invalid(format!("invalid network name {name:?}")))?;
+        // dockerd takes any name ("my net" too); only an empty one, or one
+        // with control characters (unprintable in `network ls`), is refused.
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!("invalid network name {name:?}")));
+        }
         let existing = self.networks()?;
         if existing.iter().any(|n| n.name == name) {
             return Err(Error::Conflict(format!("network with name {name} already exists")));
@@ -264,7 +292,14 @@ impl Engine {
                     n.name
                 )));
             }
-            let addr = self.allocate_address(&n, &c.id)?;
+            check_endpoint(&n, a)?;
+            let requested = a.ipv4_address.as_deref().and_then(|ip| ip.parse().ok());
+            let addr = self.allocate_address(&n, &c.id, requested)?;
+            let mac = match &a.mac_address {
+                Some(m) => crate::validate::parse_mac(m)?,
+                None => net::mac_for(addr),
+            };
+            plan.macs.push(mac);
             if n.dns && plan.dns.is_none() {
                 plan.dns = n.gateway.parse().ok();
             }
@@ -277,7 +312,9 @@ impl Engine {
         Ok(plan)
     }
 
-    fn allocate_address(&mut self, n: &Network, container: &str) -> Result<Ipv4Addr> {
+    /// An address on `n` for the container: the one it holds, the one it
+    /// asks for (an error when another holds it), or the next free one.
+    fn allocate_address(&mut self, n: &Network, container: &str, requested: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
         let subnet: net::Ipv4Net = n.subnet.parse().map_err(|e: net::Error| Error::Invalid(e.to_string()))?;
         let gateway: Ipv4Addr = n.gateway.parse().map_err(|_| Error::Invalid(format!("bad gateway {}", n.gateway)))?;
         self.db.write(|tx| {
@@ -290,8 +327,35 @@ impl Engine {
                 )
                 .optional()
                 .map_err(|e| Error::Db(e.to_string()))?;
-            if let Some(a) = mine.and_then(|a| a.parse().ok()) {
-                return Ok(a);
+            if let Some(a) = mine.and_then(|a| a.parse::<Ipv4Addr>().ok()) {
+                if requested.is_none_or(|r| r == a) {
+                    return Ok(a);
+                }
+                tx.execute("DELETE FROM addresses WHERE network = ?1 AND container = ?2", params![n.id, container])
+                    .map_err(|e| Error::Db(e.to_string()))?;
+            }
+            if let Some(want) = requested {
+                let holder: Option<String> = tx
+                    .query_row(
+                        "SELECT container FROM addresses WHERE network = ?1 AND address = ?2",
+                        params![n.id, want.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(|e| Error::Db(e.to_string()))?;
+                if let Some(h) = holder {
+                    return Err(Error::Conflict(format!(
+                        "failed to set up container networking: Address already in use: {want} on network {} is held by container {}",
+                        n.name,
+                        &h[..12.min(h.len())]
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO addresses (network, address, container) VALUES (?1, ?2, ?3)",
+                    params![n.id, want.to_string(), container],
+                )
+                .map_err(|e| Error::Db(e.to_string()))?;
+                return Ok(want);
             }
             let mut st =
                 tx.prepare("SELECT address FROM addresses WHERE network = ?1").map_err(|e| Error::Db(e.to_string()))?;
@@ -313,13 +377,23 @@ impl Engine {
 
     /// `network connect`: attaches a container to one more network; a
     /// running one gets its interface now, a stopped one at its next start.
-    pub fn network_connect(&mut self, network: &str, key: &str, aliases: &[String]) -> Result<()> {
+    /// `wanted`: the aliases, address and MAC asked for (its network is `network`).
+    pub fn network_connect(
+        &mut self,
+        network: &str,
+        key: &str,
+        wanted: &crate::model::NetworkAttachment,
+    ) -> Result<()> {
         let n = self.network(network)?;
         let c = self.container(key)?;
         let mut list = match &c.config.network {
             Some(NetworkMode::Networks(l)) => l.clone(),
             // On the default bridge: it stays there and gains one more.
-            None => vec![crate::model::NetworkAttachment { network: "bridge".into(), aliases: vec![] }],
+            None => vec![crate::model::NetworkAttachment {
+                network: "bridge".into(),
+                aliases: vec![],
+                ..Default::default()
+            }],
             Some(NetworkMode::Host) | Some(NetworkMode::None) | Some(NetworkMode::Container(_)) => {
                 return Err(Error::Invalid(format!(
                     "container {} does not use a bridge network: it cannot be connected to {}",
@@ -333,10 +407,13 @@ impl Engine {
         if list.iter().any(|a| a.network == n.name) {
             return Err(Error::Conflict(format!("endpoint with name {} already exists in network {}", c.name, n.name)));
         }
-        let attachment = crate::model::NetworkAttachment { network: n.name.clone(), aliases: aliases.to_vec() };
+        let attachment = crate::model::NetworkAttachment { network: n.name.clone(), ..wanted.clone() };
         list.push(attachment.clone());
         if matches!(c.state.status, crate::model::Status::Running | crate::model::Status::Paused) {
-            let addr = self.allocate_address(&n, &c.id)?;
+            check_endpoint(&n, &attachment)?;
+            let requested = attachment.ipv4_address.as_deref().and_then(|ip| ip.parse().ok());
+            let mac = attachment.mac_address.as_deref().map(crate::validate::parse_mac).transpose()?;
+            let addr = self.allocate_address(&n, &c.id, requested)?;
             let wired = (|| -> Result<Endpoint> {
                 let ns = std::fs::File::open(format!("/proc/{}/ns/net", c.state.pid))
                     .map_err(|e| Error::io("opening the container's network namespace", e))?;
@@ -346,8 +423,10 @@ impl Engine {
                     crate::dns::ensure(self, &n)?;
                 }
                 let ifname = format!("eth{}", c.state.endpoints.len());
-                let a = net::attach(&spec, ns.as_fd(), &ifname, addr, &c.id, c.state.endpoints.is_empty())
-                    .map_err(|e| Error::Invalid(format!("network {}: {e}", n.name)))?;
+                let mac = mac.unwrap_or_else(|| net::mac_for(addr));
+                let a =
+                    net::attach_with_mac(&spec, ns.as_fd(), &ifname, addr, mac, &c.id, c.state.endpoints.is_empty())
+                        .map_err(|e| Error::Invalid(format!("network {}: {e}", n.name)))?;
                 Ok(endpoint(&n, &a))
             })();
             let ep = match wired {
@@ -377,7 +456,11 @@ impl Engine {
         let c = self.container(key)?;
         let mut list = match &c.config.network {
             Some(NetworkMode::Networks(l)) => l.clone(),
-            None => vec![crate::model::NetworkAttachment { network: "bridge".into(), aliases: vec![] }],
+            None => vec![crate::model::NetworkAttachment {
+                network: "bridge".into(),
+                aliases: vec![],
+                ..Default::default()
+            }],
             _ => Vec::new(),
         };
         let before = list.len();
@@ -456,7 +539,8 @@ impl Engine {
                 if n.dns {
                     crate::dns::ensure(self, n)?;
                 }
-                let a = net::attach(&spec, ns.as_fd(), &format!("eth{i}"), *addr, &c.id, i == 0)
+                let mac = plan.macs.get(i).copied().unwrap_or_else(|| net::mac_for(*addr));
+                let a = net::attach_with_mac(&spec, ns.as_fd(), &format!("eth{i}"), *addr, mac, &c.id, i == 0)
                     .map_err(|e| Error::Invalid(format!("network {}: {e}", n.name)))?;
                 endpoints.push(endpoint(n, &a));
             }
@@ -554,6 +638,8 @@ fn endpoint(n: &Network, a: &net::Attachment) -> Endpoint {
         gateway: a.gateway.to_string(),
         mac: a.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
         host_ifname: a.host_ifname.clone(),
+        network_id: n.id.clone(),
+        endpoint_id: crate::names::new_id(),
     }
 }
 

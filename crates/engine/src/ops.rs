@@ -218,6 +218,8 @@ impl Engine {
         r.cpus = u.cpus.or(r.cpus);
         r.cpu_shares = u.cpu_shares.or(r.cpu_shares);
         r.pids_limit = u.pids_limit.or(r.pids_limit);
+        r.cpuset_cpus = u.cpuset_cpus.clone().or(r.cpuset_cpus.take());
+        r.cpuset_mems = u.cpuset_mems.clone().or(r.cpuset_mems.take());
         if let (Some(m), Some(s)) = (r.memory, r.memory_swap) {
             if s != -1 && s < m {
                 return Err(Error::Invalid(

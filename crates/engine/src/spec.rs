@@ -178,6 +178,27 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<(u32, u32, 
     Ok((uid, gid, extra))
 }
 
+/// The gids of `--group-add` entries: numbers, or names in the image's
+/// /etc/group.
+pub fn resolve_groups(names: &[String], group: &str) -> Result<Vec<u32>> {
+    let mut gids = Vec::new();
+    for g in names {
+        let gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    Error::Invalid(format!("Unable to find group {g}: no matching entries in group file"))
+                })?,
+        };
+        gids.push(gid);
+    }
+    Ok(gids)
+}
+
 /// Paths the spec points at, and how the network is joined.
 pub struct SpecInputs<'a> {
     pub id: &'a str,
@@ -194,6 +215,9 @@ pub struct SpecInputs<'a> {
     pub pid_path: Option<String>,
 }
 
+/// docker's /dev/shm: 64 MiB.
+pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
 pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
     let caps = capabilities(config)?;
     let hostname = container_hostname(config, inputs.id);
@@ -207,7 +231,8 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                "options": if config.privileged { json!(["nosuid", "noexec", "nodev", "relatime"]) } else { json!(["nosuid", "noexec", "nodev", "relatime", "ro"]) }}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+               "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", config.shm_size.unwrap_or(DEFAULT_SHM_SIZE))]}),
     ];
     if let Some((hosts, resolv, hostname_file)) = inputs.etc_files {
         for (dest, src) in [("/etc/hosts", hosts), ("/etc/resolv.conf", resolv), ("/etc/hostname", hostname_file)] {
@@ -218,9 +243,13 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
             }
         }
     }
+    // A shared bind needs a shared root to propagate through (runc's rule,
+    // and docker's): the root's propagation follows the strongest asked for.
+    let mut rootfs_propagation = None;
     for m in &config.mounts {
         match m {
             Mount::Volume { target, readonly, .. } => {
+                // The volume's directory, or its subpath's (checked at start).
                 let dir = inputs
                     .volume_dirs
                     .iter()
@@ -233,8 +262,14 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
                 }
                 mounts.push(json!({"destination": target, "type": "bind", "source": dir, "options": opts}));
             }
-            Mount::Bind { source, target, readonly } => {
-                let mut opts = vec!["rbind", "rprivate"];
+            Mount::Bind { source, target, readonly, propagation } => {
+                let p = propagation.as_deref().unwrap_or("rprivate");
+                match p {
+                    "rshared" | "shared" => rootfs_propagation = Some("rshared"),
+                    "rslave" | "slave" if rootfs_propagation.is_none() => rootfs_propagation = Some("rslave"),
+                    _ => {}
+                }
+                let mut opts = vec!["rbind", p];
                 if *readonly {
                     opts.push("ro");
                 }
@@ -248,7 +283,11 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
         }
     }
 
-    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "uts"}), json!({"type": "cgroup"})];
+    let host_uts = config.uts.as_deref() == Some("host");
+    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
+    if !host_uts {
+        namespaces.push(json!({"type": "uts"}));
+    }
     match &inputs.pid_path {
         Some(p) if p == "host" => {}
         Some(p) => namespaces.push(json!({"type": "pid", "path": p})),
@@ -288,6 +327,16 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
     if config.tty {
         process["consoleSize"] = json!({"height": 24, "width": 80});
     }
+    if !config.ulimits.is_empty() {
+        process["rlimits"] = json!(config
+            .ulimits
+            .iter()
+            .map(|u| json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard}))
+            .collect::<Vec<_>>());
+    }
+    if config.oom_score_adj != 0 {
+        process["oomScoreAdj"] = json!(config.oom_score_adj);
+    }
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": resources,
@@ -297,11 +346,16 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
         linux["maskedPaths"] = json!(runtime::default_spec::MASKED_PATHS);
         linux["readonlyPaths"] = json!(runtime::default_spec::READONLY_PATHS);
     }
-    let doc = json!({
+    if let Some(p) = rootfs_propagation {
+        linux["rootfsPropagation"] = json!(p);
+    }
+    if !config.sysctls.is_empty() {
+        linux["sysctl"] = json!(config.sysctls);
+    }
+    let mut doc = json!({
         "ociVersion": runtime::state::OCI_VERSION,
         "process": process,
         "root": {"path": inputs.rootfs, "readonly": config.read_only},
-        "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
         "annotations": if config.init {
@@ -310,6 +364,14 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec> {
             json!({})
         },
     });
+    // The host's UTS namespace keeps the host's names: setting one would
+    // rename the host.
+    if !host_uts {
+        doc["hostname"] = json!(hostname);
+        if !config.domainname.is_empty() {
+            doc["domainname"] = json!(config.domainname);
+        }
+    }
     let mut spec: Spec = serde_json::from_value(doc).map_err(|e| Error::Invalid(format!("container spec: {e}")))?;
     apply_seccomp(&mut spec, config, &caps)?;
     Ok(spec)
@@ -321,7 +383,7 @@ pub fn container_hostname(config: &ContainerConfig, id: &str) -> String {
     if !config.hostname.is_empty() {
         return config.hostname.clone();
     }
-    if matches!(config.network, Some(NetworkMode::Host)) {
+    if matches!(config.network, Some(NetworkMode::Host)) || config.uts.as_deref() == Some("host") {
         if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
             return h.trim().to_string();
         }
@@ -400,6 +462,12 @@ pub fn limits(r: &crate::model::Resources) -> Value {
     }
     if let Some(p) = r.pids_limit {
         resources["pids"] = json!({"limit": p});
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        resources["cpu"]["cpus"] = json!(c);
+    }
+    if let Some(m) = &r.cpuset_mems {
+        resources["cpu"]["mems"] = json!(m);
     }
 
     resources

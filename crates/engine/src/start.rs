@@ -46,18 +46,28 @@ impl Engine {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default()
         };
-        let user = spec::resolve_user(&c.config.user, &read("/etc/passwd"), &read("/etc/group"))?;
+        let group_file = read("/etc/group");
+        let mut user = spec::resolve_user(&c.config.user, &read("/etc/passwd"), &group_file)?;
+        for g in spec::resolve_groups(&c.config.group_add, &group_file)? {
+            if !user.2.contains(&g) {
+                user.2.push(g);
+            }
+        }
 
         // Volumes, created on first use and filled from the image.
         let mut volume_dirs = Vec::new();
         for m in &c.config.mounts {
-            if let Mount::Volume { name, target, anonymous, .. } = m {
+            if let Mount::Volume { name, target, anonymous, subpath, .. } = m {
                 let (vol, _) = self.volume_create(name, Default::default(), *anonymous)?;
                 let empty = fs::read_dir(&vol.mountpoint).map(|mut d| d.next().is_none()).unwrap_or(false);
-                if empty {
+                if empty && subpath.is_none() {
                     image::snapshot::copy_image_path(&self.images, &layers, target, &vol.mountpoint)?;
                 }
-                volume_dirs.push((target.clone(), vol.mountpoint.clone()));
+                let dir = match subpath {
+                    Some(sub) => volume_subpath(&vol.mountpoint, name, sub)?,
+                    None => vol.mountpoint.clone(),
+                };
+                volume_dirs.push((target.clone(), dir));
             }
         }
 
@@ -82,7 +92,7 @@ impl Engine {
         let host_name = spec::container_hostname(&c.config, &c.id);
         let host_network = matches!(c.config.network, Some(NetworkMode::Host));
         let plan = self.plan_network(c)?;
-        write_etc_files(&hosts, &resolv, &hostname, &host_name, &plan, host_network)?;
+        write_etc_files(&hosts, &resolv, &hostname, &host_name, &plan, host_network, &c.config)?;
         let inputs = SpecInputs {
             id: &c.id,
             rootfs: &rootfs,
@@ -223,7 +233,7 @@ impl Engine {
                 .launch(&c, Stdio::Fds([stdin, out_w.as_raw_fd(), err_w.as_raw_fd()]))
                 .map_err(|e| self.start_failed(&c, e))?;
             drop((out_w, err_w));
-            (running, Some(Tee::start(out_r, err_r, &self.log_path(&c.id), sink)?))
+            (running, Some(Tee::start(out_r, err_r, &self.log_path(&c.id), &c.config.log, sink)?))
         };
         drop(devnull);
         let (code, stats) = running.wait_with_stats()?;
@@ -251,10 +261,16 @@ struct Tee {
 }
 
 impl Tee {
-    fn start(out: fs::File, err: fs::File, log: &std::path::Path, mut sink: Option<OutputSink>) -> Result<Tee> {
+    fn start(
+        out: fs::File,
+        err: fs::File,
+        log: &std::path::Path,
+        config: &crate::model::LogConfig,
+        mut sink: Option<OutputSink>,
+    ) -> Result<Tee> {
         use std::os::fd::AsRawFd;
         use std::sync::atomic::Ordering;
-        let mut writer = crate::logs::Writer::open(log)?;
+        let mut writer = crate::logs::Writer::open_with(log, config)?;
         let exited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, done) = std::sync::mpsc::channel();
         let flag = exited.clone();
@@ -315,6 +331,7 @@ fn write_etc_files(
     hostname: &str,
     plan: &crate::network::NetworkPlan,
     host_network: bool,
+    config: &crate::model::ContainerConfig,
 ) -> Result<()> {
     let (h, resolv_text) = if host_network {
         (
@@ -328,14 +345,47 @@ fn write_etc_files(
         }
         let resolv_text = match &plan.dns {
             Some(server) => format!("nameserver {server}\noptions ndots:0\n"),
+            None if !config.dns.is_empty() => config.dns.iter().map(|d| format!("nameserver {d}\n")).collect(),
             None => host_resolv_conf(),
         };
         (h, resolv_text)
     };
+    let mut h = h;
+    // `--add-host HOST:IP` lines come last, as docker writes them.
+    for e in &config.extra_hosts {
+        let (host, ip) = e.split_once([':', '=']).unwrap_or((e, ""));
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        let ip = if ip == "host-gateway" {
+            plan.networks.first().map(|(n, _, _)| n.gateway.clone()).unwrap_or_else(|| "127.0.0.1".into())
+        } else {
+            ip.to_string()
+        };
+        h.push_str(&format!("{ip}\t{host}\n"));
+    }
+    let mut resolv_text = resolv_text;
+    if !config.dns_search.is_empty() {
+        resolv_text = resolv_text.lines().filter(|l| !l.starts_with("search ")).map(|l| format!("{l}\n")).collect();
+        resolv_text.push_str(&format!("search {}\n", config.dns_search.join(" ")));
+    }
+    if !config.dns_options.is_empty() {
+        resolv_text.push_str(&format!("options {}\n", config.dns_options.join(" ")));
+    }
     for (path, text) in [(hosts, h), (resolv, resolv_text), (hostname_file, format!("{hostname}\n"))] {
         fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     Ok(())
+}
+
+/// The directory `sub` inside a volume, which must exist and stay inside
+/// it (a symlink in the volume may not lead out).
+fn volume_subpath(mountpoint: &std::path::Path, volume: &str, sub: &str) -> Result<std::path::PathBuf> {
+    let missing = |e: std::io::Error| Error::Invalid(format!("cannot access path {sub:?} in volume {volume}: {e}"));
+    let root = fs::canonicalize(mountpoint).map_err(missing)?;
+    let dir = fs::canonicalize(mountpoint.join(sub)).map_err(missing)?;
+    if !dir.starts_with(&root) {
+        return Err(Error::Invalid(format!("subpath {sub:?} leads out of volume {volume}")));
+    }
+    Ok(dir)
 }
 
 fn host_resolv_conf() -> String {

@@ -311,6 +311,19 @@ pub fn attach(
     key: &str,
     default_route: bool,
 ) -> Result<Attachment> {
+    attach_with_mac(spec, netns, ifname, address, mac_for(address), key, default_route)
+}
+
+/// [`attach`] with the container interface's MAC given (docker's `--mac-address`).
+pub fn attach_with_mac(
+    spec: &BridgeSpec,
+    netns: BorrowedFd<'_>,
+    ifname: &str,
+    address: Ipv4Addr,
+    mac: [u8; 6],
+    key: &str,
+    default_route: bool,
+) -> Result<Attachment> {
     check_ifname(&spec.bridge, "bridge")?;
     check_ifname(ifname, "container interface")?;
     if key.is_empty() {
@@ -329,7 +342,6 @@ pub fn attach(
         _ => return Err(invalid(format!("network bridge {} does not exist", spec.bridge))),
     };
     let host = host_veth_name(key, ifname, netns_inode(netns)?);
-    let mac = mac_for(address);
     let peer = Peer { name: ifname, netns, mac };
     if let Err(e) = link::create_veth(&mut nl, &host, bridge.index, spec.mtu, &peer) {
         let context = if !e.is(libc::EEXIST) {

@@ -137,6 +137,63 @@ pub struct CreateFlags {
     /// PID namespace (host, container:NAME).
     #[arg(long)]
     pid: Option<String>,
+    /// UTS namespace to use (host).
+    #[arg(long)]
+    uts: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Add additional groups to join.
+    #[arg(long)]
+    group_add: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33).
+    #[arg(long)]
+    ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long)]
+    mac_address: Option<String>,
+    /// Logging driver for the container (json-file, local, none).
+    #[arg(long)]
+    log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3).
+    #[arg(long)]
+    log_opt: Vec<String>,
+    /// Runtime to use for this container.
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set DNS options.
+    #[arg(long, alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long)]
+    add_host: Vec<String>,
+    /// Size of /dev/shm.
+    #[arg(long)]
+    shm_size: Option<String>,
+    /// Sysctl options.
+    #[arg(long)]
+    sysctl: Vec<String>,
+    /// Ulimit options (nofile=1024:2048).
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Tune host's OOM preferences (-1000 to 1000).
+    #[arg(long, allow_hyphen_values = true)]
+    oom_score_adj: Option<i32>,
+    /// Container NIS domain name.
+    #[arg(long)]
+    domainname: Option<String>,
     /// Pull image before running (missing, never, always).
     #[arg(long, default_value = "missing")]
     pull: String,
@@ -202,6 +259,12 @@ pub struct UpdateArgs {
     /// Tune the pids limit (-1: unlimited).
     #[arg(long)]
     pids_limit: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    cpuset_mems: Option<String>,
     /// Restart policy (no, always, on-failure[:N], unless-stopped).
     #[arg(long)]
     restart: Option<String>,
@@ -543,6 +606,8 @@ fn update(e: &mut Engine, a: UpdateArgs) -> Result<u8> {
         cpus,
         cpu_shares: a.cpu_shares,
         pids_limit: a.pids_limit,
+        cpuset_cpus: a.cpuset_cpus,
+        cpuset_mems: a.cpuset_mems,
     };
     let restart = a.restart.as_deref().map(RestartPolicy::parse).transpose().map_err(|e| anyhow!(e))?;
     each(&a.containers, |c| Ok(e.update(c, &r, restart.clone())?))
@@ -749,17 +814,25 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
     for p in &f.publish {
         ports.extend(PortSpec::parse_publish(p)?);
     }
+    let endpoint = |n: &String| NetworkAttachment {
+        network: n.clone(),
+        aliases: f.network_alias.clone(),
+        ipv4_address: f.ip.clone(),
+        ipv6_address: f.ip6.clone(),
+        mac_address: f.mac_address.clone(),
+        ..Default::default()
+    };
+    let endpoint_options = f.ip.is_some() || f.ip6.is_some() || f.mac_address.is_some();
     let network = match f.network.first().map(String::as_str) {
+        // The engine decides whether the default bridge takes them.
+        None | Some("default") if endpoint_options => {
+            Some(NetworkMode::Networks(vec![endpoint(&"bridge".to_string())]))
+        }
         None | Some("default") => None,
         Some("none") => Some(NetworkMode::None),
         Some("host") => Some(NetworkMode::Host),
         Some(n) if n.starts_with("container:") => Some(NetworkMode::Container(n["container:".len()..].to_string())),
-        Some(_) => Some(NetworkMode::Networks(
-            f.network
-                .iter()
-                .map(|n| NetworkAttachment { network: n.clone(), aliases: f.network_alias.clone() })
-                .collect(),
-        )),
+        Some(_) => Some(NetworkMode::Networks(f.network.iter().map(endpoint).collect())),
     };
     if !f.network_alias.is_empty() && !matches!(network, Some(NetworkMode::Networks(_))) {
         bail!("network-scoped aliases are only supported for user-defined networks");
@@ -795,6 +868,19 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
             _ => bail!("Invalid --security-opt: {o:?}"),
         }
     }
+    let mut log = engine::model::LogConfig { driver: f.log_driver.clone().unwrap_or_default(), ..Default::default() };
+    for o in &f.log_opt {
+        let (k, v) = o.split_once('=').ok_or_else(|| anyhow!("invalid log opt {o:?}: use KEY=VALUE"))?;
+        log.options.insert(k.to_string(), v.to_string());
+    }
+    let mut sysctls = BTreeMap::new();
+    for o in &f.sysctl {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid argument {o:?} for \"--sysctl\" flag: sysctl must be KEY=VALUE"))?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    let ulimits = f.ulimit.iter().map(|u| engine::model::Ulimit::parse(u)).collect::<engine::Result<Vec<_>>>()?;
     let healthcheck = if f.no_healthcheck {
         Some(Healthcheck { test: vec!["NONE".into()], ..Default::default() })
     } else {
@@ -825,7 +911,15 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
         publish_all: f.publish_all,
         exposed_ports: expose_list(&f.expose)?,
         mounts,
-        resources: Resources { memory, memory_swap, cpus, cpu_shares: f.cpu_shares, pids_limit: f.pids_limit },
+        resources: Resources {
+            memory,
+            memory_swap,
+            cpus,
+            cpu_shares: f.cpu_shares,
+            pids_limit: f.pids_limit,
+            cpuset_cpus: f.cpuset_cpus.clone(),
+            cpuset_mems: f.cpuset_mems.clone(),
+        },
         read_only: f.read_only,
         restart: RestartPolicy::parse(&f.restart).map_err(|e| anyhow!(e))?,
         auto_remove: f.rm,
@@ -840,6 +934,19 @@ fn config_from_flags(f: &CreateFlags) -> Result<ContainerConfig> {
         healthcheck,
         ipc: f.ipc.clone(),
         pid: f.pid.clone(),
+        uts: f.uts.clone(),
+        group_add: f.group_add.clone(),
+        runtime: f.runtime.clone(),
+        log,
+        dns: f.dns.clone(),
+        dns_options: f.dns_option.clone(),
+        dns_search: f.dns_search.clone(),
+        extra_hosts: f.add_host.clone(),
+        shm_size: f.shm_size.as_deref().map(parse_bytes).transpose()?,
+        sysctls,
+        ulimits,
+        oom_score_adj: f.oom_score_adj.unwrap_or(0),
+        domainname: f.domainname.clone().unwrap_or_default(),
         ..Default::default()
     })
 }
@@ -974,6 +1081,7 @@ fn logs(e: &Engine, a: LogsArgs) -> Result<u8> {
     };
     let since = a.since.as_deref().map(parse_time).transpose()?;
     let until = a.until.as_deref().map(parse_time).transpose()?;
+    engine::logs::check_readable(&c.config.log)?;
     let opts = engine::logs::ReadOptions { tail, since, until, stdout: true, stderr: true };
     let id = c.id.clone();
     let mut keep_going = || {

@@ -63,6 +63,12 @@ pub enum NetworkCmd {
     Connect {
         #[arg(long = "alias")]
         aliases: Vec<String>,
+        /// IPv4 address (e.g., 172.30.100.104).
+        #[arg(long)]
+        ip: Option<String>,
+        /// IPv6 address (e.g., 2001:db8::33).
+        #[arg(long)]
+        ip6: Option<String>,
         network: String,
         container: String,
     },
@@ -256,8 +262,15 @@ pub fn network(root: &Path, cmd: NetworkCmd) -> Result<u8> {
             }
             Ok(u8::from(failed))
         }
-        NetworkCmd::Connect { aliases, network, container } => {
-            e.network_connect(&network, &container, &aliases)?;
+        NetworkCmd::Connect { aliases, ip, ip6, network, container } => {
+            let endpoint = engine::model::NetworkAttachment {
+                network: network.clone(),
+                aliases,
+                ipv4_address: ip,
+                ipv6_address: ip6,
+                ..Default::default()
+            };
+            e.network_connect(&network, &container, &endpoint)?;
             Ok(0)
         }
         NetworkCmd::Disconnect { force: _, network, container } => {
