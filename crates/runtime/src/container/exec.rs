@@ -21,9 +21,9 @@ use crate::state::Status;
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
     /// The process, as the spec's `process` object (runc's --process file).
-    /// Its cwd must be absolute; its capabilities, rlimits and user apply as
-    /// for an init, with the container's saved `linux` section (seccomp,
-    /// no_new_privileges context).
+    /// Its cwd must be absolute. Its user, capabilities and rlimits are its
+    /// own; the seccomp profile is the container's (`linux.seccomp` of the
+    /// saved spec).
     pub process: Process,
     /// A unix socket to receive the pty master, when the process has a
     /// terminal (runc's --console-socket).
