@@ -20,12 +20,15 @@ use std::path::{Path, PathBuf};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 
+/// A content store at one root; clones share the root, and several processes
+/// may use one at once.
 #[derive(Clone, Debug)]
 pub struct ContentStore {
     root: PathBuf,
 }
 
 impl ContentStore {
+    /// Opens (creating its directories if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<ContentStore> {
         let root = root.into();
         for d in ["blobs/sha256", "ingest"] {
@@ -35,18 +38,24 @@ impl ContentStore {
         Ok(ContentStore { root })
     }
 
+    /// Where blob `d` lives, whether or not it is there. Its bytes are
+    /// verified: never write there directly, use [`ContentStore::writer`].
     pub fn path(&self, d: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(d.hex())
     }
 
+    /// Whether blob `d` is stored (complete and verified).
     pub fn exists(&self, d: &Digest) -> bool {
         self.path(d).is_file()
     }
 
+    /// The stored blob's size in bytes; None when it is not stored.
     pub fn size(&self, d: &Digest) -> Option<u64> {
         fs::metadata(self.path(d)).ok().map(|m| m.len())
     }
 
+    /// Opens blob `d` for reading: [`Error::BlobNotFound`] when it is not
+    /// stored.
     pub fn open_blob(&self, d: &Digest) -> Result<File> {
         File::open(self.path(d)).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::BlobNotFound(d.clone()),
@@ -54,6 +63,8 @@ impl ContentStore {
         })
     }
 
+    /// The whole blob in memory, for small ones (manifests, configs); errors
+    /// as [`ContentStore::open_blob`].
     pub fn read(&self, d: &Digest) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         self.open_blob(d)?.read_to_end(&mut buf).map_err(|e| Error::io(format!("reading blob {d}"), e))?;
@@ -180,6 +191,8 @@ impl ContentStore {
         freed
     }
 
+    /// Removes blob `d`; a missing one is not an error. Nothing checks that
+    /// no image still uses it: that is garbage collection's job.
     pub fn delete(&self, d: &Digest) -> Result<()> {
         match fs::remove_file(self.path(d)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(format!("deleting blob {d}"), e)),
@@ -200,6 +213,7 @@ impl ContentStore {
         Ok(out)
     }
 
+    /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -208,8 +222,11 @@ impl ContentStore {
 /// An ingest file: its path, size, and whether a live writer holds it.
 #[derive(Clone, Debug)]
 pub struct Ingest {
+    /// The ingest file.
     pub path: PathBuf,
+    /// Its current length in bytes.
     pub size: u64,
+    /// A live writer holds its flock; sweeping leaves it alone.
     pub held: bool,
 }
 
@@ -273,6 +290,7 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
+    /// Bytes accepted so far (a resumed download's prefix included).
     pub fn written(&self) -> u64 {
         self.count
     }

@@ -168,8 +168,12 @@ fn is_opaque(dir: &Path) -> bool {
 /// docker's kinds of change (`GET /containers/{id}/changes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
+    /// The path was there below and differs (content, metadata, or something
+    /// under it).
     Modified = 0,
+    /// The path is new.
     Added = 1,
+    /// The path was removed (a whiteout).
     Deleted = 2,
 }
 
@@ -187,7 +191,9 @@ impl ChangeKind {
 /// One changed path, absolute (`/etc/passwd`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Change {
+    /// The path in the container, absolute.
     pub path: String,
+    /// Added, modified or deleted.
     pub kind: ChangeKind,
 }
 

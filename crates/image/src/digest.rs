@@ -14,14 +14,18 @@ pub struct Digest {
     hex: String,
 }
 
+/// A string that is not a sha256 digest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid digest {input:?}: {reason}")]
 pub struct DigestError {
+    /// The string as given.
     pub input: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 
 impl Digest {
+    /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         Digest::from_raw(&Sha256::digest(bytes))
     }
@@ -39,6 +43,7 @@ impl Digest {
         &self.hex
     }
 
+    /// Always `sha256`, the only algorithm accepted.
     pub fn algorithm(&self) -> &'static str {
         "sha256"
     }
@@ -94,12 +99,15 @@ impl<'de> serde::Deserialize<'de> for Digest {
 pub struct Hasher(Sha256);
 
 impl Hasher {
+    /// A hasher with nothing hashed yet.
     pub fn new() -> Hasher {
         Hasher(Sha256::new())
     }
+    /// Hashes `bytes` after what came before.
     pub fn update(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
+    /// The digest of everything hashed.
     pub fn finish(self) -> Digest {
         Digest::from_raw(&self.0.finalize())
     }
@@ -113,6 +121,7 @@ pub struct HashingReader<R> {
 }
 
 impl<R: Read> HashingReader<R> {
+    /// Wraps `inner`; nothing read yet.
     pub fn new(inner: R) -> Self {
         HashingReader { inner, hasher: Hasher::new(), count: 0 }
     }
@@ -120,9 +129,11 @@ impl<R: Read> HashingReader<R> {
     pub fn finish(self) -> (Digest, u64) {
         (self.hasher.finish(), self.count)
     }
+    /// Bytes read so far.
     pub fn count(&self) -> u64 {
         self.count
     }
+    /// The wrapped reader. Reading from it directly bypasses the hash.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }
@@ -145,9 +156,12 @@ pub struct HashingWriter<W> {
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`; nothing written yet.
     pub fn new(inner: W) -> Self {
         HashingWriter { inner, hasher: Hasher::new(), count: 0 }
     }
+    /// The inner writer, the digest and the byte count of everything written
+    /// (not flushed: that is the caller's).
     pub fn finish(self) -> (W, Digest, u64) {
         (self.inner, self.hasher.finish(), self.count)
     }

@@ -34,6 +34,7 @@ pub struct Unpacked {
     pub diff_id: Digest,
     /// Bytes of the uncompressed stream.
     pub size: u64,
+    /// Tar entries read from the stream.
     pub entries: u64,
 }
 
@@ -527,11 +528,16 @@ pub fn unpack_layer(
 pub struct Staged {
     dir: PathBuf,
     meta: crate::store::LayerMeta,
+    /// What unpacking found: the diff id and size.
     pub unpacked: Unpacked,
     committed: bool,
 }
 
 impl Staged {
+    /// Publishes the layer under its chain id (see
+    /// [`ImageStore::commit_layer`](crate::ImageStore::commit_layer)); a
+    /// layer committed meanwhile by another process wins, with the same
+    /// bytes.
     pub fn commit(mut self, store: &crate::ImageStore) -> Result<()> {
         self.committed = true;
         store.commit_layer(&self.dir, &self.meta)
@@ -546,6 +552,9 @@ impl Drop for Staged {
     }
 }
 
+/// Unpacks one layer stream into a staging directory and checks its diff id
+/// against `l`'s ([`Error::Layer`] when it differs), without publishing it:
+/// [`Staged::commit`] does.
 pub fn stage_layer(
     store: &crate::ImageStore,
     stream: impl Read + Send,

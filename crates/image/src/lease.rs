@@ -16,10 +16,12 @@ use crate::store::ImageStore;
 /// The builder's layer cache (see `build::cache`).
 pub const BUILD_CACHE: &str = "build-cache";
 
+/// What one lease keeps from garbage collection, besides what images use.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// Unpacked layers, by chain id.
     pub layers: Vec<Digest>,
+    /// Blobs in the content store, by digest.
     pub blobs: Vec<Digest>,
 }
 

@@ -1,6 +1,8 @@
 //! Images: content-addressed blobs, references, manifests, unpacked layers,
 //! overlay snapshots, a registry client and image archives.
 
+#![deny(missing_docs)]
+
 pub mod archive;
 pub mod config;
 pub mod content;

@@ -7,33 +7,53 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 
+/// The media types berth reads and writes (image-spec media-types.md, and
+/// Docker's schema 2 equivalents).
 pub mod media {
+    /// An OCI image manifest.
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// An OCI image index: manifests for several platforms.
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// An OCI image config.
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// An uncompressed OCI layer tarball.
     pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// A gzip-compressed OCI layer.
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// A zstd-compressed OCI layer.
     pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    /// A non-distributable layer (deprecated by the image spec): pulled like
+    /// any other, by its digest.
     pub const OCI_LAYER_ND: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
+    /// A non-distributable gzip layer.
     pub const OCI_LAYER_ND_GZIP: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    /// A non-distributable zstd layer.
     pub const OCI_LAYER_ND_ZSTD: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
+    /// A Docker schema 2 manifest (same shape as OCI's).
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// A Docker manifest list (the index's equivalent).
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// A Docker image config (same shape as OCI's).
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// A Docker layer: always gzip.
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// A Docker foreign layer (Windows base layers), gzip like the others.
     pub const DOCKER_LAYER_FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
     /// What a registry is asked for, in order of preference.
     pub const ACCEPT_MANIFESTS: &[&str] = &[OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
 
+    /// An image manifest, OCI or Docker.
     pub fn is_manifest(m: &str) -> bool {
         m == OCI_MANIFEST || m == DOCKER_MANIFEST
     }
 
+    /// An index, OCI or Docker.
     pub fn is_index(m: &str) -> bool {
         m == OCI_INDEX || m == DOCKER_LIST
     }
 
+    /// An image config, OCI or Docker.
     pub fn is_config(m: &str) -> bool {
         m == OCI_CONFIG || m == DOCKER_CONFIG
     }
@@ -42,8 +62,11 @@ pub mod media {
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// A plain tar.
     None,
+    /// gzip.
     Gzip,
+    /// zstd.
     Zstd,
 }
 
@@ -71,12 +94,18 @@ impl Compression {
     }
 }
 
+/// A platform as the image spec names it: Go's GOOS and GOARCH values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Platform {
+    /// The CPU architecture, as Go's GOARCH (`amd64`, `arm64`, ...).
     pub architecture: String,
+    /// The operating system, as Go's GOOS (`linux`).
     pub os: String,
+    /// The OS version (`os.version`), set by Windows images only.
     #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
     pub os_version: Option<String>,
+    /// The CPU variant (`v7` for 32-bit arm, `v8` for arm64); None matches
+    /// any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
@@ -137,21 +166,34 @@ impl std::fmt::Display for Platform {
     }
 }
 
+/// A content descriptor (image-spec descriptor.md): what a blob is, which
+/// blob and how big, as manifests and indexes point at their parts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// What the blob is (one of [`media`]'s types, or another a registry
+    /// holds).
     pub media_type: String,
+    /// The blob's digest: fetched content is checked against it.
     pub digest: Digest,
+    /// The blob's size in bytes, also checked: a blob of any other length is
+    /// rejected.
     pub size: u64,
+    /// Other places the blob may be fetched from; berth ignores them and asks
+    /// the registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
+    /// Free-form metadata (`org.opencontainers.image.ref.name`, ...), kept as
+    /// given.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// In an index: the platform the manifest is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
 }
 
 impl Descriptor {
+    /// A descriptor with no urls, annotations or platform.
     pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
         Descriptor {
             media_type: media_type.to_string(),
@@ -164,25 +206,38 @@ impl Descriptor {
     }
 }
 
+/// An image manifest: one config and the layers, base first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
+    /// Always 2 (schema 1 is refused on parse).
     pub schema_version: u32,
+    /// The manifest's media type, when it states it (OCI makes it optional;
+    /// the Content-Type then says it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// The image config blob.
     pub config: Descriptor,
+    /// The layers in order, base first; each is applied onto the ones before.
     pub layers: Vec<Descriptor>,
+    /// The manifest's annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
 
+/// An image index (or Docker manifest list): one manifest per platform.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
+    /// Always 2.
     pub schema_version: u32,
+    /// The index's media type, when it states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// The manifests it lists, each with its platform; entries without a
+    /// platform, or that are not image manifests, are never selected.
     pub manifests: Vec<Descriptor>,
+    /// The index's annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -190,20 +245,44 @@ pub struct Index {
 /// A fetched manifest document, either kind.
 #[derive(Clone, Debug)]
 pub enum Document {
+    /// An image manifest.
     Manifest(Manifest),
+    /// An index.
     Index(Index),
 }
 
+/// Why a manifest or index cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// A media type that is neither a manifest nor an index.
     #[error("unknown manifest media type {0:?}")]
     UnknownMediaType(String),
+    /// The document does not parse, or is not schema 2, or its config is
+    /// not an image config.
     #[error("invalid {kind}: {reason}")]
-    Invalid { kind: &'static str, reason: String },
+    Invalid {
+        /// `manifest` or `index`.
+        kind: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The index has no image manifest for the wanted platform.
     #[error("no manifest for platform {wanted} in the index (it has: {available})")]
-    NoPlatform { wanted: String, available: String },
+    NoPlatform {
+        /// The platform asked for, as `os/arch[/variant]`.
+        wanted: String,
+        /// The platforms the index lists, comma-separated.
+        available: String,
+    },
+    /// A layer whose media type is no tar berth can unpack (a foreign
+    /// artifact, an encrypted layer).
     #[error("unsupported layer media type {media_type:?} for layer {digest}")]
-    UnknownLayer { media_type: String, digest: Digest },
+    UnknownLayer {
+        /// Its media type.
+        media_type: String,
+        /// Its digest.
+        digest: Digest,
+    },
 }
 
 impl Document {

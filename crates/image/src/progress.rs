@@ -4,18 +4,44 @@
 /// One layer's state change. `id` is the short (12 hex) blob digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// Queued behind other layers.
     Waiting,
+    /// The blob (pull) is in the content store already: nothing to fetch.
     AlreadyExists,
-    Downloading { current: u64, total: u64 },
+    /// Fetching the blob: `current` of `total` bytes.
+    Downloading {
+        /// Bytes fetched so far.
+        current: u64,
+        /// The blob's size, from its descriptor.
+        total: u64,
+    },
+    /// Downloaded and verified; being unpacked.
     Extracting,
+    /// Unpacked: the layer is ready.
     PullComplete,
-    Pushing { current: u64, total: u64 },
+    /// Uploading the blob: `current` of `total` bytes.
+    Pushing {
+        /// Bytes sent so far.
+        current: u64,
+        /// The blob's size.
+        total: u64,
+    },
+    /// Uploaded.
     Pushed,
+    /// The registry has the blob already (push): nothing to upload.
     LayerExists,
-    Mounted { from: String },
+    /// The registry mounted the blob from another repository of its own
+    /// (distribution spec cross-repository mount): nothing uploaded.
+    Mounted {
+        /// The repository it came from.
+        from: String,
+    },
 }
 
+/// Where pulls and pushes report what they do, from several threads at once
+/// (layers go in parallel).
 pub trait Progress: Sync {
+    /// A change of layer `id`'s state.
     fn layer(&self, id: &str, event: Event);
     /// A whole line: "latest: Pulling from library/busybox", "Digest: …".
     fn message(&self, line: &str);
@@ -32,7 +58,9 @@ impl Progress for Quiet {
 /// Remembers every event (for tests and for callers that report at the end).
 #[derive(Default)]
 pub struct Recorder {
+    /// `(layer id, event)` in the order they came.
     pub events: std::sync::Mutex<Vec<(String, Event)>>,
+    /// The whole lines, in order.
     pub messages: std::sync::Mutex<Vec<String>>,
 }
 

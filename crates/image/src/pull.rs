@@ -16,9 +16,14 @@ use crate::reference::Reference;
 use crate::registry::{Client, RegistryOptions};
 use crate::store::{ImageRecord, ImageStore, LayerRecord};
 
+/// How to pull.
 pub struct PullOptions<'a> {
+    /// The platform to pick from an index; a single manifest is taken
+    /// whatever its platform.
     pub platform: Platform,
+    /// How to reach the registry (mirrors, credentials, TLS).
     pub registry: RegistryOptions,
+    /// Where layer and line progress goes.
     pub progress: &'a dyn Progress,
     /// Layers fetched at once (docker's default is 3).
     pub concurrency: usize,
@@ -26,6 +31,8 @@ pub struct PullOptions<'a> {
 
 /// The outcome, for the CLI's last lines.
 pub struct Pulled {
+    /// The image as stored; its tag (if the reference had one) points at it
+    /// now.
     pub image: ImageRecord,
     /// The digest the reference resolved to (index or manifest).
     pub digest: Digest,
@@ -33,6 +40,11 @@ pub struct Pulled {
     pub downloaded: bool,
 }
 
+/// Pulls `reference` into `store` (distribution spec: manifest, then config
+/// and layers by digest), resuming interrupted blob downloads and skipping
+/// what is there. Every blob is verified against its digest and size before
+/// it is used; the image is recorded and tagged only once all its layers are
+/// unpacked.
 pub fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions) -> Result<Pulled> {
     let client = Client::new(&reference.registry, opts.registry.clone())?;
     // Half-unpacked layers of pulls that were killed: only their blobs can

@@ -9,8 +9,11 @@ use crate::reference::Reference;
 use crate::registry::{Client, PushOutcome, RegistryOptions};
 use crate::store::ImageStore;
 
+/// How to push.
 pub struct PushOptions<'a> {
+    /// How to reach the registry (credentials, TLS).
     pub registry: RegistryOptions,
+    /// Where layer and line progress goes.
     pub progress: &'a dyn Progress,
     /// Upload in PATCH chunks of this size instead of one PUT.
     pub chunk_size: Option<u64>,

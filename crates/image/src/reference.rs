@@ -6,23 +6,34 @@ use std::str::FromStr;
 
 use crate::digest::Digest;
 
+/// The registry of a reference that names none (`busybox`).
 pub const DEFAULT_REGISTRY: &str = "docker.io";
+/// The tag of a reference that has neither tag nor digest.
 pub const DEFAULT_TAG: &str = "latest";
 
+/// A parsed image reference, normalised: `busybox` parses to
+/// `docker.io/library/busybox:latest`. Display prints [`Reference::full`].
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Reference {
     /// Registry host, with port if any: `docker.io`, `127.0.0.1:5000`.
     pub registry: String,
     /// Repository path inside the registry: `library/busybox`.
     pub repository: String,
+    /// The tag; always set after parsing unless a digest pins the reference
+    /// without one.
     pub tag: Option<String>,
+    /// The digest it is pinned to (`@sha256:…`); it wins over the tag when
+    /// both are given.
     pub digest: Option<Digest>,
 }
 
+/// A string that is not a valid image reference.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid reference format {input:?}: {reason}")]
 pub struct ReferenceError {
+    /// The string as given.
     pub input: String,
+    /// Which rule it breaks.
     pub reason: String,
 }
 

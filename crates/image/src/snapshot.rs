@@ -24,8 +24,11 @@ use crate::store::ImageStore;
 /// How to mount a snapshot: what `mount(8)` would be given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
+    /// The filesystem type: `overlay`, or `bind` for a native snapshot.
     pub fstype: String,
+    /// The mount source (`overlay`, or the directory to bind).
     pub source: PathBuf,
+    /// The mount options, one per entry (`lowerdir=…`, `rbind`).
     pub options: Vec<String>,
 }
 
@@ -36,7 +39,11 @@ struct SnapshotInfo {
     layers: Vec<Digest>,
 }
 
+/// A way to give a container a writable root made of unpacked layers, under
+/// `<root>/snapshots/<key>`. A key is one path component not starting with
+/// `.`; the caller (the engine) picks one per container.
 pub trait Snapshotter: Send + Sync {
+    /// `overlay` or `native`, as recorded with each snapshot.
     fn name(&self) -> &'static str;
     /// Creates snapshot `key` over `layers` (chain ids, bottom first; all
     /// unpacked) and says how to mount it.
@@ -138,6 +145,8 @@ pub fn layers_in_use(store: &ImageStore) -> Result<Vec<Digest>> {
     Ok(out)
 }
 
+/// Overlayfs snapshots: the layers are the lower dirs, nothing is copied; the
+/// snapshot holds only the upper and work dirs.
 pub struct Overlay {
     store: ImageStore,
     base: PathBuf,
@@ -192,6 +201,9 @@ impl Snapshotter for Overlay {
     }
 }
 
+/// The fallback where overlayfs does not work (no kernel support, or a
+/// filesystem it cannot use): each snapshot is a full copy of its layers,
+/// whiteouts applied, bind-mounted.
 pub struct Native {
     store: ImageStore,
     base: PathBuf,
@@ -470,6 +482,8 @@ fn mount_overlay_fsconfig(options: &[String], target: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Detaches the mount on `target` (lazily: a busy mount goes once unused);
+/// nothing mounted there is not an error.
 pub fn unmount(target: &Path) -> Result<()> {
     let t = CString::new(target.as_os_str().as_encoded_bytes()).map_err(|e| Error::Invalid(e.to_string()))?;
     // SAFETY: valid C string. MNT_DETACH: a busy mount goes away once unused.

@@ -33,6 +33,7 @@ pub struct LayerRecord {
 /// An image as the store knows it. Its id is the config digest, as docker's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {
+    /// The image id: its config's digest.
     pub id: Digest,
     /// The platform manifest, in the content store.
     pub manifest: Descriptor,
@@ -42,7 +43,9 @@ pub struct ImageRecord {
     /// `name@digest` for each repository it was pulled from or pushed to.
     #[serde(default)]
     pub repo_digests: Vec<String>,
+    /// The layers, base first, as the manifest lists them.
     pub layers: Vec<LayerRecord>,
+    /// What the image is for, from its config.
     pub platform: Platform,
     /// From the config (`created`), RFC 3339; may be empty.
     #[serde(default)]
@@ -52,6 +55,7 @@ pub struct ImageRecord {
 }
 
 impl ImageRecord {
+    /// The chain ids of its layers, base first: the unpacked layers it needs.
     pub fn chain_ids(&self) -> Vec<Digest> {
         self.layers.iter().map(|l| l.chain_id.clone()).collect()
     }
@@ -66,6 +70,8 @@ struct Db {
     tags: BTreeMap<String, Digest>,
 }
 
+/// The image store at one root: content, unpacked layers and image records.
+/// Clones share the root; several processes may use it at once.
 #[derive(Clone, Debug)]
 pub struct ImageStore {
     root: PathBuf,
@@ -75,16 +81,22 @@ pub struct ImageStore {
 /// Metadata of an unpacked layer directory (`layers/<chain>/meta.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerMeta {
+    /// sha256 of the layer's uncompressed tar.
     pub diff_id: Digest,
+    /// The chain id the layer is stored under.
     pub chain_id: Digest,
+    /// Bytes of the uncompressed tar (what garbage collection reports freed).
     pub size: u64,
 }
 
 /// A leftover of an interrupted write: see [`ImageStore::incomplete`].
 #[derive(Clone, Debug)]
 pub struct Incomplete {
+    /// The leftover: an ingest file or a layer staging directory.
     pub path: PathBuf,
+    /// Its size in bytes (a staging directory's allocated blocks).
     pub size: u64,
+    /// A live process still holds it: it is no leftover yet.
     pub held: bool,
 }
 
@@ -123,16 +135,20 @@ impl ImageStore {
         Ok(ImageStore { root, content })
     }
 
+    /// The content store of blobs.
     pub fn content(&self) -> &ContentStore {
         &self.content
     }
 
+    /// The store's root (berth's `--root`).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
     // ---- unpacked layers ----
 
+    /// The directory of unpacked layer `chain_id` (its `diff/` and
+    /// `meta.json`), whether or not it exists.
     pub fn layer_dir(&self, chain_id: &Digest) -> PathBuf {
         self.root.join("layers").join(chain_id.hex())
     }
@@ -142,10 +158,13 @@ impl ImageStore {
         self.layer_dir(chain_id).join("diff")
     }
 
+    /// Whether layer `chain_id` is unpacked and committed.
     pub fn has_layer(&self, chain_id: &Digest) -> bool {
         self.layer_dir(chain_id).join("meta.json").is_file()
     }
 
+    /// The metadata of unpacked layer `chain_id`; an error when it is not
+    /// there or its meta.json is damaged.
     pub fn layer_meta(&self, chain_id: &Digest) -> Result<LayerMeta> {
         let p = self.layer_dir(chain_id).join("meta.json");
         let bytes = fs::read(&p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
@@ -297,6 +316,8 @@ impl ImageStore {
         self.with_db(false, |db| resolve_in(db, name).cloned())
     }
 
+    /// Every image with its tags, by id; tags that no longer parse are left
+    /// out.
     pub fn images(&self) -> Result<Vec<(ImageRecord, Vec<Reference>)>> {
         self.with_db(false, |db| {
             Ok(db
@@ -311,6 +332,7 @@ impl ImageStore {
         })
     }
 
+    /// The tags pointing at image `id`; none if it has none (or is unknown).
     pub fn tags_of(&self, id: &Digest) -> Result<Vec<Reference>> {
         self.with_db(false, |db| {
             Ok(db.tags.iter().filter(|(_, i)| *i == id).filter_map(|(t, _)| t.parse().ok()).collect())

@@ -5,6 +5,9 @@
 
 use oci_spec::runtime::Spec;
 
+/// `linux.maskedPaths` of the default spec: kernel interfaces that leak host
+/// information or allow side channels; the engine gives its containers the
+/// same list.
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
     "/proc/asound",
@@ -20,8 +23,13 @@ pub const MASKED_PATHS: &[&str] = &[
     "/sys/firmware",
 ];
 
+/// `linux.readonlyPaths` of the default spec (the engine's too): /proc files
+/// that would let root in the container change the host's kernel.
 pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
+/// The spec `berth runtime spec` writes for a bundle whose root is `rootfs`:
+/// `args` as the process, root in the container, with a terminal when asked.
+/// No user namespace and no seccomp profile (see [`add_default_seccomp`]).
 pub fn default_spec(args: &[String], terminal: bool) -> Spec {
     let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
     let doc = serde_json::json!({

@@ -25,24 +25,41 @@ use oci_spec::runtime::{Hook as SpecHook, Spec};
 
 use crate::error::{invalid, Result};
 
+/// One hook of the spec, checked: a program run with the container's state on
+/// stdin. It succeeds by exiting 0 within its timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hook {
     /// For messages: `hooks.createRuntime[0]`.
     pub field: String,
+    /// The program, absolute; exec'd as is (no PATH search).
     pub path: PathBuf,
     /// argv, `args[0]` included (execv's semantics); empty: just the path.
     pub args: Vec<String>,
+    /// Its whole environment, `KEY=value` strings: nothing is inherited from
+    /// the runtime.
     pub env: Vec<String>,
+    /// How long it may run before it is killed and counted as failed; None:
+    /// no limit.
     pub timeout: Option<Duration>,
 }
 
+/// The spec's `hooks`, by moment of the container's life (see the module docs
+/// for where and when each runs); each list runs in the spec's order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Hooks {
+    /// Deprecated by the spec, run alongside `create_runtime`, before it.
     pub prestart: Vec<Hook>,
+    /// `createRuntime`: during create, in the runtime's namespaces, before
+    /// pivot_root.
     pub create_runtime: Vec<Hook>,
+    /// `createContainer`: in the container's namespaces, before pivot_root.
     pub create_container: Vec<Hook>,
+    /// `startContainer`: in the container, just before its program.
     pub start_container: Vec<Hook>,
+    /// `poststart`: after the program started; failures only warn.
     pub poststart: Vec<Hook>,
+    /// `poststop`: after delete (and after a failed create); failures only
+    /// warn.
     pub poststop: Vec<Hook>,
 }
 

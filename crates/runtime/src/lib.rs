@@ -15,6 +15,8 @@
 //! # Ok::<(), runtime::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod container;
 pub mod default_spec;
 pub mod error;

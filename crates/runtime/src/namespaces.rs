@@ -52,11 +52,16 @@ pub const JOIN_ORDER: [i32; 8] = [
     libc::CLONE_NEWUSER,
 ];
 
+/// A namespace to enter with setns: the spec gave it a `path`.
 pub struct Join {
+    /// Its CLONE_NEW* flag, as setns's nstype.
     pub flag: i32,
+    /// The namespace file, opened and type-checked by [`open_ns`].
     pub fd: OwnedFd,
 }
 
+/// The container's namespaces from `linux.namespaces`: which the clone
+/// creates, which are joined.
 #[derive(Default)]
 pub struct Plan {
     /// Namespaces created by the clone itself (cgroup excluded: see `new_cgroup`).
@@ -64,10 +69,14 @@ pub struct Plan {
     /// A new cgroup namespace is unshared by the child only after the parent
     /// has moved it into its cgroup, so that cgroup becomes the namespace root.
     pub new_cgroup: bool,
+    /// Namespaces joined by path, in [`JOIN_ORDER`].
     pub joins: Vec<Join>,
 }
 
 impl Plan {
+    /// Reads `linux.namespaces`, opening every `path` now so that a wrong one
+    /// is an [`Error::InvalidSpec`](crate::Error::InvalidSpec) naming its
+    /// entry, before anything is created.
     pub fn from_spec(linux: &Linux) -> Result<Plan> {
         let mut plan = Plan::default();
         for (i, ns) in linux.namespaces().as_deref().unwrap_or_default().iter().enumerate() {
@@ -84,6 +93,7 @@ impl Plan {
         Ok(plan)
     }
 
+    /// A user namespace is joined by path.
     pub fn joins_user(&self) -> bool {
         self.joins.iter().any(|j| j.flag == libc::CLONE_NEWUSER)
     }
@@ -97,6 +107,8 @@ impl Plan {
         (self.joins_user() && self.clone_flags != 0) || (self.new_user() && !self.joins.is_empty())
     }
 
+    /// The clone creates a new user namespace (`linux.uidMappings` then
+    /// apply).
     pub fn new_user(&self) -> bool {
         self.clone_flags & libc::CLONE_NEWUSER != 0
     }

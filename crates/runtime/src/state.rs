@@ -13,17 +13,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
 
+/// The name of a container's record in its state directory; a directory without
+/// one is not a container (a create still under way or a leftover).
 pub const STATE_FILE: &str = "state.json";
+/// The name of the spec saved in the state directory at create: what start,
+/// exec and delete read, never the bundle's config.json, which may have changed
+/// since.
 pub const CONFIG_FILE: &str = "config.json";
+/// The fifo the init of a created (not yet started) container blocks on;
+/// `start` writes to it and removes it, so its presence is what makes the
+/// status `created`.
 pub const FIFO_FILE: &str = "exec.fifo";
 
+/// A container's status, as the OCI runtime spec names them (serialized in
+/// lowercase).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being created: the status in the state the prestart and createRuntime
+    /// hooks get; `state` never reports it.
     Creating,
+    /// Created: the init is set up and waits on the exec fifo for `start`.
     Created,
+    /// The init is alive, past the exec fifo, and its cgroup is not frozen.
     Running,
+    /// Its cgroup is frozen.
     Paused,
+    /// The init has exited (or its pid now belongs to another process); only
+    /// `delete` is left.
     Stopped,
 }
 
@@ -43,12 +60,18 @@ impl std::fmt::Display for Status {
 /// What berth records about a container.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
+    /// The container id, as checked by [`check_id`].
     pub id: String,
+    /// The init's pid in the runtime's pid namespace; only meaningful together
+    /// with `start_time`.
     pub pid: i32,
     /// Start time of the init process in clock ticks since boot: with the pid
     /// it identifies the process, so a reused pid is never signalled.
     pub start_time: u64,
+    /// The bundle directory, canonicalized at create.
     pub bundle: PathBuf,
+    /// The container's root filesystem on the host: the spec's `root.path`,
+    /// resolved against the bundle.
     pub rootfs: PathBuf,
     /// Cgroup path relative to each hierarchy root.
     pub cgroup_path: PathBuf,
@@ -61,7 +84,10 @@ pub struct Record {
     pub host_mounts: bool,
     /// Seconds since the epoch.
     pub created: u64,
+    /// Who created the container: `root`, or the numeric uid (the OCI state's
+    /// `owner`).
     pub owner: String,
+    /// The spec's annotations, passed on in the OCI state.
     #[serde(default)]
     pub annotations: HashMap<String, String>,
 }
@@ -91,7 +117,7 @@ fn yes() -> bool {
 /// The OCI runtime-spec state, as `state` prints it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OciState<'a> {
+pub(crate) struct OciState<'a> {
     pub oci_version: &'static str,
     pub id: &'a str,
     pub status: Status,
@@ -104,6 +130,8 @@ pub struct OciState<'a> {
     pub owner: &'a str,
 }
 
+/// The OCI runtime spec version berth implements: the `ociVersion` of the state
+/// it prints and of the specs it generates.
 pub const OCI_VERSION: &str = "1.2.0";
 
 /// Container ids become directory and cgroup names: keep them to what runc allows.
@@ -124,7 +152,7 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -145,14 +173,19 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store rooted at `root`; nothing is created until the first
+    /// [`Store::claim`].
     pub fn new(root: impl Into<PathBuf>) -> Store {
         Store { root: root.into() }
     }
 
+    /// The state root (runc's `--root`).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The state directory of container `id`, whether or not it exists; `id` is
+    /// not checked.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
     }
@@ -175,6 +208,8 @@ impl Store {
         }
     }
 
+    /// Reads the record of `id`: [`Error::NotFound`] without a state.json,
+    /// [`Error::Config`] when it cannot be parsed.
     pub fn load(&self, id: &str) -> Result<Record> {
         check_id(id)?;
         let path = self.dir(id).join(STATE_FILE);
@@ -197,6 +232,8 @@ impl Store {
         fs::rename(&tmp, dir.join(STATE_FILE)).with_ctx(|| format!("renaming {}", tmp.display()))
     }
 
+    /// Removes the state directory of `id` with everything in it; a missing one
+    /// is not an error.
     pub fn remove(&self, id: &str) -> Result<()> {
         let dir = self.dir(id);
         match fs::remove_dir_all(&dir) {
@@ -207,6 +244,8 @@ impl Store {
         }
     }
 
+    /// The ids of all containers with a record, sorted; a root that does not
+    /// exist yet has none.
     pub fn ids(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         let entries = match fs::read_dir(&self.root) {
@@ -259,7 +298,7 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
-pub fn owner() -> String {
+pub(crate) fn owner() -> String {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     if uid == 0 {

@@ -6,6 +6,8 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// Notes that `step` just finished, when BERTH_TIMING was set at this
+/// process's first mark; otherwise does nothing. Write errors are ignored.
 pub fn mark(step: &str) {
     static ON: OnceLock<bool> = OnceLock::new();
     static START: OnceLock<Instant> = OnceLock::new();

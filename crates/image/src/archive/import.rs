@@ -24,16 +24,23 @@ use super::{rfc3339_now, sniffed};
 /// What `docker import --change` and `--message` can set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportConfig {
+    /// `CMD`: the default arguments; None leaves the config without one.
     pub cmd: Option<Vec<String>>,
+    /// `ENTRYPOINT`; None leaves the config without one.
     pub entrypoint: Option<Vec<String>>,
     /// `KEY=value` entries.
     pub env: Vec<String>,
+    /// `WORKDIR`.
     pub workdir: Option<String>,
+    /// `USER`: a name or uid, with an optional `:group`.
     pub user: Option<String>,
     /// "80/tcp" entries.
     pub exposed_ports: Vec<String>,
+    /// `VOLUME` paths, in the container.
     pub volumes: Vec<String>,
+    /// `LABEL`s.
     pub labels: BTreeMap<String, String>,
+    /// `STOPSIGNAL`, by name or number.
     pub stop_signal: Option<String>,
     /// The history entry's comment.
     pub message: Option<String>,

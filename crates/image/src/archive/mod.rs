@@ -58,7 +58,10 @@ impl std::str::FromStr for Format {
 /// One image `load` stored, with the tags it was given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Loaded {
+    /// The image id (its config digest).
     pub id: Digest,
+    /// The tags the archive gave it, now pointing at it; empty for an
+    /// untagged image.
     pub tags: Vec<Reference>,
 }
 

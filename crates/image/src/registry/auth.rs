@@ -16,6 +16,8 @@ pub struct Challenge {
 }
 
 impl Challenge {
+    /// Parameter `name` (lowercase: `realm`, `service`, `scope`), if the
+    /// challenge has it.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
@@ -155,7 +157,10 @@ const MIN_TOKEN_LIFETIME: u64 = 60;
 /// A token and how long it is good for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
+    /// The bearer token, sent as `Authorization: Bearer <token>`.
     pub token: String,
+    /// How long it may be reused: `expires_in`, never less than the token
+    /// spec's 60 seconds. It is renewed a little before that.
     pub lifetime: Duration,
 }
 

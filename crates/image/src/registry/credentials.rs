@@ -33,15 +33,20 @@ pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 /// [`IDENTITY_TOKEN_USERNAME`], the token as password).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user name, or [`IDENTITY_TOKEN_USERNAME`] for an identity token.
     pub username: String,
+    /// The password, or the identity token. Never printed (Debug hides it).
     pub password: String,
 }
 
 impl Credentials {
+    /// A user name and password.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Credentials {
         Credentials { username: username.into(), password: password.into() }
     }
 
+    /// An identity token (docker's `identitytoken`): exchanged for bearer
+    /// tokens with OAuth2's refresh_token grant.
     pub fn identity_token(token: impl Into<String>) -> Credentials {
         Credentials { username: IDENTITY_TOKEN_USERNAME.into(), password: token.into() }
     }

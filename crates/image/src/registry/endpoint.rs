@@ -64,8 +64,12 @@ pub fn use_plain_http(registry: &str, insecure: bool) -> bool {
 /// only to its own origin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
+    /// `http` or `https`, lowercased.
     pub scheme: String,
+    /// The host, lowercased.
     pub host: String,
+    /// The port, the scheme's default filled in (80, 443), so `h` and `h:443`
+    /// are one origin.
     pub port: u16,
 }
 

@@ -53,6 +53,7 @@ pub struct RegistryOptions {
     /// timeout error instead of blocking forever. It restarts with every read: a slow but moving download is fine.
     /// Zero means no limit.
     pub read_timeout: Duration,
+    /// The User-Agent header of every request (default `berth/<version>`).
     pub user_agent: String,
 }
 
@@ -75,6 +76,8 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// From `Content-Type`, or from the document when the registry sent a generic type.
     pub media_type: String,
+    /// The sha256 of `bytes`; it matched the digest asked for (when fetched
+    /// by digest) and the registry's Docker-Content-Digest (when sent).
     pub digest: Digest,
 }
 

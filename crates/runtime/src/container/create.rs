@@ -19,12 +19,23 @@ use crate::rootfs::{self, dev, mounts};
 use crate::spec;
 use crate::state::{self, Record, Status, Store};
 
+/// What to create a container from: runc's create/run arguments. Only `id`
+/// and `bundle` are required.
 #[derive(Clone, Debug, Default)]
 pub struct CreateOptions {
+    /// The container id: checked by [`check_id`](crate::state::check_id), it
+    /// names the state directory and (without `linux.cgroupsPath`) the cgroup
+    /// `berth/<id>`.
     pub id: String,
+    /// The bundle directory. It is canonicalized; its config.json is the spec
+    /// unless `spec` is given, and a relative `root.path` is resolved against
+    /// it.
     pub bundle: PathBuf,
     /// A unix socket that receives the pty master (runc's --console-socket).
     pub console_socket: Option<PathBuf>,
+    /// A file to write the init's pid to once the container is created
+    /// (decimal, no newline; written to a temporary file and renamed), as
+    /// runc's --pid-file.
     pub pid_file: Option<PathBuf>,
     /// Pass fds 3 .. 3+N on to the container (systemd socket activation).
     pub preserve_fds: u32,
@@ -44,7 +55,10 @@ pub struct CreateOptions {
 /// A container started by `run`, whose init is our child. Dropping it
 /// without `wait` or `detach` kills the container and removes it.
 pub struct Running {
+    /// The container id.
     pub id: String,
+    /// The init's pid in our pid namespace: our child until `wait` or
+    /// `detach`.
     pub pid: libc::pid_t,
     signals: Option<Signals>,
     pty: Option<OwnedFd>,
@@ -422,6 +436,9 @@ impl Running {
         self.id.clone()
     }
 
+    /// The master of the container's terminal, when its process has one and
+    /// no console socket took it: the caller relays it (`wait` does so
+    /// itself).
     pub fn pty(&self) -> Option<&OwnedFd> {
         self.pty.as_ref()
     }

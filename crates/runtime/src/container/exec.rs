@@ -17,16 +17,30 @@ use crate::process::spawn::{self, Request};
 use crate::process::{stub, tty};
 use crate::state::Status;
 
+/// What to run with [`Runtime::exec`]: runc exec's arguments.
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
+    /// The process, as the spec's `process` object (runc's --process file).
+    /// Its cwd must be absolute. Its user, capabilities and rlimits are its
+    /// own; the seccomp profile is the container's (`linux.seccomp` of the
+    /// saved spec).
     pub process: Process,
+    /// A unix socket to receive the pty master, when the process has a
+    /// terminal (runc's --console-socket).
     pub console_socket: Option<PathBuf>,
+    /// A file to write the process's pid to (in our pid namespace), once it
+    /// has exec'd.
     pub pid_file: Option<PathBuf>,
+    /// Return as soon as the process has exec'd, with its pid, instead of
+    /// waiting for it.
     pub detach: bool,
+    /// Pass fds 3 .. 3+N on to the process.
     pub preserve_fds: u32,
+    /// fds to use as the process's stdin, stdout, stderr (default: ours).
     pub stdio: Option<[RawFd; 3]>,
 }
 
+/// How an exec ended, for the caller to report.
 pub enum ExecOutcome {
     /// The process ran in the foreground and exited with this code.
     Exited(i32),
@@ -35,6 +49,11 @@ pub enum ExecOutcome {
 }
 
 impl Runtime {
+    /// Runs `opts.process` in container `id`, which must be running or
+    /// created: it joins every namespace of the init that differs from ours,
+    /// its root and its cgroup. In the foreground it forwards signals and
+    /// relays the terminal until the process exits; detached it returns once
+    /// the program is exec'd.
     pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<ExecOutcome> {
         let (rec, status) = self.state(id)?;
         if !matches!(status, Status::Running | Status::Created) {

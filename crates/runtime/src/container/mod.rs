@@ -24,10 +24,15 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// A runtime whose container states live under `root`; the directory is
+    /// created (mode 0700, the saved specs hold environments) at the first
+    /// create.
     pub fn new(root: impl Into<PathBuf>) -> Runtime {
         Runtime { store: Store::new(root) }
     }
 
+    /// The state directory, for callers that read a container's saved spec or
+    /// files directly.
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -8,6 +8,8 @@ use crate::error::{Context, Error, Result};
 use crate::state::{self, Record, Status};
 
 impl Runtime {
+    /// The record of `id` and its live status (see
+    /// [`Store::status`](crate::state::Store::status)).
     pub fn state(&self, id: &str) -> Result<(Record, Status)> {
         let rec = self.store.load(id)?;
         let status = self.status(&rec);
@@ -22,6 +24,8 @@ impl Runtime {
         serde_json::to_string_pretty(&doc).map_err(|e| Error::Init(e.to_string()))
     }
 
+    /// Every container under the root with its status, by id; one that
+    /// disappears while listing is left out.
     pub fn list(&self) -> Result<Vec<(Record, Status)>> {
         let mut out = Vec::new();
         for id in self.store.ids()? {
@@ -102,6 +106,8 @@ impl Runtime {
         Ok(())
     }
 
+    /// Freezes a running container's cgroup; its processes stop being
+    /// scheduled until [`Runtime::resume`].
     pub fn pause(&self, id: &str) -> Result<()> {
         let (rec, status) = self.state(id)?;
         if status != Status::Running {
@@ -120,6 +126,7 @@ impl Runtime {
         Ok(self.cgroup(&rec)?.apply(resources)?)
     }
 
+    /// Thaws a paused container's cgroup.
     pub fn resume(&self, id: &str) -> Result<()> {
         let (rec, status) = self.state(id)?;
         if status != Status::Paused {
@@ -128,6 +135,8 @@ impl Runtime {
         Ok(self.cgroup(&rec)?.thaw()?)
     }
 
+    /// The cgroup's statistics (CPU, memory, pids, I/O) in any state, as long
+    /// as its record and cgroup exist.
     pub fn stats(&self, id: &str) -> Result<cgroups::Stats> {
         let rec = self.store.load(id)?;
         Ok(self.cgroup(&rec)?.stats()?)

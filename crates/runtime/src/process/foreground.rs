@@ -27,6 +27,8 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGPWR,
 ];
 
+/// The signals a foreground wait forwards, blocked and read from a signalfd;
+/// dropping it restores the thread's previous mask.
 pub struct Signals {
     fd: SignalFd,
     old: SigSet,

@@ -24,32 +24,55 @@ pub enum StartTrigger {
     Fifo(OwnedFd),
 }
 
+/// What the child is there for.
 pub enum Mode {
     /// A new container: build the rootfs, report Created, wait for start.
-    Init { rootfs: Box<rootfs::Plan>, start: StartTrigger },
+    Init {
+        /// The root filesystem to build before pivot_root.
+        rootfs: Box<rootfs::Plan>,
+        /// What releases the init to exec once it is created.
+        start: StartTrigger,
+    },
     /// An extra process in a running container: `root` is the container's
     /// root directory (from /proc/PID/root), entered after the namespaces.
-    Exec { root: OwnedFd },
+    Exec {
+        /// The container's root, opened O_PATH through /proc/PID/root.
+        root: OwnedFd,
+    },
 }
 
+/// Everything the child needs, prepared by the parent before the clone: after
+/// it, the child only makes system calls on these values.
 pub struct Config {
+    /// Namespaces to setns into, in
+    /// [`JOIN_ORDER`](crate::namespaces::JOIN_ORDER).
     pub joins: Vec<namespaces::Join>,
+    /// Unshare a cgroup namespace once in the cgroup (see
+    /// `namespaces::Plan::new_cgroup`).
     pub new_cgroupns: bool,
+    /// The spec's `hostname`, set in the new UTS namespace; None: left as it
+    /// is.
     pub hostname: Option<CString>,
+    /// The spec's `domainname`, likewise.
     pub domainname: Option<CString>,
     /// (spec key, /proc/sys path, value)
     pub sysctls: Vec<(String, PathBuf, String)>,
+    /// The process to exec and the privileges it runs with.
     pub process: ProcessPlan,
     /// Whether setgroups(2) is allowed (a user namespace may deny it);
     /// None: the child reads /proc/self/setgroups itself.
     pub may_setgroups: Option<bool>,
     /// The process runs in a user namespace other than the host's.
     pub in_userns: bool,
+    /// The connected `--console-socket`: the pty master goes there instead of
+    /// to the parent.
     pub console_socket: Option<OwnedFd>,
     /// fds to install as 0, 1, 2 (None: keep the inherited ones).
     pub stdio: Option<[RawFd; 3]>,
     /// Extra fds (3, 4, ...) passed on to the program, as runc's --preserve-fds.
     pub preserve_fds: u32,
+    /// The sealed exec stub (see [`stub`](crate::process::stub)) that is
+    /// exec'd in place of the program.
     pub stub: OwnedFd,
     /// Set by spawn: the cgroup to enter first thing (see cgroups::JoinHandles).
     pub cgroup: Option<cgroups::JoinHandles>,

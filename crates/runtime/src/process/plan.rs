@@ -11,23 +11,43 @@ use crate::security::caps::CapSets;
 use crate::security::rlimits::{self, Rlimit};
 use crate::security::user::User;
 
+/// The PATH a process gets when its spec's env has none (runc's and docker's
+/// default): both for finding its program and, by the engine, in its
+/// environment.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// A spec `process`, checked and converted into what the child needs (C
+/// strings, capability bit masks, a compiled seccomp filter): a bad value is
+/// reported by the parent, with the field it came from.
 pub struct ProcessPlan {
+    /// argv; never empty.
     pub args: Vec<CString>,
+    /// The environment, `KEY=value`, as given.
     pub env: Vec<CString>,
     /// PATH used to find args[0], from the process's environment.
     pub search_path: String,
     /// HOME is added from the container's /etc/passwd when env lacks it.
     pub needs_home: bool,
+    /// The working directory, resolved inside the container's root (absolute
+    /// for exec).
     pub cwd: PathBuf,
+    /// Who the process runs as.
     pub user: User,
+    /// Its capability sets.
     pub caps: CapSets,
+    /// `process.rlimits`, applied before the exec.
     pub rlimits: Vec<Rlimit>,
+    /// `process.noNewPrivileges`: set PR_SET_NO_NEW_PRIVS before the exec.
     pub no_new_privs: bool,
+    /// `process.oomScoreAdj`, written by the parent before the child runs.
     pub oom_score_adj: Option<i32>,
+    /// `process.terminal`: give the process a new pty as its stdio and
+    /// controlling terminal.
     pub terminal: bool,
+    /// `process.consoleSize` as (rows, cols), clamped to u16.
     pub console_size: Option<(u16, u16)>,
+    /// `linux.seccomp`, compiled. Installed just before the exec, or, without
+    /// no_new_privs, early, while the process still has CAP_SYS_ADMIN.
     pub seccomp: Option<seccomp::Filter>,
     /// Run the program under a minimal init that forwards signals and reaps
     /// orphans (docker's --init; see stub/exec-stub.c). Set from the
@@ -39,6 +59,9 @@ pub struct ProcessPlan {
 pub const INIT_ANNOTATION: &str = "run.berth.init";
 
 impl ProcessPlan {
+    /// Checks and converts `p`, with `linux` for its seccomp profile. Errors
+    /// name the spec field: empty args, NUL bytes, an AppArmor profile or
+    /// SELinux label (not supported), a profile that does not compile.
     pub fn from_spec(p: &Process, linux: Option<&Linux>) -> Result<ProcessPlan> {
         let args = p
             .args()

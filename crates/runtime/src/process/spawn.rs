@@ -9,8 +9,11 @@ use crate::error::{Context, Error, Result};
 use crate::process::init::{self, Mode};
 use crate::process::sync::{self, Channel, Msg};
 
+/// One process to start in a container: what [`spawn`] clones and how.
 pub struct Request {
+    /// What the child does once released.
     pub config: init::Config,
+    /// Whether it builds a new container or joins a running one.
     pub mode: Mode,
     /// CLONE_NEW* flags for the namespaces the clone creates.
     pub clone_flags: i32,
@@ -19,24 +22,33 @@ pub struct Request {
     /// uid_map and gid_map contents for a user namespace created by the
     /// first clone, and for one created by a second clone.
     pub id_maps: Option<(String, String)>,
+    /// uid_map and gid_map contents for the user namespace of the second
+    /// clone.
     pub id_maps_for_second: Option<(String, String)>,
     /// Written by us through the host's /proc, before the child runs.
     pub oom_score_adj: Option<i32>,
 }
 
+/// A child and its end of the sync channel. Nothing in the runtime builds one
+/// ([`spawn`] returns a [`ChildGuard`] and the channel).
 pub struct Spawned {
+    /// The child's pid in our pid namespace.
     pub pid: libc::pid_t,
+    /// The parent's end of the sync channel.
     pub chan: Channel,
 }
 
 /// A process that is killed and reaped unless disarmed: whatever fails after
 /// the clone, no half-made container process survives.
 pub struct ChildGuard {
+    /// The child's pid in our pid namespace.
     pub pid: libc::pid_t,
     armed: bool,
 }
 
 impl ChildGuard {
+    /// Leaves the child running (it is the container's now) and returns its
+    /// pid.
     pub fn disarm(mut self) -> libc::pid_t {
         self.armed = false;
         self.pid

@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 static STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exec-stub"));
 
+/// A fresh memfd holding the stub, sealed against writes, for [`exec`]; each
+/// container gets its own.
 pub fn sealed() -> io::Result<OwnedFd> {
     sys::sealed_memfd(c"berth-exec", STUB)
 }

@@ -74,10 +74,14 @@ impl Msg {
     }
 }
 
+/// One end of the sync channel; dropping it closes that end, which the peer
+/// reads as end-of-file.
 pub struct Channel {
     fd: OwnedFd,
 }
 
+/// A connected pair of channel ends, close-on-exec: one for the parent, one
+/// for the child.
 pub fn pair() -> io::Result<(Channel, Channel)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid out-array of two ints.
@@ -90,10 +94,14 @@ pub fn pair() -> io::Result<(Channel, Channel)> {
 }
 
 impl Channel {
+    /// Sends one message. Never raises SIGPIPE: a peer that is gone is an
+    /// EPIPE error.
     pub fn send(&self, msg: &Msg) -> io::Result<()> {
         self.send_with_fd(msg, None)
     }
 
+    /// Sends one message with `fd` attached (SCM_RIGHTS); the peer gets its
+    /// own copy, ours stays open.
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> io::Result<()> {
         let buf = msg.encode();
         let iov = [IoSlice::new(&buf)];
@@ -146,6 +154,7 @@ impl Channel {
         Ok(Some((Msg::decode(&buf[..n])?, fd)))
     }
 
+    /// The socket, for polling it.
     pub fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

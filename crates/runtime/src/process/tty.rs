@@ -52,6 +52,8 @@ pub fn open_in_root(root: RawFd, size: Option<(u16, u16)>, console: bool) -> Res
     Ok((master, slave))
 }
 
+/// Sets the terminal's window size (TIOCSWINSZ); the foreground process group
+/// gets SIGWINCH.
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize from the pointer.
@@ -59,6 +61,8 @@ pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     Ok(())
 }
 
+/// The terminal's window size as (rows, cols); fails with ENOTTY on anything
+/// but a terminal.
 pub fn get_size(fd: RawFd) -> io::Result<(u16, u16)> {
     let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes a winsize to the pointer.
@@ -95,6 +99,8 @@ pub struct RawMode {
 }
 
 impl RawMode {
+    /// Switches `fd` (a terminal) to raw mode; its attributes are restored
+    /// when the guard drops. Fails with ENOTTY when `fd` is no terminal.
     pub fn enter(fd: RawFd) -> io::Result<RawMode> {
         let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
         // SAFETY: valid out-pointer, initialised on success.
@@ -117,6 +123,7 @@ impl Drop for RawMode {
     }
 }
 
+/// Whether `fd` is a terminal (a closed or bad fd is not).
 pub fn is_tty(fd: RawFd) -> bool {
     // SAFETY: isatty only inspects the fd.
     unsafe { libc::isatty(fd) == 1 }

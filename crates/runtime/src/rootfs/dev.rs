@@ -11,15 +11,23 @@ use crate::error::{invalid, Result};
 use crate::rootfs::resolve;
 use sys::cvt;
 
+/// A device node to create in the container's /dev.
 #[derive(Debug, Clone)]
 pub struct Device {
+    /// Its absolute path in the container, under /dev.
     pub path: PathBuf,
     /// S_IFCHR, S_IFBLK or S_IFIFO.
     pub kind: libc::mode_t,
+    /// The device's major number.
     pub major: u32,
+    /// The device's minor number.
     pub minor: u32,
+    /// Permission bits (`fileMode`, default 0666).
     pub mode: u32,
+    /// The owner to chown it to (None: leave it); ignored by the bind mount
+    /// used in a user namespace.
     pub uid: Option<u32>,
+    /// The group, likewise.
     pub gid: Option<u32>,
 }
 
@@ -40,6 +48,8 @@ pub fn defaults() -> Vec<Device> {
         .collect()
 }
 
+/// `linux.devices[i]`, checked: a path under /dev, a type that makes a node
+/// (not `a`), numbers that fit.
 pub fn from_spec(i: usize, d: &LinuxDevice) -> Result<Device> {
     let field = format!("linux.devices[{i}]");
     if !d.path().starts_with("/dev/") {

@@ -34,40 +34,72 @@ pub struct CgroupView {
 /// `CreateOptions::rootfs_mount`), e.g. overlay with lowerdir=…,upperdir=….
 #[derive(Debug, Clone, Default)]
 pub struct RootfsMount {
+    /// The filesystem type, e.g. `overlay`.
     pub fstype: String,
+    /// The mount source (for overlay, any name: it shows in /proc/mounts).
     pub source: String,
+    /// The mount data, e.g. `lowerdir=…,upperdir=…,workdir=…`; empty: none.
     pub data: String,
 }
 
+/// How to build the container's root filesystem: the spec's root, mounts,
+/// devices and paths, checked in the parent, for [`prepare`] in the child.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// Mounted on `rootfs` before anything else (see [`RootfsMount`]).
     pub rootfs_mount: Option<RootfsMount>,
+    /// The rootfs directory on the host, absolute.
     pub rootfs: PathBuf,
+    /// The spec's `mounts`, in the spec's order (later ones may cover earlier
+    /// ones).
     pub mounts: Vec<MountPlan>,
+    /// `linux.devices`, created after the mounts.
     pub devices: Vec<dev::Device>,
     /// The spec mounts a fresh filesystem on /dev, so it gets the standard
     /// nodes and links.
     pub fresh_dev: bool,
+    /// A devpts is mounted on /dev/pts, so /dev/ptmx links to pts/ptmx.
     pub devpts: bool,
+    /// `linux.maskedPaths`: /dev/null is bind-mounted on files, an empty
+    /// read-only tmpfs on directories; paths that do not exist are skipped.
     pub masked: Vec<String>,
+    /// `linux.readonlyPaths`: bind-mounted read-only onto themselves; missing
+    /// ones are skipped.
     pub readonly_paths: Vec<String>,
+    /// `root.readonly`: / is remounted read-only after pivot_root; the mounts
+    /// below it keep their own flags.
     pub readonly_root: bool,
+    /// `linux.rootfsPropagation` as MS_* flags; None: MS_REC | MS_SLAVE, so
+    /// nothing mounted in the container reaches the host.
     pub propagation: Option<libc::c_ulong>,
+    /// The container has a user namespace (new or joined): mknod and some
+    /// mounts (sysfs, devpts options) are not allowed and are replaced as
+    /// runc does.
     pub userns: bool,
+    /// How each cgroup hierarchy appears in the container, for `cgroup`
+    /// mounts.
     pub cgroups: Vec<CgroupView>,
+    /// The container has a cgroup namespace of its own: cgroup mounts are
+    /// fresh cgroup filesystems rather than bind mounts of its host
+    /// directories.
     pub new_cgroupns: bool,
     /// The container has a mount namespace of its own. Without one (the
     /// spec leaves it out) it shares the runtime's: its mounts are made on
     /// the host below the rootfs, kept from propagating, entered with chroot
     /// and detached again by [`detach_host_mounts`] at delete.
     pub new_mountns: bool,
+    /// `process.cwd`, created in the rootfs if missing.
     pub cwd: PathBuf,
+    /// `process.terminal`: a pty is opened in the container's devpts and
+    /// bound on /dev/console.
     pub terminal: bool,
+    /// `process.consoleSize` (rows, cols) for that pty.
     pub console_size: Option<(u16, u16)>,
 }
 
 /// What the rootfs step hands back: the terminal, when one was asked for.
 pub struct Prepared {
+    /// The master and slave of the container's pty, in that order.
     pub pty: Option<(OwnedFd, OwnedFd)>,
 }
 

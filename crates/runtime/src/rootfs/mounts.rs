@@ -12,33 +12,58 @@ use crate::error::{invalid, Result};
 use crate::rootfs::resolve;
 use sys::mount_attr;
 
+/// What kind of mount a spec mount is, decided from its type and options.
 #[derive(Debug, Clone)]
 pub enum Kind {
     /// A bind mount of a host path.
-    Bind { source: PathBuf, recursive: bool },
+    Bind {
+        /// The host path, absolute (a relative source is taken from the
+        /// bundle).
+        source: PathBuf,
+        /// `rbind`: submounts of the source come along.
+        recursive: bool,
+    },
     /// A cgroup filesystem; how it is provided depends on the host layout.
     Cgroup,
     /// Any other filesystem, mounted with mount(2).
-    Fs { fstype: CString, source: CString },
+    Fs {
+        /// The filesystem type (`proc`, `tmpfs`, ...).
+        fstype: CString,
+        /// The mount source (the type itself when the spec gives none).
+        source: CString,
+    },
 }
 
+/// One spec mount, parsed: the flags and data mount(2) and mount_setattr(2)
+/// take.
 #[derive(Debug, Clone)]
 pub struct MountPlan {
+    /// Its index in the spec's `mounts`, for messages.
     pub index: usize,
+    /// Where it goes in the container, absolute (a relative destination is
+    /// taken from /).
     pub destination: PathBuf,
+    /// Bind, cgroup or another filesystem.
     pub kind: Kind,
     /// MS_* flags for mount(2) (RDONLY, NOSUID, ...).
     pub flags: libc::c_ulong,
     /// Propagation changes (MS_SHARED/SLAVE/PRIVATE/UNBINDABLE, maybe |MS_REC).
     pub propagation: Vec<libc::c_ulong>,
-    /// Attributes for bind mounts via mount_setattr: (set, clear, recursive).
+    /// Attributes for bind mounts via mount_setattr: MOUNT_ATTR_* flags the
+    /// options set.
     pub attr_set: u64,
+    /// MOUNT_ATTR_* flags the options clear.
     pub attr_clear: u64,
+    /// An `r*` option (`rro`, `rnosuid`, ...) was given: the attributes apply
+    /// to the whole bind tree, not only its top mount.
     pub attr_recursive: bool,
+    /// The options mount(2) does not know, comma-joined, as its data; None
+    /// when there are none.
     pub data: Option<CString>,
 }
 
 impl MountPlan {
+    /// The mount's name in messages: `mounts[3] (/proc)`.
     pub fn field(&self) -> String {
         format!("mounts[{}] ({})", self.index, self.destination.display())
     }

@@ -50,6 +50,8 @@ const NUMBERS: &[(&str, u32)] = &[
     ("CHECKPOINT_RESTORE", 40),
 ];
 
+/// The kernel's number for `cap` (CAP_CHOWN is 0); None for one this table
+/// does not know, which the runtime then leaves out of every set.
 pub fn number(cap: Capability) -> Option<u32> {
     let name = cap.to_string();
     NUMBERS.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
@@ -62,10 +64,16 @@ fn mask(set: &Option<Capabilities>) -> u64 {
 /// The five capability sets as masks (bit n = capability n).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CapSets {
+    /// Bounding set: what the process and its children can ever gain.
     pub bounding: u64,
+    /// Effective set: what the process uses now.
     pub effective: u64,
+    /// Permitted set: the limit of the effective set.
     pub permitted: u64,
+    /// Inheritable set: kept across exec into programs with matching file
+    /// capabilities.
     pub inheritable: u64,
+    /// Ambient set: kept across exec into any unprivileged program.
     pub ambient: u64,
 }
 
@@ -82,6 +90,7 @@ impl CapSets {
         }
     }
 
+    /// Whether `set` (one of this struct's masks) holds `cap`.
     pub fn has(&self, set: u64, cap: Capability) -> bool {
         number(cap).is_some_and(|n| set & (1 << n) != 0)
     }

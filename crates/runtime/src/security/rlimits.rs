@@ -8,6 +8,7 @@ pub type Resource = libc::__rlimit_resource_t;
 #[cfg(not(target_env = "gnu"))]
 pub type Resource = libc::c_int;
 
+/// The RLIMIT_* constant of a spec rlimit type.
 pub fn resource(t: PosixRlimitType) -> Resource {
     match t {
         PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
@@ -32,6 +33,8 @@ pub fn resource(t: PosixRlimitType) -> Resource {
 /// One limit ready to apply: (resource, soft, hard).
 pub type Rlimit = (Resource, u64, u64);
 
+/// `process.rlimits` as (resource, soft, hard), in the spec's order; none
+/// given: none set (the init inherits ours).
 pub fn from_spec(limits: Option<&Vec<PosixRlimit>>) -> Vec<Rlimit> {
     limits.into_iter().flatten().map(|r| (resource(r.typ()), r.soft(), r.hard())).collect()
 }

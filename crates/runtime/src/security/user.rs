@@ -7,11 +7,18 @@ use std::path::Path;
 
 use sys::cvt;
 
+/// `process.user`: who the container's process runs as, in ids of its user
+/// namespace.
 #[derive(Clone, Debug, Default)]
 pub struct User {
+    /// Real, effective and saved uid.
     pub uid: u32,
+    /// Real, effective and saved gid.
     pub gid: u32,
+    /// The supplementary groups, exactly (empty clears them); left as they
+    /// are in a user namespace that denies setgroups.
     pub additional_gids: Vec<u32>,
+    /// The umask to set before the exec (masked to 0777); None: inherited.
     pub umask: Option<u32>,
 }
 
