@@ -1019,3 +1019,299 @@ print(rd.attrs["Descriptor"]["mediaType"], len(rd.attrs["Platforms"]), rd.has_pl
     assert_eq!(s.get("/v1.50/distribution/Not_A..Name/json").0, 400);
     s.ok(&["rmi", &name]);
 }
+
+/// `docker ARGS` that must succeed within `secs` (a hang is a failure, not
+/// a stuck test run).
+fn ok_within(s: &Service, secs: u64, args: &[&str]) -> String {
+    let mut child = s.docker_cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("docker {args:?} did not finish in {secs}s\n{}", s.log());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn kill_answers_once_dead_and_wait_sees_a_restarting_containers_stop() {
+    let s = Service::start(195);
+    s.ok(&["run", "-d", "--name", "k", "bb", "sleep", "300"]);
+    s.ok(&["kill", "k"]);
+    // SIGKILL answers once it is dead: the inspect right after sees it.
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "k"]), "exited 137\n");
+    // Other signals answer at once; a handled one leaves it running.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "t",
+        "bb",
+        "sh",
+        "-c",
+        "trap 'echo got-usr1' USR1; touch /tmp/ready; while :; do sleep 0.1; done",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.docker(&["exec", "t", "test", "-f", "/tmp/ready"]).status.success() {
+        assert!(Instant::now() < deadline, "the trap was not set");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.ok(&["kill", "-s", "USR1", "t"]);
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}}", "t"]), "running\n");
+    fails_with(&s, &["kill", "-s", "NOPE", "t"], "Invalid signal: NOPE");
+    fails_with(&s, &["kill", "k"], "is not running");
+    fails_with(&s, &["kill", "nosuch"], "No such container");
+
+    // wait on a restart=always container returns at its next stop, though
+    // it runs again by the next look.
+    s.ok(&["run", "-d", "--name", "r", "--restart", "always", "bb", "sh", "-c", "sleep 0.5; exit 3"]);
+    assert_eq!(ok_within(&s, 20, &["wait", "r"]), "3\n");
+    let (code, body) = s.post_json("/containers/r/wait?condition=next-exit", "");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(body.trim()).unwrap()["StatusCode"], 3, "{body}");
+    // not-running of a stopped one answers at once, with its code.
+    assert_eq!(ok_within(&s, 5, &["wait", "k"]), "137\n");
+    // removed: when it is gone.
+    let sock = s.sock.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.write_all(b"POST /containers/t/wait?condition=removed HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    s.ok(&["rm", "-f", "t"]);
+    let out = waiter.join().unwrap();
+    assert!(out.contains("\"StatusCode\":137"), "{out}");
+    // Bad input: an unknown condition, an unknown container.
+    let (code, body) = s.post_json("/containers/r/wait?condition=bogus", "");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains(r#"invalid condition: \"bogus\""#), "{body}");
+    let (code, _) = s.post_json("/containers/nosuch/wait", "");
+    assert_eq!(code, 404);
+    // docker-py's kill and wait say the same.
+    let out = s.python(
+        r#"
+import docker
+c = docker.from_env()
+ct = c.containers.run("bb", "sleep 300", detach=True)
+ct.kill()
+ct.reload()
+print(ct.status, ct.attrs["State"]["ExitCode"], ct.wait()["StatusCode"])
+try:
+    c.containers.get("r").wait(condition="bogus")
+except docker.errors.APIError as e:
+    print(e.status_code)
+ct.remove()
+"#,
+    );
+    assert_eq!(out, "exited 137 137\n400\n");
+    s.ok(&["rm", "-f", "k", "r"]);
+}
+
+#[test]
+fn attach_returns_the_logs_and_detach_keys_end_terminal_sessions() {
+    let s = Service::start(196);
+    let out = s.python(
+        r#"
+import docker, socket, time
+c = docker.from_env()
+ct = c.containers.run("bb", ["sh", "-c", "echo one; echo two >&2; sleep 300"], detach=True, name="a")
+while len(ct.logs()) < 8:
+    time.sleep(0.05)
+print(repr(ct.attach(logs=True, stream=False)))
+print(repr(ct.attach(logs=True, stream=False, stderr=False)))
+done = c.containers.run("bb", "echo done", detach=True, name="d")
+done.wait()
+print(repr(done.attach(logs=True, stream=False)))
+
+# The server watches a terminal's input for the detach keys.
+t = c.containers.run("bb", "sh", tty=True, stdin_open=True, detach=True, name="tt")
+def session(sock):
+    raw = getattr(sock, "_sock", sock)
+    raw.settimeout(10)
+    return raw
+def read_until(raw, want):
+    got = b""
+    while want not in got:
+        d = raw.recv(4096)
+        if not d:
+            break
+        got += d
+    return got
+def read_to_end(raw):
+    got = b""
+    while True:
+        d = raw.recv(4096)
+        if not d:
+            return got
+        got += d
+raw = session(t.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1, "detachKeys": "ctrl-x,y"}))
+raw.sendall(b"echo at''tached\n")
+print(b"attached" in read_until(raw, b"attached\r\n"))
+raw.sendall(b"\x18y")
+read_to_end(raw)
+t.reload()
+print("after detach", t.status)
+# The default keys: ctrl-p ctrl-q; a lone ctrl-p goes on to the container.
+raw = session(t.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1}))
+raw.sendall(b"\x10echo de''fault\n")
+print(b"default" in read_until(raw, b"default\r\n"))
+raw.sendall(b"\x10\x11")
+read_to_end(raw)
+t.reload()
+print("after default", t.status)
+# exec: the keys of its create; the process stays.
+ex = c.api.exec_create("tt", "sh", tty=True, stdin=True, detach_keys="ctrl-x,y")
+raw = session(c.api.exec_start(ex["Id"], tty=True, socket=True))
+raw.sendall(b"echo in''exec\n")
+print(b"inexec" in read_until(raw, b"inexec\r\n"))
+raw.sendall(b"\x18y")
+read_to_end(raw)
+print("exec running", c.api.exec_inspect(ex["Id"])["Running"])
+for bad in ["ctrl-", "ctrl-ab,q"]:
+    try:
+        c.api.exec_create("tt", "sh", tty=True, stdin=True, detach_keys=bad)
+    except docker.errors.APIError as e:
+        print(e.status_code, e.explanation)
+"#,
+    );
+    assert_eq!(
+        out,
+        "b'one\\ntwo\\n'\nb'one\\n'\nb'done\\n'\nTrue\nafter detach running\nTrue\nafter default running\nTrue\n\
+         exec running True\n400 Invalid escape keys (ctrl-) provided\n400 Invalid escape keys (ctrl-ab,q) provided\n"
+    );
+    // Bad keys on attach: a 400, as the docker CLI shows it.
+    let (code, body) = s.post_json("/containers/tt/attach?stream=1&stdin=1&detachKeys=ctrl-", "");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("Invalid detach keys (ctrl-) provided"), "{body}");
+    // (The docker client reads no body of a refused upgrade, as with dockerd.)
+    fails_with(
+        &s,
+        &["attach", "--no-stdin", "--detach-keys", "shift-a", "tt"],
+        "unable to upgrade to tcp, received 400",
+    );
+    // The docker CLI on a terminal watches for its keys itself, and says
+    // so (exiting 1, as with dockerd); the container runs on.
+    let (out, code) = on_terminal(&s, &["docker", "attach", "--detach-keys", "ctrl-x,y", "tt"], "\x18y");
+    assert!(code == 1 && out.contains("read escape sequence"), "{code} {out}");
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}}", "tt"]), "running\n");
+    let (out, code) = on_terminal(&s, &["docker", "exec", "-it", "--detach-keys", "ctrl-x,y", "tt", "sh"], "\x18y");
+    assert!(code == 1 && out.contains("read escape sequence"), "{code} {out}");
+    s.ok(&["rm", "-f", "a", "d", "tt"]);
+}
+
+#[test]
+fn copies_into_created_volumes_loads_fail_in_the_stream_prune_and_info() {
+    let s = Service::start(197);
+    // A copy into a container never started lands in its volumes.
+    s.ok(&["create", "--name", "cv", "-v", "/data", "-v", "named:/named", "bb", "cat", "/data/f.txt", "/named/f.txt"]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, "copied\n").unwrap();
+    s.ok(&["cp", f.to_str().unwrap(), "cv:/data/"]);
+    s.ok(&["cp", f.to_str().unwrap(), "cv:/named/f.txt"]);
+    assert_eq!(s.ok(&["start", "-a", "cv"]), "copied\ncopied\n");
+    fails_with(&s, &["cp", f.to_str().unwrap(), "cv:/nope/x"], "Could not find the file /nope in container cv");
+    let (code, body) = s.raw(
+        "PUT /containers/cv/archive?path=/nope HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("Could not find the file /nope in container cv"), "{body}");
+
+    // A bad body to load: 200, the error in the stream.
+    let (code, body) = s.raw(
+        "POST /images/load HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: 10\r\n\r\nnot-a-tar!",
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim().lines().last().unwrap_or("")).unwrap();
+    assert!(v["errorDetail"]["message"].is_string() && v["error"] == v["errorDetail"]["message"], "{body}");
+    let junk = dir.path().join("junk.tar");
+    std::fs::write(&junk, vec![b'x'; 2048]).unwrap();
+    fails_with(&s, &["load", "-i", junk.to_str().unwrap()], "loading the archive");
+    let out = s.python(&format!(
+        r#"
+import docker
+try:
+    list(docker.from_env().images.load(open("{}", "rb").read()))
+except docker.errors.DockerException as e:
+    print(type(e).__name__)
+"#,
+        junk.display()
+    ));
+    assert_eq!(out, "ImageLoadError\n");
+
+    // Prune takes unused anonymous volumes only (dockerd's label), named
+    // ones too with all=true.
+    s.ok(&["rm", "cv"]);
+    s.ok(&["run", "--name", "big", "-v", "/big", "bb", "sh", "-c", "head -c 65536 /dev/zero > /big/z"]);
+    s.ok(&["create", "--name", "plain", "bb"]);
+    s.ok(&["commit", "--change", "VOLUME /iv", "plain", "withvol:1"]);
+    s.ok(&["run", "--name", "iv", "withvol:1", "true"]);
+    s.ok(&["volume", "create", "--label", "keep=1", "kept"]);
+    let anon: Vec<String> = s
+        .ok(&["volume", "ls", "-q", "--filter", "label=com.docker.volume.anonymous"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(anon.len(), 3, "{anon:?}");
+    s.ok(&["rm", "big", "iv", "plain"]);
+    let (code, body) = s.post_json("/volumes/prune?filters=%7B%22bogus%22%3A%5B%221%22%5D%7D", "");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = s.post_json("/volumes/prune", "");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut deleted: Vec<String> =
+        v["VolumesDeleted"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    deleted.sort();
+    let mut want = anon.clone();
+    want.sort();
+    assert_eq!(deleted, want, "{body}");
+    assert!(v["SpaceReclaimed"].as_u64().unwrap() >= 65536, "{body}");
+    assert_eq!(s.ok(&["volume", "ls", "-q"]), "kept\nnamed\n");
+    // all=true with a label filter: named ones, of that label only.
+    s.ok(&["volume", "prune", "-f", "-a", "--filter", "label!=keep"]);
+    assert_eq!(s.ok(&["volume", "ls", "-q"]), "kept\n");
+    s.ok(&["volume", "prune", "-f", "--filter", "all=true"]);
+    assert_eq!(s.ok(&["volume", "ls", "-q"]), "");
+    s.ok(&["rmi", "withvol:1"]);
+
+    // /info has dockerd 28's fields.
+    let (code, body) = s.get("/v1.50/info");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ExperimentalBuild"], false, "{body}");
+    for k in [
+        "BridgeNfIptables",
+        "BridgeNfIp6tables",
+        "OomKillDisable",
+        "KernelMemoryTCP",
+        "CpuCfsPeriod",
+        "CpuCfsQuota",
+        "CPUShares",
+        "CPUSet",
+        "PidsLimit",
+        "MemoryLimit",
+        "SwapLimit",
+        "IPv4Forwarding",
+        "Debug",
+    ] {
+        assert!(v[k].is_boolean(), "{k} in {body}");
+    }
+    for k in ["ContainerdCommit", "RuncCommit", "InitCommit"] {
+        assert!(v[k]["ID"].is_string(), "{k} in {body}");
+    }
+    for k in ["NFd", "NGoroutines", "NEventsListener"] {
+        assert!(v[k].is_u64(), "{k} in {body}");
+    }
+    assert!(v["CDISpecDirs"].is_array() && v.get("Containerd").is_some() && v["SystemTime"].is_string(), "{body}");
+    assert!(s.ok(&["info"]).contains("Cgroup Version"));
+    assert_eq!(s.get("/v1.99/info").0, 400);
+}

@@ -584,9 +584,22 @@ pub async fn load(cx: &Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>>
         let store = ImageStore::open(&root)?;
         let mut r =
             std::io::BufReader::with_capacity(1 << 20, BodyReader { body: req.into_body(), handle, buf: Bytes::new() });
-        image::archive::load(&store, &mut r).map_err(|e| ApiError::bad_request(format!("loading the archive: {e}")))
+        Ok(image::archive::load(&store, &mut r))
     })
     .await?;
+    let loaded = match loaded {
+        Ok(l) => l,
+        // dockerd has answered 200 by the time it reads the archive: the
+        // failure is the stream's last message (the CLI prints it and
+        // fails, docker-py raises it).
+        Err(e) => {
+            return Ok(http::response(
+                StatusCode::OK,
+                "application/json",
+                http::full(http::stream_error(&format!("loading the archive: {e}")).to_vec()),
+            ))
+        }
+    };
     let mut text = Vec::new();
     for l in loaded {
         if l.tags.is_empty() {

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::os::fd::RawFd;
+use std::path::PathBuf;
 
 use runtime::rootfs::RootfsMount;
 use runtime::{CreateOptions, Running};
@@ -24,6 +25,22 @@ pub enum Stdio {
 }
 
 impl Engine {
+    /// A volume mount's volume, created on first use and filled from the
+    /// image's content at its target while empty (as docker's copy-up);
+    /// its directory. For a start, and for a copy into a container not
+    /// started yet (so what is copied lands in the volume, not under it).
+    pub(crate) fn prepare_volume(&mut self, m: &Mount, layers: &[image::Digest]) -> Result<PathBuf> {
+        let Mount::Volume { name, target, anonymous, .. } = m else {
+            return Err(Error::Invalid(format!("{} is not a volume mount", m.target())));
+        };
+        let (vol, _) = self.volume_create(name, Default::default(), *anonymous)?;
+        let empty = fs::read_dir(&vol.mountpoint).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if empty {
+            image::snapshot::copy_image_path(&self.images, layers, target, &vol.mountpoint)?;
+        }
+        Ok(vol.mountpoint)
+    }
+
     /// Creates and starts the container's runtime side; returns the running
     /// init (our child). Network and state are set; the caller waits.
     pub(crate) fn launch(&mut self, c: &Container, stdio: Stdio) -> Result<Running> {
@@ -51,13 +68,8 @@ impl Engine {
         // Volumes, created on first use and filled from the image.
         let mut volume_dirs = Vec::new();
         for m in &c.config.mounts {
-            if let Mount::Volume { name, target, anonymous, .. } = m {
-                let (vol, _) = self.volume_create(name, Default::default(), *anonymous)?;
-                let empty = fs::read_dir(&vol.mountpoint).map(|mut d| d.next().is_none()).unwrap_or(false);
-                if empty {
-                    image::snapshot::copy_image_path(&self.images, &layers, target, &vol.mountpoint)?;
-                }
-                volume_dirs.push((target.clone(), vol.mountpoint.clone()));
+            if let Mount::Volume { target, .. } = m {
+                volume_dirs.push((target.clone(), self.prepare_volume(m, &layers)?));
             }
         }
 
