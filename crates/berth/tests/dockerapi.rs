@@ -1315,3 +1315,99 @@ except docker.errors.DockerException as e:
     assert!(s.ok(&["info"]).contains("Cgroup Version"));
     assert_eq!(s.get("/v1.99/info").0, 400);
 }
+
+#[test]
+fn the_legacy_build_endpoint_speaks_the_classic_builders_stream() {
+    let s = Service::start(198);
+    let ctx = tempfile::tempdir().unwrap();
+    let p = ctx.path();
+    std::fs::write(p.join("Dockerfile"), "FROM bb\nCOPY . /ctx\nRUN ls -R /ctx > /list; cat /etc/hosts >> /list\n")
+        .unwrap();
+    std::fs::write(p.join("Other.Dockerfile"), "FROM bb\nRUN false\n").unwrap();
+    std::fs::create_dir_all(p.join("dir/sub")).unwrap();
+    for f in ["dir/keep.txt", "dir/drop.txt", "dir/sub/deep.log", "top.log", "kept.txt"] {
+        std::fs::write(p.join(f), "x").unwrap();
+    }
+    // `dir` out but its keep.txt back; `**` patterns; a leading `/`; the
+    // last matching pattern wins.
+    std::fs::write(p.join(".dockerignore"), "/dir\n!dir/keep.txt\n**/*.log\n!top.log\ntop.log\n").unwrap();
+    s.ok(&["network", "create", "buildnet"]);
+    let out = s.python(&format!(
+        r#"
+import docker, io, tarfile, os
+c = docker.from_env()
+# The whole context, unfiltered: the server applies .dockerignore.
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    for root, dirs, files in os.walk("{ctx}"):
+        for f in files:
+            full = os.path.join(root, f)
+            t.add(full, arcname=os.path.relpath(full, "{ctx}"))
+buf.seek(0)
+log = list(c.api.build(fileobj=buf, custom_context=True, tag="cl:1", network_mode="buildnet", decode=True))
+for l in log:
+    if "stream" in l and l["stream"].startswith(("Step", "Successfully", " --->")):
+        print(l["stream"].rstrip())
+print("aux", any("aux" in l and l["aux"]["ID"].startswith("sha256:") for l in log))
+print(sorted(c.containers.run("cl:1", "cat /list", remove=True).decode().split()))
+img, log = c.images.build(path="{ctx}", tag="cl:2")
+print("cl:2" in img.tags, len(list(log)) > 3)
+try:
+    c.images.build(path="{ctx}", dockerfile="Other.Dockerfile")
+except docker.errors.BuildError as e:
+    print(e.msg)
+    print([l["errorDetail"]["code"] for l in e.build_log if "errorDetail" in l])
+try:
+    c.images.build(path="{ctx}", network_mode="nosuchnet")
+except docker.errors.APIError as e:
+    print(e.status_code, "nosuchnet" in str(e))
+"#,
+        ctx = p.display()
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["Step 1/3 : FROM bb", "Step 2/3 : COPY . /ctx", "Step 3/3 : RUN ls -R /ctx > /list; cat /etc/hosts >> /list"],
+        "{out}"
+    );
+    assert!(lines[3].starts_with(" ---> ") && lines[4].starts_with("Successfully built "), "{out}");
+    assert_eq!(lines[5..7], ["Successfully tagged cl:1", "aux True"], "{out}");
+    let list = lines[7];
+    for want in ["'keep.txt'", "'kept.txt'", "'Dockerfile'", "'/ctx/dir:'"] {
+        assert!(list.contains(want), "{want} in {list}");
+    }
+    for not in ["drop.txt", "sub", "deep.log", "top.log"] {
+        assert!(!list.contains(not), "{not} in {list}");
+    }
+    assert_eq!(
+        lines[8..],
+        ["True True", "The command '/bin/sh -c false' returned a non-zero code: 1", "[1]", "404 True",],
+        "{out}"
+    );
+    // Of repeated parameters the first counts (Go's url.Values.Get).
+    let tar = Command::new("tar").arg("-C").arg(p).arg("-cf").arg("-").arg(".").output().unwrap().stdout;
+    let mut c = UnixStream::connect(&s.sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "POST /v1.50/build?dockerfile=Other.Dockerfile&dockerfile=Dockerfile HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        tar.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&tar).unwrap();
+    let mut got = String::new();
+    let _ = c.read_to_string(&mut got);
+    assert!(got.contains("Step 2/2 : RUN false") && got.contains("\"code\":1"), "{got}");
+    // The docker CLI without BuildKit: the same stream, its error.
+    let out =
+        s.docker_cmd(&["build", "-t", "cli:1", p.to_str().unwrap()]).env("DOCKER_BUILDKIT", "0").output().unwrap();
+    assert!(out.status.success() && stdout(&out).contains("Step 1/3 : FROM bb"), "{}{}", stdout(&out), stderr(&out));
+    let out = s
+        .docker_cmd(&["build", "-f", p.join("Other.Dockerfile").to_str().unwrap(), p.to_str().unwrap()])
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("The command '/bin/sh -c false' returned a non-zero code: 1"), "{}", stderr(&out));
+    s.ok(&["rmi", "cl:1", "cl:2", "cli:1"]);
+    s.ok(&["network", "rm", "buildnet"]);
+}

@@ -193,6 +193,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<u8> {
         pull_progress: &display,
         registry: engine::pull::registry_options(a.insecure),
         ignore: build::ignore::Ignore::parse(&ignore_text),
+        classic: false,
     };
     let built = build::build(root, launcher, opts)?;
     drop(scratch);
