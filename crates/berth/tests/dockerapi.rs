@@ -782,7 +782,7 @@ fn the_cli_and_the_api_refuse_the_same_configurations_in_the_same_words() {
 /// `docker` exits non-zero with `want` in its error output.
 fn fails_with(s: &Service, args: &[&str], want: &str) {
     let out = s.docker(args);
-    assert!(!out.status.success(), "docker {args:?} should have failed: {}", stdout(&out));
+    assert!(!out.status.success(), "docker {args:?} should have failed: {}\n{}", stdout(&out), s.log());
     assert!(stderr(&out).contains(want), "docker {args:?}: {want:?} not in {}", stderr(&out));
 }
 

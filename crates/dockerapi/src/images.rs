@@ -178,15 +178,25 @@ where
         }
     });
     // Wait for the first message or the end.
+    let mut done_rx = done_rx;
+    let mut seen_end = false;
     let first = tokio::select! {
         m = rx.recv() => m,
-        d = done_rx => {
+        d = &mut done_rx => {
             if let Ok(Some(e)) = d {
                 return Err(e);
             }
+            seen_end = true;
             rx.recv().await
         }
     };
+    // No message because the work failed at once (its channel closed as
+    // it ended, maybe seen before its outcome): the error is the answer.
+    if first.is_none() && !seen_end {
+        if let Ok(Some(e)) = done_rx.await {
+            return Err(e);
+        }
+    }
     let (out, body) = http::channel();
     tokio::spawn(async move {
         if let Some(m) = first {
@@ -278,6 +288,9 @@ async fn import(cx: &Ctx, src: &str, req: Request<Incoming>) -> ApiResult<Respon
         let mut r =
             std::io::BufReader::with_capacity(1 << 20, BodyReader { body: req.into_body(), handle, buf: Bytes::new() });
         let rec = engine::commit::import(&store, &mut r, tag.as_ref(), &changes, message).map_err(|e| {
+            // The rest of the tarball is read first, so the client sees the
+            // error rather than a broken pipe.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
             let e = ApiError::from(e);
             // A tarball that cannot be read is the client's.
             if e.status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -584,7 +597,13 @@ pub async fn load(cx: &Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>>
         let store = ImageStore::open(&root)?;
         let mut r =
             std::io::BufReader::with_capacity(1 << 20, BodyReader { body: req.into_body(), handle, buf: Bytes::new() });
-        Ok(image::archive::load(&store, &mut r))
+        let loaded = image::archive::load(&store, &mut r);
+        if loaded.is_err() {
+            // Read the rest: a client still writing the archive when the
+            // connection closes sees a broken pipe, not the error.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        }
+        Ok(loaded)
     })
     .await?;
     let loaded = match loaded {
