@@ -385,3 +385,48 @@ fn run_mounts_shell_healthcheck_onbuild_and_add_tars() {
     let c = h.inspect("child:1")["Config"].clone();
     assert!(c["OnBuild"].is_null() || c["OnBuild"] == serde_json::json!([]), "{c}");
 }
+
+#[test]
+fn dockerignore_exceptions_inside_excluded_directories_and_user_networks() {
+    let h = host(110);
+    let ctx = context(&[
+        ("Dockerfile", "FROM bb\nCOPY . /ctx/\nRUN cat /etc/hosts > /hosts\n"),
+        ("dir/keep.txt", "k\n"),
+        ("dir/drop.txt", "d\n"),
+        ("dir/sub/deep.log", "l\n"),
+        ("a/b/c.log", "l\n"),
+        ("top.log", "t\n"),
+        ("kept.txt", "k\n"),
+        // moby's patternmatcher: a leading `/` is dropped, `**` spans
+        // directories, the last matching pattern decides.
+        (".dockerignore", "/dir\n!dir/keep.txt\n**/*.log\n!top.log\ntop.log\n"),
+    ]);
+    h.ok(&["network", "create", "bnet"]);
+    build_ok(&h, ctx.path(), &["-t", "ign:1", "--network", "bnet"]);
+    let ls = h.ok(&["run", "--rm", "ign:1", "sh", "-c", "cd /ctx && find . -type f | sort"]);
+    assert_eq!(ls, "./.dockerignore\n./Dockerfile\n./dir/keep.txt\n./kept.txt\n", "{ls}");
+    // The RUN step was on the user network: its address is in its hosts.
+    let subnet = h.ok(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bnet"]);
+    let prefix: String = subnet.trim().rsplit_once('.').map(|(p, _)| p.to_string()).unwrap_or_default();
+    assert!(!prefix.is_empty(), "{subnet}");
+    let hosts = h.ok(&["run", "--rm", "ign:1", "cat", "/hosts"]);
+    assert!(hosts.contains(&prefix), "{prefix} not in {hosts}");
+    // Bad input: a network that is not there.
+    let out = build(&h, ctx.path(), &["--network", "nosuchnet"]);
+    assert!(!out.status.success() && stderr(&out).contains("nosuchnet"), "{}", stderr(&out));
+    h.ok(&["rmi", "ign:1"]);
+    h.ok(&["network", "rm", "bnet"]);
+}
+
+#[test]
+fn add_host_lands_in_the_run_steps_hosts_file() {
+    let h = host(111);
+    let ctx = context(&[("Dockerfile", "FROM bb\nRUN grep -w db.internal /etc/hosts > /hosts.seen\n")]);
+    build_ok(&h, ctx.path(), &["-t", "hosts:1", "--add-host", "db.internal:10.1.2.3"]);
+    let seen = h.ok(&["run", "--rm", "hosts:1", "cat", "/hosts.seen"]);
+    assert!(seen.starts_with("10.1.2.3") && seen.contains("db.internal"), "{seen}");
+    // A mapping that is no address is refused, naming it.
+    let out = build(&h, ctx.path(), &["--no-cache", "--add-host", "db.internal:nowhere"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("invalid IP address in add-host"), "{}", stderr(&out));
+}

@@ -785,7 +785,7 @@ fn the_cli_and_the_api_refuse_the_same_configurations_in_the_same_words() {
 /// `docker` exits non-zero with `want` in its error output.
 fn fails_with(s: &Service, args: &[&str], want: &str) {
     let out = s.docker(args);
-    assert!(!out.status.success(), "docker {args:?} should have failed: {}", stdout(&out));
+    assert!(!out.status.success(), "docker {args:?} should have failed: {}\n{}", stdout(&out), s.log());
     assert!(stderr(&out).contains(want), "docker {args:?}: {want:?} not in {}", stderr(&out));
 }
 
@@ -1391,4 +1391,396 @@ fn bind_propagation_and_volume_subpaths() {
         "subpath must be a relative path",
     );
     s.ok(&["volume", "rm", "sv"]);
+}
+
+/// `docker ARGS` that must succeed within `secs` (a hang is a failure, not
+/// a stuck test run).
+fn ok_within(s: &Service, secs: u64, args: &[&str]) -> String {
+    let mut child = s.docker_cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("docker {args:?} did not finish in {secs}s\n{}", s.log());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn kill_answers_once_dead_and_wait_sees_a_restarting_containers_stop() {
+    let s = Service::start(195);
+    s.ok(&["run", "-d", "--name", "k", "bb", "sleep", "300"]);
+    s.ok(&["kill", "k"]);
+    // SIGKILL answers once it is dead: the inspect right after sees it.
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "k"]), "exited 137\n");
+    // Other signals answer at once; a handled one leaves it running.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "t",
+        "bb",
+        "sh",
+        "-c",
+        "trap 'echo got-usr1' USR1; touch /tmp/ready; while :; do sleep 0.1; done",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.docker(&["exec", "t", "test", "-f", "/tmp/ready"]).status.success() {
+        assert!(Instant::now() < deadline, "the trap was not set");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.ok(&["kill", "-s", "USR1", "t"]);
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}}", "t"]), "running\n");
+    fails_with(&s, &["kill", "-s", "NOPE", "t"], "Invalid signal: NOPE");
+    fails_with(&s, &["kill", "k"], "is not running");
+    fails_with(&s, &["kill", "nosuch"], "No such container");
+
+    // wait on a restart=always container returns at its next stop, though
+    // it runs again by the next look.
+    s.ok(&["run", "-d", "--name", "r", "--restart", "always", "bb", "sh", "-c", "sleep 0.5; exit 3"]);
+    assert_eq!(ok_within(&s, 20, &["wait", "r"]), "3\n");
+    let (code, body) = s.post_json("/containers/r/wait?condition=next-exit", "");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(body.trim()).unwrap()["StatusCode"], 3, "{body}");
+    // not-running of a stopped one answers at once, with its code.
+    assert_eq!(ok_within(&s, 5, &["wait", "k"]), "137\n");
+    // removed: when it is gone.
+    let sock = s.sock.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.write_all(b"POST /containers/t/wait?condition=removed HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    s.ok(&["rm", "-f", "t"]);
+    let out = waiter.join().unwrap();
+    assert!(out.contains("\"StatusCode\":137"), "{out}");
+    // Bad input: an unknown condition, an unknown container.
+    let (code, body) = s.post_json("/containers/r/wait?condition=bogus", "");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains(r#"invalid condition: \"bogus\""#), "{body}");
+    let (code, _) = s.post_json("/containers/nosuch/wait", "");
+    assert_eq!(code, 404);
+    // docker-py's kill and wait say the same.
+    let out = s.python(
+        r#"
+import docker
+c = docker.from_env()
+ct = c.containers.run("bb", "sleep 300", detach=True)
+ct.kill()
+ct.reload()
+print(ct.status, ct.attrs["State"]["ExitCode"], ct.wait()["StatusCode"])
+try:
+    c.containers.get("r").wait(condition="bogus")
+except docker.errors.APIError as e:
+    print(e.status_code)
+ct.remove()
+"#,
+    );
+    assert_eq!(out, "exited 137 137\n400\n");
+    s.ok(&["rm", "-f", "k", "r"]);
+}
+
+#[test]
+fn attach_returns_the_logs_and_detach_keys_end_terminal_sessions() {
+    let s = Service::start(196);
+    let out = s.python(
+        r#"
+import docker, socket, time
+c = docker.from_env()
+ct = c.containers.run("bb", ["sh", "-c", "echo one; echo two >&2; sleep 300"], detach=True, name="a")
+while len(ct.logs()) < 8:
+    time.sleep(0.05)
+print(repr(ct.attach(logs=True, stream=False)))
+print(repr(ct.attach(logs=True, stream=False, stderr=False)))
+done = c.containers.run("bb", "echo done", detach=True, name="d")
+done.wait()
+print(repr(done.attach(logs=True, stream=False)))
+
+# The server watches a terminal's input for the detach keys.
+t = c.containers.run("bb", "sh", tty=True, stdin_open=True, detach=True, name="tt")
+def session(sock):
+    raw = getattr(sock, "_sock", sock)
+    raw.settimeout(10)
+    return raw
+def read_until(raw, want):
+    got = b""
+    while want not in got:
+        d = raw.recv(4096)
+        if not d:
+            break
+        got += d
+    return got
+def read_to_end(raw):
+    got = b""
+    while True:
+        d = raw.recv(4096)
+        if not d:
+            return got
+        got += d
+raw = session(t.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1, "detachKeys": "ctrl-x,y"}))
+raw.sendall(b"echo at''tached\n")
+print(b"attached" in read_until(raw, b"attached\r\n"))
+raw.sendall(b"\x18y")
+read_to_end(raw)
+t.reload()
+print("after detach", t.status)
+# The default keys: ctrl-p ctrl-q; a lone ctrl-p goes on to the container.
+raw = session(t.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1}))
+raw.sendall(b"\x10echo de''fault\n")
+print(b"default" in read_until(raw, b"default\r\n"))
+raw.sendall(b"\x10\x11")
+read_to_end(raw)
+t.reload()
+print("after default", t.status)
+# exec: the keys of its create; the process stays.
+ex = c.api.exec_create("tt", "sh", tty=True, stdin=True, detach_keys="ctrl-x,y")
+raw = session(c.api.exec_start(ex["Id"], tty=True, socket=True))
+raw.sendall(b"echo in''exec\n")
+print(b"inexec" in read_until(raw, b"inexec\r\n"))
+raw.sendall(b"\x18y")
+read_to_end(raw)
+print("exec running", c.api.exec_inspect(ex["Id"])["Running"])
+for bad in ["ctrl-", "ctrl-ab,q"]:
+    try:
+        c.api.exec_create("tt", "sh", tty=True, stdin=True, detach_keys=bad)
+    except docker.errors.APIError as e:
+        print(e.status_code, e.explanation)
+"#,
+    );
+    assert_eq!(
+        out,
+        "b'one\\ntwo\\n'\nb'one\\n'\nb'done\\n'\nTrue\nafter detach running\nTrue\nafter default running\nTrue\n\
+         exec running True\n400 Invalid escape keys (ctrl-) provided\n400 Invalid escape keys (ctrl-ab,q) provided\n"
+    );
+    // Bad keys on attach: a 400, as the docker CLI shows it.
+    let (code, body) = s.post_json("/containers/tt/attach?stream=1&stdin=1&detachKeys=ctrl-", "");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("Invalid detach keys (ctrl-) provided"), "{body}");
+    // (The docker client reads no body of a refused upgrade, as with dockerd.)
+    fails_with(
+        &s,
+        &["attach", "--no-stdin", "--detach-keys", "shift-a", "tt"],
+        "unable to upgrade to tcp, received 400",
+    );
+    // The docker CLI on a terminal watches for its keys itself, and says
+    // so (exiting 1, as with dockerd); the container runs on.
+    let (out, code) = on_terminal(&s, &["docker", "attach", "--detach-keys", "ctrl-x,y", "tt"], "\x18y");
+    assert!(code == 1 && out.contains("read escape sequence"), "{code} {out}");
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}}", "tt"]), "running\n");
+    let (out, code) = on_terminal(&s, &["docker", "exec", "-it", "--detach-keys", "ctrl-x,y", "tt", "sh"], "\x18y");
+    assert!(code == 1 && out.contains("read escape sequence"), "{code} {out}");
+    s.ok(&["rm", "-f", "a", "d", "tt"]);
+}
+
+#[test]
+fn copies_into_created_volumes_loads_fail_in_the_stream_prune_and_info() {
+    let s = Service::start(197);
+    // A copy into a container never started lands in its volumes.
+    s.ok(&["create", "--name", "cv", "-v", "/data", "-v", "named:/named", "bb", "cat", "/data/f.txt", "/named/f.txt"]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, "copied\n").unwrap();
+    s.ok(&["cp", f.to_str().unwrap(), "cv:/data/"]);
+    s.ok(&["cp", f.to_str().unwrap(), "cv:/named/f.txt"]);
+    assert_eq!(s.ok(&["start", "-a", "cv"]), "copied\ncopied\n");
+    fails_with(&s, &["cp", f.to_str().unwrap(), "cv:/nope/x"], "Could not find the file /nope in container cv");
+    let (code, body) = s.raw(
+        "PUT /containers/cv/archive?path=/nope HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("Could not find the file /nope in container cv"), "{body}");
+
+    // A bad body to load: 200, the error in the stream.
+    let (code, body) = s.raw(
+        "POST /images/load HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: 10\r\n\r\nnot-a-tar!",
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim().lines().last().unwrap_or("")).unwrap();
+    assert!(v["errorDetail"]["message"].is_string() && v["error"] == v["errorDetail"]["message"], "{body}");
+    let junk = dir.path().join("junk.tar");
+    std::fs::write(&junk, vec![b'x'; 2048]).unwrap();
+    fails_with(&s, &["load", "-i", junk.to_str().unwrap()], "loading the archive");
+    let out = s.python(&format!(
+        r#"
+import docker
+try:
+    list(docker.from_env().images.load(open("{}", "rb").read()))
+except docker.errors.DockerException as e:
+    print(type(e).__name__)
+"#,
+        junk.display()
+    ));
+    assert_eq!(out, "ImageLoadError\n");
+
+    // Prune takes unused anonymous volumes only (dockerd's label), named
+    // ones too with all=true.
+    s.ok(&["rm", "cv"]);
+    s.ok(&["run", "--name", "big", "-v", "/big", "bb", "sh", "-c", "head -c 65536 /dev/zero > /big/z"]);
+    s.ok(&["create", "--name", "plain", "bb"]);
+    s.ok(&["commit", "--change", "VOLUME /iv", "plain", "withvol:1"]);
+    s.ok(&["run", "--name", "iv", "withvol:1", "true"]);
+    s.ok(&["volume", "create", "--label", "keep=1", "kept"]);
+    let anon: Vec<String> = s
+        .ok(&["volume", "ls", "-q", "--filter", "label=com.docker.volume.anonymous"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(anon.len(), 3, "{anon:?}");
+    s.ok(&["rm", "big", "iv", "plain"]);
+    let (code, body) = s.post_json("/volumes/prune?filters=%7B%22bogus%22%3A%5B%221%22%5D%7D", "");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = s.post_json("/volumes/prune", "");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut deleted: Vec<String> =
+        v["VolumesDeleted"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    deleted.sort();
+    let mut want = anon.clone();
+    want.sort();
+    assert_eq!(deleted, want, "{body}");
+    assert!(v["SpaceReclaimed"].as_u64().unwrap() >= 65536, "{body}");
+    assert_eq!(s.ok(&["volume", "ls", "-q"]), "kept\nnamed\n");
+    // all=true with a label filter: named ones, of that label only.
+    s.ok(&["volume", "prune", "-f", "-a", "--filter", "label!=keep"]);
+    assert_eq!(s.ok(&["volume", "ls", "-q"]), "kept\n");
+    s.ok(&["volume", "prune", "-f", "--filter", "all=true"]);
+    assert_eq!(s.ok(&["volume", "ls", "-q"]), "");
+    s.ok(&["rmi", "withvol:1"]);
+
+    // /info has dockerd 28's fields.
+    let (code, body) = s.get("/v1.50/info");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ExperimentalBuild"], false, "{body}");
+    for k in [
+        "BridgeNfIptables",
+        "BridgeNfIp6tables",
+        "OomKillDisable",
+        "KernelMemoryTCP",
+        "CpuCfsPeriod",
+        "CpuCfsQuota",
+        "CPUShares",
+        "CPUSet",
+        "PidsLimit",
+        "MemoryLimit",
+        "SwapLimit",
+        "IPv4Forwarding",
+        "Debug",
+    ] {
+        assert!(v[k].is_boolean(), "{k} in {body}");
+    }
+    for k in ["ContainerdCommit", "RuncCommit", "InitCommit"] {
+        assert!(v[k]["ID"].is_string(), "{k} in {body}");
+    }
+    for k in ["NFd", "NGoroutines", "NEventsListener"] {
+        assert!(v[k].is_u64(), "{k} in {body}");
+    }
+    assert!(v["CDISpecDirs"].is_array() && v.get("Containerd").is_some() && v["SystemTime"].is_string(), "{body}");
+    assert!(s.ok(&["info"]).contains("Cgroup Version"));
+    assert_eq!(s.get("/v1.99/info").0, 400);
+}
+
+#[test]
+fn the_legacy_build_endpoint_speaks_the_classic_builders_stream() {
+    let s = Service::start(198);
+    let ctx = tempfile::tempdir().unwrap();
+    let p = ctx.path();
+    std::fs::write(p.join("Dockerfile"), "FROM bb\nCOPY . /ctx\nRUN ls -R /ctx > /list; cat /etc/hosts >> /list\n")
+        .unwrap();
+    std::fs::write(p.join("Other.Dockerfile"), "FROM bb\nRUN false\n").unwrap();
+    std::fs::create_dir_all(p.join("dir/sub")).unwrap();
+    for f in ["dir/keep.txt", "dir/drop.txt", "dir/sub/deep.log", "top.log", "kept.txt"] {
+        std::fs::write(p.join(f), "x").unwrap();
+    }
+    // `dir` out but its keep.txt back; `**` patterns; a leading `/`; the
+    // last matching pattern wins.
+    std::fs::write(p.join(".dockerignore"), "/dir\n!dir/keep.txt\n**/*.log\n!top.log\ntop.log\n").unwrap();
+    s.ok(&["network", "create", "buildnet"]);
+    let out = s.python(&format!(
+        r#"
+import docker, io, tarfile, os
+c = docker.from_env()
+# The whole context, unfiltered: the server applies .dockerignore.
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    for root, dirs, files in os.walk("{ctx}"):
+        for f in files:
+            full = os.path.join(root, f)
+            t.add(full, arcname=os.path.relpath(full, "{ctx}"))
+buf.seek(0)
+log = list(c.api.build(fileobj=buf, custom_context=True, tag="cl:1", network_mode="buildnet", decode=True))
+for l in log:
+    if "stream" in l and l["stream"].startswith(("Step", "Successfully", " --->")):
+        print(l["stream"].rstrip())
+print("aux", any("aux" in l and l["aux"]["ID"].startswith("sha256:") for l in log))
+print(sorted(c.containers.run("cl:1", "cat /list", remove=True).decode().split()))
+img, log = c.images.build(path="{ctx}", tag="cl:2")
+print("cl:2" in img.tags, len(list(log)) > 3)
+try:
+    c.images.build(path="{ctx}", dockerfile="Other.Dockerfile")
+except docker.errors.BuildError as e:
+    print(e.msg)
+    print([l["errorDetail"]["code"] for l in e.build_log if "errorDetail" in l])
+try:
+    c.images.build(path="{ctx}", network_mode="nosuchnet")
+except docker.errors.APIError as e:
+    print(e.status_code, "nosuchnet" in str(e))
+"#,
+        ctx = p.display()
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["Step 1/3 : FROM bb", "Step 2/3 : COPY . /ctx", "Step 3/3 : RUN ls -R /ctx > /list; cat /etc/hosts >> /list"],
+        "{out}"
+    );
+    assert!(lines[3].starts_with(" ---> ") && lines[4].starts_with("Successfully built "), "{out}");
+    assert_eq!(lines[5..7], ["Successfully tagged cl:1", "aux True"], "{out}");
+    let list = lines[7];
+    for want in ["'keep.txt'", "'kept.txt'", "'Dockerfile'", "'/ctx/dir:'"] {
+        assert!(list.contains(want), "{want} in {list}");
+    }
+    for not in ["drop.txt", "sub", "deep.log", "top.log"] {
+        assert!(!list.contains(not), "{not} in {list}");
+    }
+    assert_eq!(
+        lines[8..],
+        ["True True", "The command '/bin/sh -c false' returned a non-zero code: 1", "[1]", "404 True",],
+        "{out}"
+    );
+    // Of repeated parameters the first counts (Go's url.Values.Get).
+    let tar = Command::new("tar").arg("-C").arg(p).arg("-cf").arg("-").arg(".").output().unwrap().stdout;
+    let mut c = UnixStream::connect(&s.sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "POST /v1.50/build?dockerfile=Other.Dockerfile&dockerfile=Dockerfile HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        tar.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&tar).unwrap();
+    let mut got = String::new();
+    let _ = c.read_to_string(&mut got);
+    assert!(got.contains("Step 2/2 : RUN false") && got.contains("\"code\":1"), "{got}");
+    // The docker CLI without BuildKit: the same stream, its error.
+    let out =
+        s.docker_cmd(&["build", "-t", "cli:1", p.to_str().unwrap()]).env("DOCKER_BUILDKIT", "0").output().unwrap();
+    assert!(out.status.success() && stdout(&out).contains("Step 1/3 : FROM bb"), "{}{}", stdout(&out), stderr(&out));
+    let out = s
+        .docker_cmd(&["build", "-f", p.join("Other.Dockerfile").to_str().unwrap(), p.to_str().unwrap()])
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("The command '/bin/sh -c false' returned a non-zero code: 1"), "{}", stderr(&out));
+    s.ok(&["rmi", "cl:1", "cl:2", "cli:1"]);
+    s.ok(&["network", "rm", "buildnet"]);
 }

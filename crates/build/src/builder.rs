@@ -40,8 +40,11 @@ pub struct Options<'a> {
     /// Pull FROM images even when present.
     pub pull: bool,
     pub labels: BTreeMap<String, String>,
-    /// RUN's network unless a step says otherwise: "default", "none", "host".
+    /// RUN's network unless a step says otherwise: "default", "none",
+    /// "host" or a user network's name.
     pub network: Option<String>,
+    /// `HOST:IP` entries for RUN steps' /etc/hosts (`--add-host`).
+    pub extra_hosts: Vec<String>,
     /// Progress lines (None: quiet).
     pub progress: Option<Box<dyn std::io::Write + Send + Sync>>,
     /// Progress of pulls of FROM images.
@@ -49,6 +52,9 @@ pub struct Options<'a> {
     pub registry: RegistryOptions,
     /// `.dockerignore` patterns (already read by the caller).
     pub ignore: crate::ignore::Ignore,
+    /// Progress in the classic builder's style (the legacy build API's
+    /// clients) rather than BuildKit's plain one.
+    pub classic: bool,
 }
 
 /// What was built.
@@ -111,7 +117,7 @@ struct Shared<'a> {
 
 /// Builds the image and tags it.
 pub fn build(root: &Path, launcher: engine::Launcher, mut opts: Options) -> Result<Built> {
-    let log = Arc::new(Log::new(opts.progress.take()));
+    let log = Arc::new(Log::with_style(opts.progress.take(), opts.classic));
     let step = log.step(&format!("[internal] load build definition from {}", opts.dockerfile_name));
     let df = match dockerfile::parse(&opts.dockerfile) {
         Ok(df) => df,
@@ -126,6 +132,7 @@ pub fn build(root: &Path, launcher: engine::Launcher, mut opts: Options) -> Resu
     }
     step.done();
     let plan = plan(&df, &opts)?;
+    log.set_total(plan.order.iter().map(|&i| df.stages[i].instructions.len() + 1).sum());
     let context = Context::open(&opts.context, std::mem::take(&mut opts.ignore))?;
     let platform = Platform::host();
     let shared = Shared {
@@ -350,6 +357,10 @@ fn build_stage(shared: &Shared, index: usize, done: &HashMap<usize, Arc<State>>)
     let label = stage_label(s);
     let total = s.instructions.len() + 1;
     let mut engine = engine_for(shared)?;
+    shared.log.instruction(&match &s.name {
+        Some(n) => format!("FROM {} AS {n}", s.from.image),
+        None => format!("FROM {}", s.from.image),
+    });
     let step = shared.log.step(&format!("[{label} 1/{total}] FROM {}", s.from.image));
     let mut state = match &shared.plan.base[&index] {
         Ref::Stage(i) => {
@@ -383,6 +394,7 @@ fn build_stage(shared: &Shared, index: usize, done: &HashMap<usize, Arc<State>>)
     }
     for (k, ins) in s.instructions.iter().enumerate() {
         let title = format!("[{label} {}/{total}] {}", k + 2, ins.text);
+        shared.log.instruction(&ins.text);
         run_instruction(shared, &mut engine, &mut state, ins, &title, done, ins.line)?;
     }
     Ok(state)
@@ -970,6 +982,7 @@ fn run_step(
             shared.used_args.lock().unwrap_or_else(|p| p.into_inner()).insert(p.to_string());
         }
     }
+    let own_flag = network.is_some();
     let network = network.or(shared.opts.network.as_deref()).unwrap_or("default");
     let net = match network {
         "default" | "bridge" => NetworkMode::Networks(vec![NetworkAttachment {
@@ -979,10 +992,19 @@ fn run_step(
         }]),
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        other => {
+        // A user network (the build's --network, as dockerd's classic
+        // builder takes it): the step joins it, so it resolves its peers.
+        other if own_flag => {
             step.error("bad network");
             return Err(Error::at(line, format!("RUN --network={other}: use default, none or host")));
         }
+        other => match engine.network(other) {
+            Ok(n) => NetworkMode::Networks(vec![NetworkAttachment { network: n.name, ..Default::default() }]),
+            Err(e) => {
+                step.error("bad network");
+                return Err(Error::at(line, format!("network {other} not found: {e}")));
+            }
+        },
     };
     let mut cmounts = Vec::new();
     let mut mount_desc = String::new();
@@ -1044,6 +1066,8 @@ fn run_step(
         ),
         None,
     );
+    // The process as BuildKit and the classic builder name it on failure.
+    let command = args.join(" ");
     let config = ContainerConfig {
         image: "(build step)".into(),
         layers: state.chain_ids().iter().map(|c| c.to_string()).collect(),
@@ -1052,6 +1076,7 @@ fn run_step(
         workdir: state.workdir(),
         user: state.string("User"),
         network: Some(net),
+        extra_hosts: shared.opts.extra_hosts.clone(),
         mounts: cmounts,
         labels: [("berth.build".to_string(), "1".to_string())].into(),
         ..Default::default()
@@ -1084,7 +1109,7 @@ fn run_step(
                 tidy_upper(staging, &view);
                 Ok(())
             }
-            code => Err(Error::RunFailed { line, command: ins.text.trim_start_matches("RUN ").to_string(), code }),
+            code => Err(Error::RunFailed { line, command: command.clone(), code }),
         }
     })
 }

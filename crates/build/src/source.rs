@@ -97,12 +97,19 @@ fn io_err<'a>(what: &'a str, rel: &'a Path) -> impl FnOnce(std::io::Error) -> Er
 
 impl Source for Context {
     fn stat(&self, rel: &Path) -> Result<Option<Meta>> {
-        if !rel.as_os_str().is_empty() && self.excluded(rel) {
+        // An excluded directory is still there when a `!` pattern may
+        // bring back something below it (`dir` + `!dir/keep.txt`): as in
+        // moby, the kept file comes with its parents.
+        let excluded = !rel.as_os_str().is_empty() && self.excluded(rel);
+        if excluded && !self.ignore.may_reinclude_below(&rel.to_string_lossy()) {
             return Ok(None);
         }
         match self.open_path(rel) {
             // fstat of an O_PATH|O_NOFOLLOW fd describes a symlink itself.
-            Ok(fd) => Ok(Some(meta_of_stat(&view::stat_fd(&fd).map_err(io_err("examining", rel))?))),
+            Ok(fd) => {
+                let meta = meta_of_stat(&view::stat_fd(&fd).map_err(io_err("examining", rel))?);
+                Ok((!excluded || meta.kind == Kind::Dir).then_some(meta))
+            }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => Ok(None),
             Err(e) => Err(Error::io(format!("examining {}", rel.display()), e)),
         }

@@ -53,21 +53,28 @@ async fn resolve(cx: &Ctx, id: &str) -> ApiResult<engine::Container> {
     cx.st.engine(move |e| Ok(e.container(&id)?)).await
 }
 
-async fn stat(cx: &Ctx, cid: &str, path: &str) -> ApiResult<String> {
+/// A path's stat; a missing one is a 404 naming the container as the
+/// client did, in dockerd's words.
+async fn stat(cx: &Ctx, cid: &str, path: &str, named: &str) -> ApiResult<String> {
     let out = child(cx, vec!["stat".into(), cid.into(), path.into()])
         .await?
         .output()
         .await
         .map_err(|e| ApiError::internal(format!("starting the archiver: {e}")))?;
     if !out.status.success() {
-        return Err(failure(&out.stderr));
+        return Err(match failure(&out.stderr) {
+            e if e.status == StatusCode::NOT_FOUND => {
+                ApiError::not_found(format!("Could not find the file {path} in container {named}"))
+            }
+            e => e,
+        });
     }
     Ok(base64::engine::general_purpose::STANDARD.encode(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 pub async fn head(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     let c = resolve(cx, id).await?;
-    let s = stat(cx, &c.id, &path_param(cx)?).await?;
+    let s = stat(cx, &c.id, &path_param(cx)?, id).await?;
     let mut r = http::response(StatusCode::OK, "application/json", http::empty());
     if let Ok(v) = s.parse() {
         r.headers_mut().insert(STAT_HEADER, v);
@@ -78,7 +85,7 @@ pub async fn head(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
 pub async fn get(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
     let c = resolve(cx, id).await?;
     let path = path_param(cx)?;
-    let s = stat(cx, &c.id, &path).await?;
+    let s = stat(cx, &c.id, &path, id).await?;
     let mut proc = child(cx, vec!["out".into(), c.id.clone(), path])
         .await?
         .spawn()
@@ -107,6 +114,19 @@ pub async fn put(cx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult<Respon
         return Err(ApiError::new(StatusCode::FORBIDDEN, "container rootfs is marked read-only"));
     }
     let path = path_param(cx)?;
+    // The path is the directory to extract into, which must exist (the
+    // client has resolved `cp`'s renaming already), in dockerd's words.
+    let st = stat(cx, &c.id, &path, id).await?;
+    let is_dir = base64::engine::general_purpose::STANDARD
+        .decode(&st)
+        .ok()
+        .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok())
+        .and_then(|v| v["mode"].as_u64())
+        // A link is resolved in the container by the extraction.
+        .is_some_and(|m| m & (1 << 31 | 1 << 27) != 0);
+    if !is_dir {
+        return Err(ApiError::bad_request("extraction point is not a directory"));
+    }
     let mut args = vec!["in".to_string(), c.id.clone(), path];
     if cx.query.bool("copyUIDGID")? {
         args.push("--preserve-owner".into());

@@ -583,71 +583,34 @@ pub async fn logs(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
 }
 
 /// `wait?condition=not-running|next-exit|removed`: the headers go at once
-/// (the CLI waits for them before it sends start), the body at the condition.
+/// (the CLI waits for them before it sends start), the body at the
+/// condition, which the engine judges (a restarting container's stop
+/// counts though it runs again by the next look).
 pub async fn wait(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
-    let condition = cx.query.get("condition").unwrap_or("not-running").to_string();
-    if !matches!(condition.as_str(), "" | "not-running" | "next-exit" | "removed") {
-        return Err(ApiError::bad_request(format!(
-            "invalid condition {condition:?}: use not-running, next-exit or removed"
-        )));
-    }
+    let condition: engine::WaitCondition = cx.query.get("condition").unwrap_or("").parse()?;
     let id = id.to_string();
-    let (c, seq0) = cx.st.engine(move |e| Ok((e.container(&id)?, e.last_event_seq()?))).await?;
+    let waiter = cx.st.engine(move |e| Ok(e.wait_begin(&id, condition)?)).await?;
     let (tx, body) = http::channel();
     let st = cx.st.clone();
     tokio::spawn(async move {
-        let mut last = c.clone();
         loop {
-            let cid = c.id.clone();
-            let now = st
-                .engine(move |e| match e.container(&cid) {
-                    Ok(c) => Ok(Some(c)),
-                    Err(engine::Error::NoSuchContainer(_)) => Ok(None),
-                    Err(e) => Err(e.into()),
-                })
-                .await;
-            let done = match &now {
-                Err(_) => true,
-                Ok(None) => true,
-                Ok(Some(n)) => {
-                    let stopped = !running(n) && n.state.status != Status::Created;
-                    match condition.as_str() {
-                        "removed" => false,
-                        "next-exit" => stopped && n.state.finished_at != c.state.finished_at,
-                        _ => !running(n),
+            let w = waiter.clone();
+            let code = match st.engine(move |e| Ok(e.wait_poll(&w)?)).await {
+                Ok(Some(code)) => code,
+                Ok(None) => {
+                    if tx.is_closed() {
+                        return;
                     }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                Err(e) => {
+                    let _ = tx.send(http::line(&json!({"StatusCode": -1, "Error": {"Message": e.message}}))).await;
+                    return;
                 }
             };
-            let removed = matches!(now, Ok(None));
-            if let Ok(Some(n)) = now {
-                last = n;
-            }
-            if done {
-                let mut code = last.state.exit_code;
-                if removed {
-                    // Removed (--rm) maybe before we saw it exit: its die
-                    // event has the code.
-                    let cid = c.id.clone();
-                    let died = st
-                        .engine(move |e| {
-                            Ok(e.events_since(seq0)?
-                                .into_iter()
-                                .filter(|ev| ev.actor == cid && ev.action == "die")
-                                .filter_map(|ev| ev.attributes.get("exitCode").and_then(|x| x.parse::<i32>().ok()))
-                                .next_back())
-                        })
-                        .await;
-                    if let Ok(Some(x)) = died {
-                        code = x;
-                    }
-                }
-                let _ = tx.send(http::line(&json!({"StatusCode": code, "Error": null}))).await;
-                return;
-            }
-            if tx.is_closed() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            let _ = tx.send(http::line(&json!({"StatusCode": code, "Error": null}))).await;
+            return;
         }
     });
     Ok(http::response(StatusCode::OK, "application/json", body))

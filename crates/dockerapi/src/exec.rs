@@ -6,6 +6,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::create::StrOrList;
 use crate::http::{self, ApiError, ApiResult, Body};
@@ -34,6 +35,9 @@ struct CreateBody {
     user: Option<String>,
     working_dir: Option<String>,
     privileged: Option<bool>,
+    /// docker-py spells it `detachKeys` (Go's decoder ignores case).
+    #[serde(alias = "detachKeys")]
+    detach_keys: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -65,6 +69,8 @@ pub struct Exec {
     stderr: bool,
     privileged: bool,
     console: Option<(u16, u16)>,
+    /// What ends a terminal session, the process left running.
+    detach_keys: Vec<u8>,
     progress: Mutex<Progress>,
     /// The terminal's master while it runs, for resize.
     master: Mutex<Option<OwnedFd>>,
@@ -83,6 +89,7 @@ pub async fn create(cx: &Ctx, id: &str, body: Bytes) -> ApiResult<Response<Body>
     if cmd.is_empty() {
         return Err(ApiError::bad_request("No exec command specified"));
     }
+    let detach_keys = crate::hijack::detach_keys(b.detach_keys.as_deref(), "escape")?;
     let id = id.to_string();
     let c = cx.st.engine(move |e| Ok(e.container(&id)?)).await?;
     if c.state.status != engine::Status::Running {
@@ -101,6 +108,7 @@ pub async fn create(cx: &Ctx, id: &str, body: Bytes) -> ApiResult<Response<Body>
         stderr: b.attach_stderr.unwrap_or(true),
         privileged: b.privileged.unwrap_or(false),
         console: size_of(&b.console_size),
+        detach_keys,
         progress: Mutex::new(Progress::default()),
         master: Mutex::new(None),
     });
@@ -134,7 +142,7 @@ pub async fn inspect(cx: &Ctx, id: &str) -> ApiResult<Response<Body>> {
             "ID": e.id, "Running": p.running, "ExitCode": p.exit_code, "CanRemove": false,
             "ProcessConfig": {"tty": e.tty, "entrypoint": entry, "arguments": args, "privileged": e.privileged, "user": e.user},
             "OpenStdin": e.stdin, "OpenStdout": e.stdout, "OpenStderr": e.stderr,
-            "ContainerID": e.container_id, "DetachKeys": "", "Pid": p.pid,
+            "ContainerID": e.container_id, "DetachKeys": String::from_utf8_lossy(&e.detach_keys), "Pid": p.pid,
         }),
     ))
 }
@@ -336,17 +344,32 @@ where
         p.pid = child.proc.id().unwrap_or(0);
     }
     let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(64);
-    let writer = tokio::spawn(async move {
-        if delay {
-            tokio::time::sleep(crate::hijack::DELAY).await;
-        }
-        while let Some(b) = out_rx.recv().await {
-            if cw.write_all(&b).await.is_err() {
-                break;
+    // The detach keys end the client's session, not the process: its
+    // output is drained from then on, so it never blocks on a full pipe
+    // (or sees its terminal hang up).
+    let detached = Arc::new(AtomicBool::new(false));
+    let detach = Arc::new(Notify::new());
+    let writer = tokio::spawn({
+        let detach = detach.clone();
+        async move {
+            if delay {
+                tokio::time::sleep(crate::hijack::DELAY).await;
             }
+            loop {
+                tokio::select! {
+                    b = out_rx.recv() => match b {
+                        Some(b) if cw.write_all(&b).await.is_ok() => {}
+                        _ => break,
+                    },
+                    _ = detach.notified() => {
+                        let _ = cw.shutdown().await;
+                        return None;
+                    }
+                }
+            }
+            let _ = cw.flush().await;
+            Some(cw)
         }
-        let _ = cw.flush().await;
-        cw
     });
     let mut readers = Vec::new();
     let input;
@@ -356,17 +379,26 @@ where
             let mut r = tokio::fs::File::from_std(std::fs::File::from(master));
             let mut w = tokio::fs::File::from_std(std::fs::File::from(wfd));
             let tx = out_tx.clone();
+            let gone = detached.clone();
             readers.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; 16 << 10];
                 // A terminal's master reads EIO once the child side closes.
                 while let Ok(n) = r.read(&mut buf).await {
-                    if n == 0 || tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    if n == 0 {
+                        break;
+                    }
+                    if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() && !gone.load(Ordering::SeqCst) {
                         break;
                     }
                 }
             }));
+            let mut watch = Some(engine::attach::DetachWatch::new(e.detach_keys.clone()));
+            let (gone, detach) = (detached.clone(), detach.clone());
             input = tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut cr, &mut w).await;
+                if crate::hijack::copy_input(&mut cr, &mut w, &mut watch).await {
+                    gone.store(true, Ordering::SeqCst);
+                    detach.notify_one();
+                }
             });
         }
         None => {
@@ -421,7 +453,7 @@ where
     }
     finish(&e, code);
     input.abort();
-    if let Ok(mut cw) = writer.await {
+    if let Ok(Some(mut cw)) = writer.await {
         let _ = cw.shutdown().await;
     }
 }

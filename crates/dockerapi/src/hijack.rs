@@ -55,11 +55,75 @@ pub fn needs_delay(cx: &Ctx) -> bool {
 
 pub const DELAY: Duration = Duration::from_millis(50);
 
+/// `detachKeys` of attach (or an exec's `DetachKeys`): the keys that end
+/// a terminal session; docker's ctrl-p,ctrl-q when not given. `what`
+/// names them in dockerd's refusal.
+pub fn detach_keys(spec: Option<&str>, what: &str) -> ApiResult<Vec<u8>> {
+    match spec.filter(|s| !s.is_empty()) {
+        None => Ok(engine::attach::DEFAULT_DETACH_KEYS.to_vec()),
+        Some(s) => engine::attach::parse_detach_keys(s)
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid {what} keys ({s}) provided"))),
+    }
+}
+
+/// What the container has logged so far, in the attach's framing
+/// (`logs=1`): the streams asked for.
+async fn past_output(cx: &Ctx, c: &engine::Container) -> ApiResult<Vec<u8>> {
+    let opts = engine::logs::ReadOptions {
+        tail: None,
+        since: None,
+        until: None,
+        stdout: cx.query.bool("stdout")?,
+        stderr: cx.query.bool("stderr")?,
+    };
+    let (id, tty) = (c.id.clone(), c.config.tty);
+    cx.st
+        .engine(move |e| {
+            let mut out = Vec::new();
+            let path = e.log_path(&id);
+            engine::logs::read(&path, &opts, false, &mut || false, &mut |entry| {
+                if tty {
+                    out.extend_from_slice(entry.log.as_bytes());
+                } else {
+                    let stream = if entry.stream == "stderr" { 2 } else { 1 };
+                    out.extend_from_slice(&crate::containers::frame(stream, entry.log.as_bytes()));
+                }
+                Ok(())
+            })
+            .map_err(|err| ApiError::internal(format!("reading the logs of {id}: {err}")))?;
+            Ok(out)
+        })
+        .await
+}
+
 pub async fn attach(cx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let want_stdin = cx.query.bool("stdin")?;
+    let logs = cx.query.bool("logs")?;
+    let stream = cx.query.bool("stream")?;
+    let keys = detach_keys(cx.query.get("detachKeys"), "detach")?;
     let id = id.to_string();
     let c = cx.st.engine(move |e| Ok(e.container(&id)?)).await?;
     let tty = c.config.tty;
+    let past = if logs { past_output(cx, &c).await? } else { Vec::new() };
+    let delay = needs_delay(cx);
+    if !stream {
+        // The logs (if asked) and the end: nothing live is attached, so a
+        // stopped container is no error and nobody waits for a start.
+        if !wants_upgrade(&req) {
+            return Ok(http::response(StatusCode::OK, content_type(tty), http::full(past)));
+        }
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let Ok(up) = on_upgrade.await else { return };
+            let mut io = TokioIo::new(up);
+            if delay {
+                tokio::time::sleep(DELAY).await;
+            }
+            let _ = io.write_all(&past).await;
+            let _ = io.shutdown().await;
+        });
+        return Ok(upgraded(tty, cx.version));
+    }
     let running = matches!(c.state.status, engine::Status::Running | engine::Status::Paused);
     // Where the monitor's connection will come from.
     let source = if running {
@@ -73,11 +137,15 @@ pub async fn attach(cx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
         }
         Source::AtStart(rx)
     };
-    let delay = needs_delay(cx);
+    // The keys only end terminal sessions, as in dockerd.
+    let watch = tty.then(|| engine::attach::DetachWatch::new(keys));
     if !wants_upgrade(&req) {
         // Without an upgrade (some SDK calls): the output as a plain stream.
         let (tx, body) = http::channel();
         tokio::spawn(async move {
+            if !past.is_empty() && tx.send(bytes::Bytes::from(past)).await.is_err() {
+                return;
+            }
             let Some(s) = source.get::<tokio::io::Empty>(None).await else { return };
             let Ok(mut m) = tokio_stream(s) else { return };
             let mut buf = vec![0u8; 32 << 10];
@@ -93,13 +161,21 @@ pub async fn attach(cx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
         let io = TokioIo::new(up);
-        let (mut cr, cw) = tokio::io::split(io);
+        let (mut cr, mut cw) = tokio::io::split(io);
+        if !past.is_empty() {
+            if delay {
+                tokio::time::sleep(DELAY).await;
+            }
+            if cw.write_all(&past).await.is_err() {
+                return;
+            }
+        }
         // Until the start, the client may send stdin (kept) or go away.
         let mut early = Vec::new();
         let mut eof = false;
         let Some(s) = source.get(Some((&mut cr, &mut early, &mut eof))).await else { return };
         let Ok(m) = tokio_stream(s) else { return };
-        relay(cr, cw, m, early, eof, tty, want_stdin, delay).await;
+        relay(cr, cw, m, Input { early, eof, wanted: want_stdin, watch }, tty, delay).await;
     });
     Ok(upgraded(tty, cx.version))
 }
@@ -144,11 +220,52 @@ fn tokio_stream(s: StdUnixStream) -> std::io::Result<tokio::net::UnixStream> {
     tokio::net::UnixStream::from_std(s)
 }
 
+/// The client's side of a relay: what it sent before the container was
+/// there, whether its input had ended, whether the container takes it, and
+/// the detach keys to watch it for.
+pub struct Input {
+    pub early: Vec<u8>,
+    pub eof: bool,
+    pub wanted: bool,
+    pub watch: Option<engine::attach::DetachWatch>,
+}
+
+/// Copies the client's input to `w` until it ends (Ok(false)) or the detach
+/// keys come (Ok(true)).
+pub async fn copy_input<R, W>(cr: &mut R, w: &mut W, watch: &mut Option<engine::attach::DetachWatch>) -> bool
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 << 10];
+    let mut out = Vec::with_capacity(buf.len());
+    loop {
+        let n = match cr.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        out.clear();
+        let detach = match watch {
+            Some(wt) => wt.feed(&buf[..n], &mut out),
+            None => {
+                out.extend_from_slice(&buf[..n]);
+                false
+            }
+        };
+        if !out.is_empty() && w.write_all(&out).await.is_err() {
+            return false;
+        }
+        if detach {
+            return true;
+        }
+    }
+}
+
 /// Copies both ways until the container's output ends. The client's end
 /// of input is passed on as a half-close (without a terminal the output
-/// goes on; with one the session ends and the container runs on).
-#[allow(clippy::too_many_arguments)]
-pub async fn relay<R, W, M>(mut cr: R, mut cw: W, m: M, early: Vec<u8>, eof: bool, tty: bool, stdin: bool, delay: bool)
+/// goes on; with one the session ends and the container runs on). The
+/// detach keys end the session, the container left running.
+pub async fn relay<R, W, M>(mut cr: R, mut cw: W, m: M, input: Input, tty: bool, delay: bool)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -162,27 +279,40 @@ where
         let _ = tokio::io::copy(&mut mr, &mut cw).await;
         let _ = cw.shutdown().await;
     });
+    let Input { early, eof, wanted, mut watch } = input;
     let mut up = tokio::spawn(async move {
-        if stdin {
+        if wanted {
+            let mut detached = false;
             if !early.is_empty() {
-                let _ = mw.write_all(&early).await;
+                let mut pending = Vec::new();
+                detached = match &mut watch {
+                    Some(w) => w.feed(&early, &mut pending),
+                    None => {
+                        pending = early;
+                        false
+                    }
+                };
+                let _ = mw.write_all(&pending).await;
             }
-            if !eof {
-                let _ = tokio::io::copy(&mut cr, &mut mw).await;
+            if !eof && !detached {
+                detached = copy_input(&mut cr, &mut mw, &mut watch).await;
             }
-            let _ = mw.shutdown().await;
+            if !detached {
+                let _ = mw.shutdown().await;
+            }
+            detached
         } else {
             // Input is not wanted: the session lasts as long as the output.
             if !eof {
                 let _ = tokio::io::copy(&mut cr, &mut tokio::io::sink()).await;
             }
-            std::future::pending::<()>().await;
+            std::future::pending::<bool>().await
         }
     });
     tokio::select! {
         _ = &mut down => up.abort(),
-        _ = &mut up => {
-            if tty {
+        detached = &mut up => {
+            if tty || detached.unwrap_or(false) {
                 down.abort();
             } else {
                 let _ = down.await;

@@ -144,8 +144,10 @@ impl Query {
         Query(q.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default())
     }
 
+    /// The first value of a repeated name counts, as with Go's
+    /// `url.Values.Get` in dockerd (docker-py sends `dockerfile` twice).
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, k: &str) -> Vec<&str> {
@@ -223,12 +225,14 @@ impl Filters {
         }
     }
 
-    /// Labels: every `key` or `key=value` given must match.
+    /// Labels: every `key` or `key=value` given must match, and none of
+    /// the `label!=` ones (prune's negation).
     pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.get("label").iter().all(|l| match l.split_once('=') {
+        let has = |l: &String| match l.split_once('=') {
             Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
             None => labels.contains_key(l.as_str()),
-        })
+        };
+        self.get("label").iter().all(has) && !self.get("label!").iter().any(has)
     }
 }
 

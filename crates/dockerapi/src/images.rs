@@ -290,6 +290,9 @@ async fn import(cx: &Ctx, src: &str, req: Request<Incoming>) -> ApiResult<Respon
         let mut r =
             std::io::BufReader::with_capacity(1 << 20, BodyReader { body: req.into_body(), handle, buf: Bytes::new() });
         let rec = engine::commit::import(&store, &mut r, tag.as_ref(), &changes, message).map_err(|e| {
+            // The rest of the tarball is read first, so the client sees the
+            // error rather than a broken pipe.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
             let e = ApiError::from(e);
             // A tarball that cannot be read is the client's.
             if e.status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -596,9 +599,28 @@ pub async fn load(cx: &Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>>
         let store = ImageStore::open(&root)?;
         let mut r =
             std::io::BufReader::with_capacity(1 << 20, BodyReader { body: req.into_body(), handle, buf: Bytes::new() });
-        image::archive::load(&store, &mut r).map_err(|e| ApiError::bad_request(format!("loading the archive: {e}")))
+        let loaded = image::archive::load(&store, &mut r);
+        if loaded.is_err() {
+            // Read the rest: a client still writing the archive when the
+            // connection closes sees a broken pipe, not the error.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        }
+        Ok(loaded)
     })
     .await?;
+    let loaded = match loaded {
+        Ok(l) => l,
+        // dockerd has answered 200 by the time it reads the archive: the
+        // failure is the stream's last message (the CLI prints it and
+        // fails, docker-py raises it).
+        Err(e) => {
+            return Ok(http::response(
+                StatusCode::OK,
+                "application/json",
+                http::full(http::stream_error(&format!("loading the archive: {e}")).to_vec()),
+            ))
+        }
+    };
     let mut text = Vec::new();
     for l in loaded {
         if l.tags.is_empty() {

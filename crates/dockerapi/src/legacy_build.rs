@@ -72,12 +72,26 @@ pub async fn build(cx: &Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
     let network = match cx.query.get("networkmode").filter(|s| !s.is_empty()) {
         None | Some("default" | "bridge") => None,
         Some(n @ ("none" | "host")) => Some(n.to_string()),
+        // A user network must exist; refused before the build starts.
         Some(n) => {
-            return Err(ApiError::bad_request(format!(
-                "network mode {n:?} is not supported for RUN: use default, none or host"
-            )))
+            let name = n.to_string();
+            let net = cx.st.engine(move |e| Ok(e.network(&name)?)).await?;
+            Some(net.name)
         }
     };
+    // dockerd reads every `extrahosts` value; each may also list several.
+    let extra_hosts: Vec<String> = cx
+        .query
+        .all("extrahosts")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    // BuildKit's clients ask for version 2; everyone else gets the
+    // classic builder's stream, which docker-py parses.
+    let classic = cx.query.get("version") != Some("2");
     let dockerfile_name = cx.query.get("dockerfile").filter(|s| !s.is_empty()).unwrap_or("Dockerfile").to_string();
     let root = cx.st.root.clone();
 
@@ -117,14 +131,29 @@ pub async fn build(cx: &Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
             pull,
             labels,
             network,
+            extra_hosts,
             progress: if quiet { None } else { Some(Box::new(p.stream_writer())) },
             pull_progress: p,
             registry: Default::default(),
             ignore: build::ignore::Ignore::parse(&ignore_text),
+            classic,
         };
-        let built = build::build(&root, launcher, opts).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let built = match build::build(&root, launcher, opts) {
+            Ok(b) => b,
+            // The classic builder's words, and the code docker-py's
+            // BuildError carries.
+            Err(build::Error::RunFailed { command, code, .. }) if classic => {
+                let message = format!("The command '{command}' returned a non-zero code: {code}");
+                return Ok(vec![json!({"errorDetail": {"code": code, "message": message}, "error": message})]);
+            }
+            Err(e) => return Err(ApiError::bad_request(e.to_string())),
+        };
         let id = built.record.id.to_string();
-        let mut tail: Vec<Value> = vec![json!({"aux": {"ID": id}})];
+        let mut tail: Vec<Value> = Vec::new();
+        if classic && !quiet {
+            tail.push(json!({ "stream": format!(" ---> {}\n", built.record.id.short()) }));
+        }
+        tail.push(json!({"aux": {"ID": id}}));
         if quiet {
             tail.push(json!({ "stream": format!("{id}\n") }));
         } else {

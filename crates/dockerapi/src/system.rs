@@ -56,11 +56,29 @@ pub async fn info(cx: &Ctx) -> ApiResult<Response<Body>> {
     let exe = cx.st.exe.clone();
     let info = cx.st.engine(move |e| Ok(e.info(&exe)?)).await?;
     let mut v = serde_json::to_value(&info).map_err(|e| ApiError::internal(e.to_string()))?;
+    // dockerd reports the proxies of its own environment.
+    let env = |k: &str| std::env::var(k).or_else(|_| std::env::var(k.to_lowercase())).unwrap_or_default();
     let extra = json!({
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
-        "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
-        "CPUShares": true, "CPUSet": true, "PidsLimit": true,
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"],
+                    "Authorization": null},
         "Debug": false,
+        "ExperimentalBuild": false,
+        "NFd": open_fds(),
+        "NGoroutines": threads(),
+        "NEventsListener": 0,
+        "GenericResources": null,
+        "HttpProxy": env("HTTP_PROXY"),
+        "HttpsProxy": env("HTTPS_PROXY"),
+        "NoProxy": env("NO_PROXY"),
+        // No containerd, runc or docker-init: berth is all three.
+        "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""},
+        "InitCommit": {"ID": ""},
+        "Containerd": null,
+        "ProductLicense": "",
+        "DefaultAddressPools": [],
+        "FirewallBackend": {"Driver": "nftables"},
+        "CDISpecDirs": [],
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": []},
         "Labels": [],
@@ -74,6 +92,16 @@ pub async fn info(cx: &Ctx) -> ApiResult<Response<Body>> {
         map.extend(extra);
     }
     Ok(http::json(StatusCode::OK, &v))
+}
+
+/// The server's open file descriptors (dockerd's NFd).
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// The server's threads: what stands for dockerd's goroutines.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
 }
 
 /// docker's `since`/`until`: unix seconds (with a fraction), or RFC 3339.

@@ -81,8 +81,13 @@ pub async fn remove(cx: &Ctx, name: &str) -> ApiResult<Response<Body>> {
 
 pub async fn prune(cx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = cx.query.filters()?;
-    filters.only(&["label", "all"])?;
-    let all = filters.get("all").first().is_some_and(|a| a == "true" || a == "1");
-    let removed = cx.st.engine(move |e| Ok(e.volume_prune(all)?)).await?;
-    Ok(http::json(StatusCode::OK, &json!({"VolumesDeleted": removed, "SpaceReclaimed": 0})))
+    filters.only(&["label", "label!", "all"])?;
+    let all = match filters.get("all").first().map(String::as_str) {
+        None | Some("0" | "false" | "False") => false,
+        Some("1" | "true" | "True") => true,
+        Some(v) => return Err(ApiError::bad_request(format!("invalid filter 'all={v}'"))),
+    };
+    let (removed, space) =
+        cx.st.engine(move |e| Ok(e.volume_prune(all, &|v| filters.labels_match(&v.labels))?)).await?;
+    Ok(http::json(StatusCode::OK, &json!({"VolumesDeleted": removed, "SpaceReclaimed": space})))
 }

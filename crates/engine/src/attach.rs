@@ -153,6 +153,64 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
     (rc == 0).then_some(cred.uid)
 }
 
+/// The keys that detach from a terminal when none are given (docker's).
+pub const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
+
+/// A detach key spec (`ctrl-p,ctrl-q`, `ctrl-x,y`) as its bytes, read as
+/// docker's term.ToBytes does: single characters as they are, `ctrl-@`
+/// to `ctrl-_` as control codes, `DEL`. None for a spec it refuses.
+pub fn parse_detach_keys(spec: &str) -> Option<Vec<u8>> {
+    const CTRL: &[u8] = b"@abcdefghijklmnopqrstuvwxyz[\\]^_";
+    spec.split(',')
+        .map(|key| match key.as_bytes() {
+            [c] => Some(*c),
+            _ if key == "DEL" => Some(127),
+            _ => {
+                let c = key.strip_prefix("ctrl-")?.as_bytes();
+                let [c] = c else { return None };
+                CTRL.iter().position(|x| x == c).map(|i| i as u8)
+            }
+        })
+        .collect()
+}
+
+/// Watches a terminal's input for the detach keys, passing the rest on:
+/// a partial match is held back until the next byte decides it.
+pub struct DetachWatch {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachWatch {
+    pub fn new(keys: Vec<u8>) -> DetachWatch {
+        DetachWatch { keys, matched: 0 }
+    }
+
+    /// Appends to `out` what goes on to the container; true once the keys
+    /// have been typed (what follows them is dropped).
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.keys.is_empty() {
+            out.extend_from_slice(input);
+            return false;
+        }
+        for &b in input {
+            if b != self.keys[self.matched] && self.matched > 0 {
+                out.extend_from_slice(&self.keys[..self.matched]);
+                self.matched = 0;
+            }
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return true;
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        false
+    }
+}
+
 /// Connects to a running container's monitor.
 pub fn connect(id: &str) -> io::Result<UnixStream> {
     UnixStream::connect_addr(&address(id)?)
@@ -195,6 +253,30 @@ pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detach_keys_are_read_as_docker_reads_them() {
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), DEFAULT_DETACH_KEYS);
+        assert_eq!(parse_detach_keys("ctrl-x,y").unwrap(), [0x18, b'y']);
+        assert_eq!(parse_detach_keys("ctrl-@,ctrl-_,DEL,a").unwrap(), [0, 31, 127, b'a']);
+        assert_eq!(parse_detach_keys("ctrl-\\").unwrap(), [28]);
+        for bad in ["", "ctrl-", "ctrl-ab", "ctrl-P", "shift-a", "ab", "a,,b"] {
+            assert!(parse_detach_keys(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_watch_passes_on_what_is_not_the_keys() {
+        let mut w = DetachWatch::new(vec![0x10, 0x11]);
+        let mut out = Vec::new();
+        assert!(!w.feed(b"ab\x10", &mut out));
+        assert_eq!(out, b"ab");
+        // A held-back first key that is not followed by the second goes on.
+        assert!(!w.feed(b"c\x10\x10", &mut out));
+        assert_eq!(out, b"ab\x10c\x10");
+        assert!(w.feed(b"\x11rest", &mut out));
+        assert_eq!(out, b"ab\x10c\x10");
+    }
 
     #[test]
     fn framing_roundtrips_across_chunk_boundaries() {

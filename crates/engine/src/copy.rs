@@ -294,11 +294,16 @@ impl Engine {
         }
         let root_fd = sys::root::open_root(&rootfs).map_err(io("opening the container's root"))?;
         use std::os::fd::AsRawFd;
+        // A container never started has no volumes yet: they are made now,
+        // as its start would, so a copy into one is there once it runs
+        // (dockerd makes them at create).
+        let layers = if c.state.status == Status::Created { Some(self.layers_of(c)?) } else { None };
         for m in &c.config.mounts {
-            let source = match m {
-                Mount::Volume { name, .. } => self.volume_dir(name),
-                Mount::Bind { source, .. } => PathBuf::from(source),
-                Mount::Tmpfs { .. } => continue,
+            let source = match (m, &layers) {
+                (Mount::Volume { .. }, Some(layers)) => self.prepare_volume(m, layers)?,
+                (Mount::Volume { name, .. }, None) => self.volume_dir(name),
+                (Mount::Bind { source, .. }, _) => PathBuf::from(source),
+                (Mount::Tmpfs { .. }, _) => continue,
             };
             if !source.exists() {
                 continue;

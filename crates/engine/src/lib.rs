@@ -41,6 +41,6 @@ pub mod volume;
 pub use engine::{Engine, Launcher};
 pub use error::{Error, Result};
 pub use model::{Container, ContainerConfig, ContainerState, Mount, NetworkMode, Status};
-pub use ops::ExecRequest;
+pub use ops::{ExecRequest, WaitCondition, Waiter};
 pub use pull::PullPolicy;
 pub use start::OutputSink;

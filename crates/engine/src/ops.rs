@@ -16,6 +16,42 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     sys::signal::parse(s).map_err(|_| Error::Invalid(format!("Invalid signal: {s}")))
 }
 
+/// What `wait` waits for (dockerd's `condition`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Returns at once for a container not running, else at its next stop.
+    NotRunning,
+    /// The next stop, even of a container not running now.
+    NextExit,
+    /// Its removal.
+    Removed,
+}
+
+impl std::str::FromStr for WaitCondition {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<WaitCondition> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            _ => Err(Error::Invalid(format!("invalid condition: {s:?}"))),
+        }
+    }
+}
+
+/// A wait in progress (see `Engine::wait_begin`).
+#[derive(Clone, Debug)]
+pub struct Waiter {
+    pub id: String,
+    cond: WaitCondition,
+    /// The last event before the wait began.
+    seq: i64,
+    done_at_once: bool,
+    /// The exit code it had when the wait began.
+    code: i32,
+}
+
 impl Engine {
     fn running(&self, key: &str) -> Result<Container> {
         let c = self.container(key)?;
@@ -37,7 +73,35 @@ impl Engine {
         }
         self.runtime.kill(&c.id, signal, false)?;
         self.emit_container(&c, "kill", &[("signal", signal.to_string())]);
+        if signal == libc::SIGKILL {
+            // As dockerd: a SIGKILL returns once the container is dead, so
+            // an inspect right after sees it exited. Other signals may be
+            // handled (or ignored): they return at once.
+            self.wait_recorded_exit(&c, Duration::from_secs(30))?;
+        }
         Ok(())
+    }
+
+    /// Waits until the monitor has recorded the end of the run `c` saw:
+    /// the container is no longer running, or runs again as another init
+    /// (restarted by its policy).
+    fn wait_recorded_exit(&self, c: &Container, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = match self.container(&c.id) {
+                Ok(now) => now,
+                Err(Error::NoSuchContainer(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let same_run = now.state.pid == c.state.pid && now.state.pid_start == c.state.pid_start;
+            if !matches!(now.state.status, Status::Running | Status::Paused) || !same_run {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Invalid(format!("container {} did not die after SIGKILL", c.name)));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// docker stop: the stop signal (the container's, or `signal`), then
@@ -100,27 +164,67 @@ impl Engine {
 
     /// docker wait: blocks until the container is not running; its exit code.
     pub fn wait(&self, key: &str) -> Result<i32> {
-        let c = self.container(key)?;
+        let w = self.wait_begin(key, WaitCondition::NotRunning)?;
         loop {
-            let now = match self.container(&c.id) {
-                Ok(x) => x,
-                // Removed meanwhile (--rm): the last code we saw.
-                Err(Error::NoSuchContainer(_)) => return Ok(c.state.exit_code),
-                Err(e) => return Err(e),
-            };
-            if matches!(now.state.status, Status::Exited | Status::Dead | Status::Created) && !self.monitor_active(&now)
-            {
-                return Ok(now.state.exit_code);
+            if let Some(code) = self.wait_poll(&w)? {
+                return Ok(code);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// A monitor that is still between the exit and its restart decision.
-    fn monitor_active(&self, c: &Container) -> bool {
-        c.state.status == Status::Restarting
+    /// Starts a wait for `cond`: what was the case when it was asked is
+    /// kept, so exits in between polls are never missed (a container
+    /// restarted by its policy is running again by the next look; its
+    /// `die` event says it stopped).
+    pub fn wait_begin(&self, key: &str, cond: WaitCondition) -> Result<Waiter> {
+        let seq = self.last_event_seq()?;
+        let c = self.container(key)?;
+        let stopped_now = matches!(c.state.status, Status::Exited | Status::Dead | Status::Created);
+        Ok(Waiter {
+            id: c.id,
+            cond,
+            seq,
+            done_at_once: stopped_now && cond == WaitCondition::NotRunning,
+            code: c.state.exit_code,
+        })
     }
 
+    /// Whether the wait is over: the exit code, once it is.
+    pub fn wait_poll(&self, w: &Waiter) -> Result<Option<i32>> {
+        if w.done_at_once {
+            return Ok(Some(w.code));
+        }
+        let mut died = None;
+        let mut destroyed = false;
+        for ev in self.events_since(w.seq)? {
+            if ev.kind != "container" || ev.actor != w.id {
+                continue;
+            }
+            match ev.action.as_str() {
+                "die" => {
+                    let code = ev.attributes.get("exitCode").and_then(|x| x.parse::<i32>().ok()).unwrap_or(w.code);
+                    // The first stop ends the stopping conditions; removed
+                    // reports the last one before the removal.
+                    if w.cond != WaitCondition::Removed {
+                        return Ok(Some(code));
+                    }
+                    died = Some(code);
+                }
+                "destroy" => destroyed = true,
+                _ => {}
+            }
+        }
+        let gone = destroyed
+            || match self.container(&w.id) {
+                Ok(_) => false,
+                Err(Error::NoSuchContainer(_)) => true,
+                Err(e) => return Err(e),
+            };
+        // Removed without a stop seen (never started, or removed at
+        // once): the code it had.
+        Ok(gone.then(|| died.unwrap_or(w.code)))
+    }
     /// docker rm: a running container only with `force` (it is killed).
     /// `volumes` also removes its anonymous volumes.
     pub fn remove(&mut self, key: &str, force: bool, volumes: bool) -> Result<()> {

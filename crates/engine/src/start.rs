@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::os::fd::RawFd;
+use std::path::PathBuf;
 
 use runtime::rootfs::RootfsMount;
 use runtime::{CreateOptions, Running};
@@ -24,6 +25,27 @@ pub enum Stdio {
 }
 
 impl Engine {
+    /// A volume mount's volume, created on first use and filled from the
+    /// image's content at its target while empty (as docker's copy-up);
+    /// its directory. For a start, and for a copy into a container not
+    /// started yet (so what is copied lands in the volume, not under it).
+    pub(crate) fn prepare_volume(&mut self, m: &Mount, layers: &[image::Digest]) -> Result<PathBuf> {
+        let Mount::Volume { name, target, anonymous, subpath, .. } = m else {
+            return Err(Error::Invalid(format!("{} is not a volume mount", m.target())));
+        };
+        let (vol, _) = self.volume_create(name, Default::default(), *anonymous)?;
+        let empty = fs::read_dir(&vol.mountpoint).map(|mut d| d.next().is_none()).unwrap_or(false);
+        // A subpath mounts part of the volume: the image's content is for
+        // the whole volume's first use only.
+        if empty && subpath.is_none() {
+            image::snapshot::copy_image_path(&self.images, layers, target, &vol.mountpoint)?;
+        }
+        match subpath {
+            Some(sub) => volume_subpath(&vol.mountpoint, name, sub),
+            None => Ok(vol.mountpoint),
+        }
+    }
+
     /// Creates and starts the container's runtime side; returns the running
     /// init (our child). Network and state are set; the caller waits.
     pub(crate) fn launch(&mut self, c: &Container, stdio: Stdio) -> Result<Running> {
@@ -57,17 +79,8 @@ impl Engine {
         // Volumes, created on first use and filled from the image.
         let mut volume_dirs = Vec::new();
         for m in &c.config.mounts {
-            if let Mount::Volume { name, target, anonymous, subpath, .. } = m {
-                let (vol, _) = self.volume_create(name, Default::default(), *anonymous)?;
-                let empty = fs::read_dir(&vol.mountpoint).map(|mut d| d.next().is_none()).unwrap_or(false);
-                if empty && subpath.is_none() {
-                    image::snapshot::copy_image_path(&self.images, &layers, target, &vol.mountpoint)?;
-                }
-                let dir = match subpath {
-                    Some(sub) => volume_subpath(&vol.mountpoint, name, sub)?,
-                    None => vol.mountpoint.clone(),
-                };
-                volume_dirs.push((target.clone(), dir));
+            if let Mount::Volume { target, .. } = m {
+                volume_dirs.push((target.clone(), self.prepare_volume(m, &layers)?));
             }
         }
 

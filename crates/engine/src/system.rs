@@ -84,10 +84,85 @@ pub struct Info {
     pub default_runtime: String,
     #[serde(rename = "IPv4Forwarding")]
     pub ipv4_forwarding: bool,
+    /// bridge-nf-call-iptables: whether bridged traffic passes iptables.
+    #[serde(rename = "BridgeNfIptables")]
+    pub bridge_nf_iptables: bool,
+    #[serde(rename = "BridgeNfIp6tables")]
+    pub bridge_nf_ip6tables: bool,
+    #[serde(flatten)]
+    pub cgroup_features: CgroupFeatures,
+    /// The kernel's version (dockerd's OSVersion is the distribution's).
+    #[serde(rename = "OSVersion")]
+    pub os_version: String,
+    /// Now, in RFC 3339 with nanoseconds.
+    #[serde(rename = "SystemTime")]
+    pub system_time: String,
     #[serde(rename = "SecurityOptions")]
     pub security_options: Vec<String>,
     #[serde(rename = "Warnings")]
     pub warnings: Vec<String>,
+}
+
+/// The limits the host's cgroups can enforce, as dockerd reports them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CgroupFeatures {
+    #[serde(rename = "MemoryLimit")]
+    pub memory_limit: bool,
+    #[serde(rename = "SwapLimit")]
+    pub swap_limit: bool,
+    /// cgroup v1's kmem.tcp (none on v2).
+    #[serde(rename = "KernelMemoryTCP")]
+    pub kernel_memory_tcp: bool,
+    #[serde(rename = "CpuCfsPeriod")]
+    pub cpu_cfs_period: bool,
+    #[serde(rename = "CpuCfsQuota")]
+    pub cpu_cfs_quota: bool,
+    #[serde(rename = "CPUShares")]
+    pub cpu_shares: bool,
+    #[serde(rename = "CPUSet")]
+    pub cpu_set: bool,
+    #[serde(rename = "PidsLimit")]
+    pub pids_limit: bool,
+    /// cgroup v1's memory.oom_control (v2 cannot disable the OOM killer).
+    #[serde(rename = "OomKillDisable")]
+    pub oom_kill_disable: bool,
+}
+
+impl CgroupFeatures {
+    pub fn of(layout: &runtime::cgroups::Layout) -> CgroupFeatures {
+        use runtime::cgroups::Layout;
+        match layout {
+            Layout::V2 { root } => {
+                let text = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+                let has = |c: &str| text.split_whitespace().any(|x| x == c);
+                CgroupFeatures {
+                    memory_limit: has("memory"),
+                    swap_limit: has("memory"),
+                    kernel_memory_tcp: false,
+                    cpu_cfs_period: has("cpu"),
+                    cpu_cfs_quota: has("cpu"),
+                    cpu_shares: has("cpu"),
+                    cpu_set: has("cpuset"),
+                    pids_limit: has("pids"),
+                    oom_kill_disable: false,
+                }
+            }
+            Layout::V1 { controllers, .. } => {
+                let file = |c: &str, f: &str| controllers.get(c).is_some_and(|m| m.join(f).exists());
+                CgroupFeatures {
+                    memory_limit: file("memory", "memory.limit_in_bytes"),
+                    swap_limit: file("memory", "memory.memsw.limit_in_bytes"),
+                    kernel_memory_tcp: file("memory", "memory.kmem.tcp.limit_in_bytes"),
+                    cpu_cfs_period: file("cpu", "cpu.cfs_period_us"),
+                    cpu_cfs_quota: file("cpu", "cpu.cfs_quota_us"),
+                    cpu_shares: file("cpu", "cpu.shares"),
+                    cpu_set: controllers.contains_key("cpuset"),
+                    pids_limit: controllers.contains_key("pids"),
+                    oom_kill_disable: file("memory", "memory.oom_control"),
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -121,6 +196,9 @@ impl Engine {
         }
         let v = Version::current();
         let name = read_trimmed("/proc/sys/kernel/hostname").unwrap_or_default();
+        let cgroup_features = layout.as_ref().map(CgroupFeatures::of).unwrap_or_default();
+        // Without br_netfilter loaded the files are absent: no filtering.
+        let bridge_nf = |f: &str| read_trimmed(&format!("/proc/sys/net/bridge/{f}")).as_deref() == Some("1");
         Ok(Info {
             id: name.clone(),
             containers: cs.len(),
@@ -145,6 +223,11 @@ impl Engine {
             runtimes: [("berth".to_string(), RuntimeInfo { path: exe.display().to_string() })].into(),
             default_runtime: "berth".into(),
             ipv4_forwarding,
+            bridge_nf_iptables: bridge_nf("bridge-nf-call-iptables"),
+            bridge_nf_ip6tables: bridge_nf("bridge-nf-call-ip6tables"),
+            cgroup_features,
+            os_version: os_version(),
+            system_time: crate::engine::now_rfc3339(),
             security_options: vec!["name=seccomp,profile=builtin".into()],
             warnings,
         })
@@ -173,6 +256,15 @@ fn read_trimmed(path: &str) -> Option<String> {
 fn os_name() -> String {
     let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
     pretty_name(&text).unwrap_or_else(|| "Linux".into())
+}
+
+/// os-release's VERSION_ID, dockerd's OSVersion.
+fn os_version() -> String {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_default()
 }
 
 fn pretty_name(os_release: &str) -> Option<String> {

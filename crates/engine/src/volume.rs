@@ -26,6 +26,18 @@ pub struct Volume {
     pub anonymous: bool,
 }
 
+/// The label dockerd puts on the volumes it makes for `-v /path` and an
+/// image's VOLUMEs.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+impl Volume {
+    /// Made for a container, or labelled so by its creator (as dockerd
+    /// decides it: by the label).
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous || self.labels.contains_key(ANONYMOUS_LABEL)
+    }
+}
+
 pub fn check_volume_name(name: &str) -> Result<()> {
     let ok = name.len() >= 2
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -53,6 +65,12 @@ impl Engine {
         anonymous: bool,
     ) -> Result<(Volume, bool)> {
         check_volume_name(name)?;
+        let mut labels = labels;
+        if anonymous {
+            // dockerd's mark of an anonymous volume: what its prune (and
+            // so clients that read the labels) tells them apart by.
+            labels.entry(ANONYMOUS_LABEL.to_string()).or_default();
+        }
         let dir = self.volume_dir(name);
         let vol = Volume {
             name: name.to_string(),
@@ -142,16 +160,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes every volume no container uses. Returns the names removed.
-    pub fn volume_prune(&mut self, all: bool) -> Result<Vec<String>> {
+    /// Removes the volumes no container uses: anonymous ones only unless
+    /// `all` (dockerd's default since API 1.42), and of those the ones
+    /// `keep` accepts (the caller's label filters). Returns the names
+    /// removed and the bytes they held.
+    pub fn volume_prune(&mut self, all: bool, keep: &dyn Fn(&Volume) -> bool) -> Result<(Vec<String>, u64)> {
         let mut removed = Vec::new();
+        let mut space = 0;
         for v in self.volumes()? {
-            if (all || v.anonymous) && self.volume_users(&v.name)?.is_empty() {
+            if (all || v.is_anonymous()) && keep(&v) && self.volume_users(&v.name)?.is_empty() {
+                let size = crate::ops::disk_usage(&self.volume_dir(&v.name));
                 self.volume_remove(&v.name, false)?;
+                space += size;
                 removed.push(v.name);
             }
         }
-        Ok(removed)
+        Ok((removed, space))
     }
 }
 

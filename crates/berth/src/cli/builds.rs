@@ -43,9 +43,12 @@ pub struct BuildArgs {
     /// Write the image ID to the file.
     #[arg(long)]
     iidfile: Option<PathBuf>,
-    /// Networking mode for RUN (default, none, host).
+    /// Networking mode for RUN (default, none, host, or a network's name).
     #[arg(long)]
     network: Option<String>,
+    /// A custom host-to-IP mapping for RUN (host:ip).
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
     /// Target platform (only the host's).
     #[arg(long)]
     platform: Option<String>,
@@ -189,10 +192,12 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<u8> {
         pull: a.pull,
         labels,
         network: a.network.clone(),
+        extra_hosts: a.add_host.clone(),
         progress,
         pull_progress: &display,
         registry: engine::pull::registry_options(a.insecure),
         ignore: build::ignore::Ignore::parse(&ignore_text),
+        classic: false,
     };
     let built = build::build(root, launcher, opts)?;
     drop(scratch);

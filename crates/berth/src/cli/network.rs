@@ -363,7 +363,7 @@ pub fn volume(root: &Path, cmd: VolumeCmd) -> Result<u8> {
             Ok(u8::from(failed))
         }
         VolumeCmd::Prune { all, force: _ } => {
-            let removed = e.volume_prune(all)?;
+            let (removed, _) = e.volume_prune(all, &|_| true)?;
             if !removed.is_empty() {
                 println!("Deleted Volumes:");
                 for v in &removed {

@@ -193,7 +193,7 @@ fn prune(root: &Path, all: bool, volumes: bool) -> Result<u8> {
     }
     if volumes {
         println!("\nDeleted Volumes:");
-        for v in e.volume_prune(false)? {
+        for v in e.volume_prune(false, &|_| true)?.0 {
             println!("{v}");
         }
     }
