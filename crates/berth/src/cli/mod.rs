@@ -155,9 +155,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 /// clap alone would take `-c` as `--cpu-shares`, so a `--` is inserted where
 /// the command starts.
 pub fn parse() -> Cli {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, FromArgMatches};
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    Cli::parse_from(split_command(&Cli::command(), argv))
+    // The command tree is built once: it is most of what every berth
+    // invocation costs before it does anything (hundreds of arguments).
+    let cmd = Cli::command();
+    let argv = split_command(&cmd, argv);
+    let mut matches = cmd.get_matches_from(argv);
+    Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
 }
 
 fn split_command(root: &clap::Command, argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
