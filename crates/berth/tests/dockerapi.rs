@@ -1351,7 +1351,8 @@ fn bind_propagation_and_volume_subpaths() {
     let v = inspect_json(&s, "p");
     let m: Vec<_> =
         v["Mounts"].as_array().unwrap().iter().map(|m| m["Propagation"].as_str().unwrap().to_string()).collect();
-    assert_eq!(m, ["rslave", "rprivate"]);
+    // Mounts are listed by destination: /private, then /slave.
+    assert_eq!(m, ["rprivate", "rslave"]);
     assert!(v["HostConfig"]["Binds"]
         .as_array()
         .unwrap()

@@ -211,9 +211,21 @@ impl DetachWatch {
     }
 }
 
-/// Connects to a running container's monitor.
+/// Connects to a running container's monitor. A monitor whose container
+/// was started detached binds its socket just after the start is reported
+/// (docker's `run -d` then `attach` must still work), so a refused
+/// connection is tried again for a moment.
 pub fn connect(id: &str) -> io::Result<UnixStream> {
-    UnixStream::connect_addr(&address(id)?)
+    let addr = address(id)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match UnixStream::connect_addr(&addr) {
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Splits docker's framed stream back into (stream, bytes) chunks.

@@ -208,9 +208,12 @@ pub fn container(e: &Engine, c: &Container) -> Value {
         "ReadonlyPaths": readonly_paths,
     });
 
-    let mounts: Vec<Value> = cfg
-        .mounts
-        .iter()
+    // Sorted by destination: dockerd's order is a map's (random), so no
+    // client relies on it, and a stable one is kinder to people diffing.
+    let mut sorted: Vec<&Mount> = cfg.mounts.iter().collect();
+    sorted.sort_by(|a, b| a.target().cmp(b.target()));
+    let mounts: Vec<Value> = sorted
+        .into_iter()
         .map(|m| match m {
             Mount::Volume { name, target, readonly, .. } => json!({
                 "Type": "volume", "Name": name, "Source": e.volume_dir(name), "Destination": target,
