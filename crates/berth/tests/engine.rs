@@ -876,7 +876,8 @@ fn the_commands_a_docker_user_types_first_answer_as_docker() {
 #[test]
 fn system_reset_removes_the_firewall_table_with_the_last_network() {
     // A table of this test's own: the shared one is in use by other tests.
-    let table = format!("berthrst{}", std::process::id() % 100_000);
+    // A fixed name, so that runs leave no trail of lock files in /run/berth.
+    let table = "berthrsttest".to_string();
     let root = tempfile::Builder::new().prefix("berth-rst-").tempdir().unwrap();
     let settings = format!(
         r#"{{"bridge":"bt62-{}","subnet":"10.201.62.0/24","nft_table":"{table}"}}"#,
