@@ -38,6 +38,8 @@
 //! `socket` etc. only apply to the direct syscalls. Big-endian ABIs are not
 //! supported.
 
+#![deny(missing_docs)]
+
 mod arch;
 mod bpf;
 mod compile;
