@@ -425,6 +425,10 @@ fn add_host_lands_in_the_run_steps_hosts_file() {
     build_ok(&h, ctx.path(), &["-t", "hosts:1", "--add-host", "db.internal:10.1.2.3"]);
     let seen = h.ok(&["run", "--rm", "hosts:1", "cat", "/hosts.seen"]);
     assert!(seen.starts_with("10.1.2.3") && seen.contains("db.internal"), "{seen}");
+    // Another address is another RUN, not the cached one.
+    build_ok(&h, ctx.path(), &["-t", "hosts:2", "--add-host", "db.internal:10.1.2.4"]);
+    let seen = h.ok(&["run", "--rm", "hosts:2", "cat", "/hosts.seen"]);
+    assert!(seen.starts_with("10.1.2.4"), "{seen}");
     // A mapping that is no address is refused, naming it.
     let out = build(&h, ctx.path(), &["--no-cache", "--add-host", "db.internal:nowhere"]);
     assert!(!out.status.success());

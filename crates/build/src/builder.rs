@@ -1055,17 +1055,19 @@ fn run_step(
             }
         }
     }
-    let key = step_key(
-        state,
-        &format!(
-            "RUN {}\n{}\n{}\n{}",
-            serde_json::to_string(&args).unwrap_or_default(),
-            env.join("\0"),
-            network,
-            mount_desc
-        ),
-        None,
+    let mut what = format!(
+        "RUN {}\n{}\n{}\n{}",
+        serde_json::to_string(&args).unwrap_or_default(),
+        env.join("\0"),
+        network,
+        mount_desc
     );
+    // Other hosts are another step (BuildKit's too); without any, the keys
+    // stay those of earlier caches.
+    if !shared.opts.extra_hosts.is_empty() {
+        what.push_str(&format!("\nhosts {}", shared.opts.extra_hosts.join(",")));
+    }
+    let key = step_key(state, &what, None);
     // The process as BuildKit and the classic builder name it on failure.
     let command = args.join(" ");
     let config = ContainerConfig {
