@@ -1087,31 +1087,11 @@ fn join_handles_let_a_new_process_join_itself(fx: &dyn Fixture) {
         return;
     }
     use std::os::fd::AsRawFd;
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let mut args = CloneArgs { exit_signal: libc::SIGCHLD as u64, ..Default::default() };
-    if let Some(dir) = &handles.clone_into {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = dir.as_raw_fd() as u64;
-    }
-    // SAFETY: fork semantics (null stack); the child only makes raw system
-    // calls (write, pause, _exit), which is safe in a multi-threaded parent.
-    let pid = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
-    assert!(pid >= 0, "clone3: {}", std::io::Error::last_os_error());
+    // SAFETY: fork semantics (sys::clone_fork's rule is a single-threaded
+    // caller); the child here only makes system calls (the cgroup writes of
+    // join_self, pause, _exit) and never returns into the test harness.
+    let pid = unsafe { sys::clone_fork(0, handles.clone_into.as_ref().map(|d| d.as_raw_fd())) }
+        .unwrap_or_else(|e| panic!("clone3: {e}"));
     if pid == 0 {
         let code = if handles.join_self().is_ok() { 0 } else { 1 };
         if code == 0 {
@@ -1121,7 +1101,6 @@ fn join_handles_let_a_new_process_join_itself(fx: &dyn Fixture) {
         // SAFETY: leave without running the test harness's exit handlers.
         unsafe { libc::_exit(code) };
     }
-    let pid = pid as i32;
     wait_for("the child to join every hierarchy", || {
         g.cg.paths().iter().all(|p| read(&p.join("cgroup.procs")).lines().any(|l| l == pid.to_string()))
     });
