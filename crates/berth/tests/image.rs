@@ -514,23 +514,10 @@ fn import_of_a_hostile_tarball_writes_nothing() {
     b.assert_no_partial_state();
 }
 
-/// Bytes that do not compress (xorshift), so a layer is as big as its file.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn a_pull_killed_midway_is_resumed_shown_and_reclaimed() {
     let reg = Registry::start();
-    let big = noise(12 << 20);
+    let big = testkit::noise(12 << 20, 1);
     let (dir, _, _) = layout(Some(&[("big.bin", &big, 0o644)]));
     oci::skopeo_push(dir.path(), "v1", &format!("{}/test/big:1", reg.addr), &[]);
     // 4 MB/s: a pull of the 12 MB layer takes three seconds.

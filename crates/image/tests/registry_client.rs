@@ -33,19 +33,6 @@ fn opts_with(creds: Credentials) -> RegistryOptions {
     RegistryOptions { credentials: Some(creds), ..opts() }
 }
 
-/// Deterministic bytes that do not compress or repeat.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn basic(user: &str, password: &str) -> String {
     Credentials::new(user, password).basic_authorization()
 }
@@ -388,8 +375,8 @@ fn real_registry_push_mount_manifest_and_pull() {
     client.ping().unwrap();
 
     let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
-    let layer1 = noise(700_000, 1);
-    let layer2 = noise(200_001, 2);
+    let layer1 = testkit::noise(700_000, 1);
+    let layer2 = testkit::noise(200_001, 2);
     let (dc, d1, d2) = (Digest::of(&config), Digest::of(&layer1), Digest::of(&layer2));
 
     // Monolithic: one PUT with the body; progress ends at the size.
@@ -426,7 +413,7 @@ fn real_registry_push_mount_manifest_and_pull() {
     assert_eq!(mounted, PushOutcome::Mounted);
     assert_eq!(client.blob_exists("other/repo", &d1).unwrap(), Some(700_000));
     // A mount the source cannot satisfy turns into an ordinary upload.
-    let fresh = noise(1000, 3);
+    let fresh = testkit::noise(1000, 3);
     let (out, _) = push(&client, "other/repo", &fresh, None, Some("team/app"));
     assert_eq!(out, PushOutcome::Uploaded);
     assert_eq!(read_blob(&client, "other/repo", &Digest::of(&fresh)), (Digest::of(&fresh), 1000));
