@@ -188,26 +188,33 @@ fn seccomp_denies_a_blocked_syscall() {
     assert!(stderr(&out).contains("Operation not permitted"), "{}", stderr(&out));
 }
 
-#[test]
-fn the_default_seccomp_profile_runs_programs_and_blocks_namespaces() {
-    let rt = Rt::new();
+/// A busybox bundle running `args` under `berth runtime spec --seccomp`'s
+/// config (the default profile, an allow-list).
+fn seccomp_bundle(args: &[&str]) -> tempfile::TempDir {
     let b = tempfile::tempdir().unwrap();
     let out = Command::new(testkit::repo_root().join("scripts/make-bundle"))
         .arg(b.path())
-        .args(["sh", "-c", "echo hello; unshare -U true; echo unshare=$?"])
+        .arg("true")
         .env("BERTH", BERTH)
         .output()
         .unwrap();
-    assert!(out.status.success());
-    // Replace the spec by one with the default profile.
+    assert!(out.status.success(), "make-bundle: {}", stderr(&out));
     std::fs::remove_file(b.path().join("config.json")).unwrap();
     let st = Command::new(BERTH)
         .args(["runtime", "spec", "--seccomp", "--no-terminal", "--bundle"])
         .arg(b.path())
-        .args(["--args", "sh", "-c", "echo hello; unshare -U true; echo unshare=$?"])
+        .arg("--args")
+        .args(args)
         .status()
         .unwrap();
     assert!(st.success());
+    b
+}
+
+#[test]
+fn the_default_seccomp_profile_runs_programs_and_blocks_namespaces() {
+    let rt = Rt::new();
+    let b = seccomp_bundle(&["sh", "-c", "echo hello; unshare -U true; echo unshare=$?"]);
     let id = unique("seccomp");
     let out = rt.cmd().args(["run", "--bundle"]).arg(b.path()).arg(&id).output().unwrap();
     let o = stdout(&out);
@@ -891,22 +898,7 @@ fn an_allow_list_profile_without_faccessat2_still_runs_the_program() {
     // after it, only what the program itself does is filtered.
     for nnp in [true, false] {
         let rt = Rt::new();
-        let b = tempfile::tempdir().unwrap();
-        let out = Command::new(testkit::repo_root().join("scripts/make-bundle"))
-            .arg(b.path())
-            .arg("true")
-            .env("BERTH", BERTH)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        std::fs::remove_file(b.path().join("config.json")).unwrap();
-        let st = Command::new(BERTH)
-            .args(["runtime", "spec", "--seccomp", "--no-terminal", "--bundle"])
-            .arg(b.path())
-            .args(["--args", "sh", "-c", "echo ran as $(id -u)"])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let b = seccomp_bundle(&["sh", "-c", "echo ran as $(id -u)"]);
         let path = b.path().join("config.json");
         let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(c["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO", "an allow-list");
