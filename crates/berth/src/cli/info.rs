@@ -86,24 +86,21 @@ fn info_text(i: &engine::system::Info) -> String {
         "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\nServer:\n",
         env!("CARGO_PKG_VERSION")
     );
-    let mut line = |indent: usize, k: &str, v: &dyn std::fmt::Display| {
-        out.push_str(&format!("{:indent$}{k}: {v}\n", "", indent = indent));
-    };
-    line(1, "Containers", &i.containers);
-    line(2, "Running", &i.containers_running);
-    line(2, "Paused", &i.containers_paused);
-    line(2, "Stopped", &i.containers_stopped);
-    line(1, "Images", &i.images);
-    line(1, "Server Version", &i.server_version);
-    line(1, "Storage Driver", &i.driver);
+    line(&mut out, 1, "Containers", &i.containers);
+    line(&mut out, 2, "Running", &i.containers_running);
+    line(&mut out, 2, "Paused", &i.containers_paused);
+    line(&mut out, 2, "Stopped", &i.containers_stopped);
+    line(&mut out, 1, "Images", &i.images);
+    line(&mut out, 1, "Server Version", &i.server_version);
+    line(&mut out, 1, "Storage Driver", &i.driver);
     for [k, v] in &i.driver_status {
-        line(2, k, v);
+        line(&mut out, 2, k, v);
     }
-    line(1, "Logging Driver", &i.logging_driver);
-    line(1, "Cgroup Driver", &i.cgroup_driver);
-    line(1, "Cgroup Version", &i.cgroup_version);
-    line(1, "Runtimes", &i.runtimes.keys().cloned().collect::<Vec<_>>().join(" "));
-    line(1, "Default Runtime", &i.default_runtime);
+    line(&mut out, 1, "Logging Driver", &i.logging_driver);
+    line(&mut out, 1, "Cgroup Driver", &i.cgroup_driver);
+    line(&mut out, 1, "Cgroup Version", &i.cgroup_version);
+    line(&mut out, 1, "Runtimes", &i.runtimes.keys().cloned().collect::<Vec<_>>().join(" "));
+    line(&mut out, 1, "Default Runtime", &i.default_runtime);
     out.push_str(" Security Options:\n");
     for opt in &i.security_options {
         // docker prints "name=seccomp,profile=builtin" as a name and its
@@ -117,25 +114,27 @@ fn info_text(i: &engine::system::Info) -> String {
                 if let Some(first) = k.get_mut(0..1) {
                     first.make_ascii_uppercase();
                 }
-                out.push_str(&format!("   {k}: {v}\n"));
+                line(&mut out, 3, &k, &v);
             }
         }
     }
-    let mut line = |indent: usize, k: &str, v: &dyn std::fmt::Display| {
-        out.push_str(&format!("{:indent$}{k}: {v}\n", "", indent = indent));
-    };
-    line(1, "Kernel Version", &i.kernel_version);
-    line(1, "Operating System", &i.operating_system);
-    line(1, "OSType", &i.os_type);
-    line(1, "Architecture", &i.architecture);
-    line(1, "CPUs", &i.ncpu);
-    line(1, "Total Memory", &binary_size(i.mem_total));
-    line(1, "Name", &i.name);
-    line(1, "ID", &i.id);
-    line(1, "Docker Root Dir", &i.root_dir);
-    line(1, "Debug Mode", &false);
-    line(1, "IPv4 Forwarding", &i.ipv4_forwarding);
+    line(&mut out, 1, "Kernel Version", &i.kernel_version);
+    line(&mut out, 1, "Operating System", &i.operating_system);
+    line(&mut out, 1, "OSType", &i.os_type);
+    line(&mut out, 1, "Architecture", &i.architecture);
+    line(&mut out, 1, "CPUs", &i.ncpu);
+    line(&mut out, 1, "Total Memory", &binary_size(i.mem_total));
+    line(&mut out, 1, "Name", &i.name);
+    line(&mut out, 1, "ID", &i.id);
+    line(&mut out, 1, "Docker Root Dir", &i.root_dir);
+    line(&mut out, 1, "Debug Mode", &false);
+    line(&mut out, 1, "IPv4 Forwarding", &i.ipv4_forwarding);
     out
+}
+
+/// One `Key: value` line of `info`, indented as docker's.
+fn line(out: &mut String, indent: usize, k: &str, v: &dyn std::fmt::Display) {
+    out.push_str(&format!("{:indent$}{k}: {v}\n", "", indent = indent));
 }
 
 /// docker's `units.BytesSize`: binary units with two decimals ("23.45GiB").
