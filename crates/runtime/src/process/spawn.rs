@@ -166,20 +166,6 @@ fn write_proc(pid: libc::pid_t, file: &str, text: &str) -> std::io::Result<()> {
     sys::write_all_fd(fd.as_raw_fd(), text.as_bytes())
 }
 
-/// Waits for Created; returns the pty master if the child sent one.
-pub fn await_created(chan: &Channel) -> Result<Option<OwnedFd>> {
-    let mut pty = None;
-    loop {
-        match chan.recv().ctx("waiting for the container's init")? {
-            Some((Msg::Created, _)) => return Ok(pty),
-            Some((Msg::Pty, fd)) => pty = fd,
-            Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
-            Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
-            None => return Err(Error::Init("the init process exited before the container was created".into())),
-        }
-    }
-}
-
 /// Waits until the child has exec'd the program (end-of-file on the channel)
 /// or reports why it could not.
 pub fn await_exec(chan: &Channel) -> Result<Option<OwnedFd>> {
