@@ -1028,7 +1028,7 @@ fn the_berth_cli_takes_dockers_host_and_endpoint_flags_and_applies_them() {
         "a",
         "sh",
         "-c",
-        "cat /sys/class/net/eth0/address; grep Cpus_allowed_list /proc/self/status; grep db /etc/hosts; \
+        "cat /sys/class/net/eth0/address; grep Cpus_allowed_list /proc/self/status; grep -w db /etc/hosts; \
          grep search /etc/resolv.conf; df -k /dev/shm | tail -1; ulimit -n",
     ]);
     let lines: Vec<&str> = out.lines().collect();
